@@ -1,0 +1,3 @@
+"""Generative data augmentation for text classification."""
+
+__version__ = "0.1.0"

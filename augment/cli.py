@@ -1,0 +1,229 @@
+"""The ``augment`` command: a thin typer shell over the library.
+
+Options default to ``None`` so that only what the user typed overrides the
+YAML config, and the config classes hold the one default for every setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+from rich.table import Table
+
+from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build, load_yaml, merge
+from augment.errors import AugmentError, ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Generative data augmentation for text classification.")
+console = Console(stderr=True)
+out_console = Console()
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config; CLI options override it.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+@app.callback()
+def _setup(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True)] = 0,
+           quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s", force=True,
+                        handlers=[RichHandler(console=console, show_path=False, show_time=False)])
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    for noisy in ("transformers", "datasets", "accelerate", "huggingface_hub", "httpx"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def parse_label_map(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    mapping = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--label-map: '{item}' is not VALUE=NAME (e.g. 0=neg,4=pos)")
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _sections(config: Path | None) -> dict[str, dict[str, Any]]:
+    return load_yaml(config) if config else {"data": {}, "finetune": {}, "generate": {}, "filter": {}}
+
+
+@app.command()
+def finetune(
+    data: Annotated[Optional[str], typer.Option(help="Data file, or 'crowdflower'.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = ...,
+    config: ConfigOpt = None,
+    model: Annotated[Optional[str], typer.Option(help="HF model id/path, or smollm2-135m / tiny-gpt2.")] = None,
+    text_col: Annotated[Optional[str], typer.Option(help="Text column.")] = None,
+    label_col: Annotated[Optional[str], typer.Option(help="Label column.")] = None,
+    label_map: Annotated[Optional[str], typer.Option(help="Rename labels: 0=neg,4=pos.")] = None,
+    labels: Annotated[Optional[str], typer.Option(help="Keep only these labels: pos,neg.")] = None,
+    format: Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")] = None,
+    clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
+    per_class: Annotated[Optional[int], typer.Option(help="Sample N rows per label.")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="torch or gpt-2-simple.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps per model.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Blocks per step.")] = None,
+    block_size: Annotated[Optional[int], typer.Option(help="Tokens per packed block.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
+    save_steps: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16, fp16.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
+    trust_pickle: Annotated[Optional[bool], typer.Option("--trust-pickle", help="Allow pickled weights.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Fine-tune one causal LM per label (or one label-conditioned LM)."""
+    from augment.data import load_dataset
+    from augment.finetune import finetune_run
+
+    sections = _sections(config)
+    data_cfg = build(DataConfig, "data", **merge(sections["data"], dict(
+        path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
+        labels=_split(labels), format=format, encoding=encoding, clean=clean, per_class=per_class)))
+    ft_cfg = build(FinetuneConfig, "finetune", **merge(sections["finetune"], dict(
+        model=model, mode=mode, backend=backend, max_steps=max_steps, batch_size=batch_size,
+        block_size=block_size, learning_rate=learning_rate, save_steps=save_steps, precision=precision,
+        seed=seed, trust_pickle=trust_pickle)))
+    frame = load_dataset(data_cfg.path, data_cfg)
+    counts = frame["label"].value_counts().sort_index()
+    logging.getLogger("augment").info("%d rows: %s", len(frame), ", ".join(f"{k}={v}" for k, v in counts.items()))
+    manifest = finetune_run(frame, out, ft_cfg, data_info=data_cfg.model_dump(), resume=resume,
+                            overwrite=overwrite, progress=progress)
+    out_console.print(run_table(out, manifest))
+
+
+def run_table(root: Path, manifest: dict[str, Any]) -> Table:
+    table = Table(title=f"{root} ({manifest['mode']}, {manifest['finetune']['model']})")
+    for col in ("label", "rows", "model dir", "status", "steps", "loss first → last", "time"):
+        table.add_column(col)
+    for label, info in sorted(manifest["labels"].items()):
+        m = manifest["models"][info["model"]]
+        loss = (f"{m['first_loss']:.3f} → {m['final_loss']:.3f}" if m.get("final_loss") is not None else "-")
+        table.add_row(label, str(info["rows"]), info["model"], m["status"], str(m.get("steps", "-")),
+                      loss, f"{m['wall_s']:.0f}s" if "wall_s" in m else "-")
+    return table
+
+
+@app.command()
+def generate(
+    run: Annotated[Path, typer.Option("--run", "-r", help="Run directory from `augment finetune`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .csv/.tsv/.jsonl/.parquet.")],
+    label: Annotated[list[str], typer.Option("--label", "-l", help="Label to generate (repeat), or 'all'.")] = ["all"],
+    n: Annotated[Optional[int], typer.Option("-n", help="Rows per label.")] = None,
+    config: ConfigOpt = None,
+    batch_size: Annotated[Optional[str], typer.Option(help="Rows per batch, or auto.")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="Max tokens per row.")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature.")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Top-k (0: off).")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Top-p (1: off).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed.")] = None,
+    prefix_words: Annotated[Optional[int], typer.Option(help="Prompt with first N words of real rows.")] = None,
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16, fp16.")] = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted job.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Generate synthetic rows for one or more labels of a run."""
+    from augment.output import generate_to_file
+    from augment.run import RunDir
+
+    if n is not None and n <= 0:
+        raise ConfigError(f"-n must be a positive number of rows, got {n}")
+    sections = _sections(config)
+    bs: int | str | None = batch_size
+    if batch_size is not None and batch_size != "auto":
+        if not batch_size.isdigit():
+            raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {batch_size!r}")
+        bs = int(batch_size)
+    gen_cfg = build(GenerateConfig, "generate", **merge(sections["generate"], dict(
+        n=n, batch_size=bs, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+        top_p=top_p, seed=seed, prefix_words=prefix_words)))
+    rundir = RunDir(run)
+    manifest = rundir.read_manifest()
+    known = sorted(manifest["labels"])
+    labels = known if label == ["all"] else label
+    for l in labels:
+        if l not in known:
+            raise ConfigError(f"--label {l}: not in {run}; labels are {', '.join(known)} (or 'all')")
+    with _progress(progress) as bar:
+        tasks = {l: bar.add_task(l, total=gen_cfg.n) for l in labels}
+        frame = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
+                                 precision=precision,
+                                 on_rows=lambda l, k: bar.update(tasks[l], advance=k))
+    out_console.print(summary_table(frame, out))
+
+
+class RowsPerSecond(ProgressColumn):
+    def render(self, task: Any) -> Text:
+        return Text(f"{task.speed:7.1f} rows/s" if task.speed else "      - rows/s")
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(),
+                    TimeElapsedColumn(), console=console, disable=not enabled)
+
+
+def summary_table(frame: Any, out: Path, examples: int = 3) -> Table:
+    table = Table(title=f"{len(frame)} rows → {out}")
+    table.add_column("label")
+    table.add_column("rows")
+    table.add_column("examples")
+    for label, group in frame.groupby("label", sort=True):
+        shown = "\n".join(t.replace("\n", " ")[:100] for t in group["text"].head(examples))
+        table.add_row(str(label), str(len(group)), shown)
+    return table
+
+
+@app.command()
+def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Show what a run directory holds."""
+    from augment.run import RunDir
+
+    out_console.print(run_table(run, RunDir(run).read_manifest()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except AugmentError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished work is kept; re-run with --resume to continue")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return 1
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

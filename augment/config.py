@@ -1,0 +1,133 @@
+"""Typed configuration for each pipeline stage.
+
+Each stage has one pydantic model; its field defaults are the only defaults
+(the CLI passes ``None`` for options the user did not give). Unknown keys are
+errors, so a typo in a YAML file fails before any work starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from augment.errors import ConfigError
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(StageConfig):
+    path: str = Field(description="Dataset file (csv/tsv/jsonl/parquet/Sentiment140) or 'crowdflower'.")
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "sentiment140"] = Field(
+        "auto", description="File format; 'auto' uses the extension and recognises raw Sentiment140 files.")
+    text_col: str | None = Field(None, description="Text column (default: first of text/sentence/tweet/review/content).")
+    label_col: str | None = Field(None, description="Label column (default: first of label/sentiment/polarity/class/target).")
+    label_map: dict[str, str] | None = Field(None, description="Rename label values, e.g. {'0': 'neg', '4': 'pos'}.")
+    labels: list[str] | None = Field(None, description="Keep only these labels (after label_map).")
+    encoding: str | None = Field(None, description="Text encoding; default tries UTF-8, then latin-1 with a warning.")
+    clean: bool = Field(False, description="Replace URLs with <url> and @mentions with @user.")
+    dedup: bool = Field(True, description="Drop rows whose text repeats an earlier row.")
+    per_class: int | None = Field(None, gt=0, description="Sample this many rows per label (seeded, stratified).")
+    seed: int = Field(0, description="Seed for sampling.")
+
+
+class FinetuneConfig(StageConfig):
+    model: str = Field("gpt2", description="HF causal LM id or path, or a short name: smollm2-135m, tiny-gpt2.")
+    backend: Literal["torch", "gpt-2-simple"] = Field("torch", description="Training back-end.")
+    mode: Literal["per-label", "conditioned"] = Field(
+        "per-label", description="One model per label, or one label-conditioned model (LAMBADA style).")
+    max_steps: int = Field(200, gt=0, description="Optimizer steps per model.")
+    batch_size: int = Field(8, gt=0, description="Blocks per device per step.")
+    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
+    block_size: int = Field(128, ge=8, description="Tokens per packed training block.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate (linear decay, warm-up ratio 0.05).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    save_steps: int = Field(50, gt=0, description="Checkpoint every N steps (what a crash can cost).")
+    save_total_limit: int = Field(2, gt=0, description="Checkpoints kept per model.")
+    min_rows: int = Field(5, ge=1, description="A label with fewer training rows is an error.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on GPUs that support it, else fp32.")
+    compile: bool = Field(False, description="torch.compile the model (GPU; pays off on long runs).")
+    seed: int = Field(42, description="Training seed.")
+    trust_pickle: bool = Field(False, description="Allow loading pickled (.bin) weights: runs code from the file.")
+
+
+class GenerateConfig(StageConfig):
+    n: int = Field(100, gt=0, description="Rows to generate per label.")
+    batch_size: int | Literal["auto"] = Field("auto", description="Rows per generation batch, or 'auto'.")
+    max_new_tokens: int = Field(48, gt=0, description="Upper bound on tokens per row.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    top_k: int | None = Field(50, ge=0, description="Top-k sampling (0 or None: off).")
+    top_p: float | None = Field(0.95, gt=0, le=1, description="Nucleus sampling (None or 1: off).")
+    seed: int = Field(0, description="Seed; output is reproducible for a seed and batch size.")
+    prefix_words: int = Field(0, ge=0, description="Prompt each row with the first N words of a real training row.")
+    min_chars: int = Field(1, ge=0, description="Rows shorter than this after stripping are regenerated.")
+    max_attempts: int = Field(5, gt=0, description="Give up after this many batches per batch of kept rows.")
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value <= 0:
+            raise ValueError("must be a positive integer or 'auto'")
+        return value
+
+
+C = TypeVar("C", bound=StageConfig)
+
+
+def build(cls: type[C], source: str, **values: Any) -> C:
+    """Construct a config, turning validation errors into one readable line."""
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{where}'")
+        else:
+            parts.append(f"'{where}' {err['msg'].lower()} (got {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+def merge(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Later layers win; ``None`` values mean 'not given' and never override."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if value is not None:
+                merged[key] = value
+    return merged
+
+
+SECTIONS = ("data", "finetune", "generate", "filter")
+
+
+def load_yaml(path: Path, sections: tuple[str, ...] = SECTIONS) -> dict[str, dict[str, Any]]:
+    """Read a YAML config with one mapping per stage; unknown sections are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(sections)}")
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sections)}")
+    for name, body in raw.items():
+        if body is not None and not isinstance(body, dict):
+            raise ConfigError(f"{path}: section '{name}' must be a mapping, got {type(body).__name__}")
+    return {name: dict(raw.get(name) or {}) for name in sections}

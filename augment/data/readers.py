@@ -1,0 +1,306 @@
+"""Read any supported source into one shape: a DataFrame with ``text`` and ``label``.
+
+Labels are always strings (``0``/``4`` become ``"0"``/``"4"`` before a label
+map renames them), texts are always non-empty strings. Every rejection names
+the file, the row (as a line number where the format has lines) and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from augment.config import DataConfig
+from augment.data.cleaning import clean_text
+from augment.errors import DataError
+
+log = logging.getLogger(__name__)
+
+TEXT = "text"
+LABEL = "label"
+TEXT_CANDIDATES = ("text", "sentence", "tweet", "review", "content", "document")
+LABEL_CANDIDATES = ("label", "labels", "sentiment", "polarity", "class", "target", "category")
+SENTIMENT140_COLUMNS = ("polarity", "id", "date", "query", "user", "text")
+SENTIMENT140_LABELS = {"0": "neg", "2": "neutral", "4": "pos"}
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+              ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A source read as strings, plus how to name its rows in errors."""
+
+    frame: pd.DataFrame
+    name: str
+    locate: Callable[[int], str]
+    text_col: str | None = None
+    label_col: str | None = None
+    label_map: dict[str, str] | None = None
+
+
+def load_dataset(source: Any, config: DataConfig | None = None) -> pd.DataFrame:
+    """Read, validate, map, filter, clean, dedup and sample a labelled dataset."""
+    config = config or DataConfig(path=str(source) if isinstance(source, (str, Path)) else "<memory>")
+    raw = read_frame(source, config)
+    frame = _select(raw, config)
+    frame = _map_labels(frame, raw, config)
+    if config.clean:
+        frame[TEXT] = frame[TEXT].map(clean_text)
+        frame = frame[frame[TEXT] != ""]
+    if config.dedup:
+        before = len(frame)
+        frame = frame.drop_duplicates(subset=TEXT, keep="first")
+        if len(frame) < before:
+            log.info("%s: dropped %d duplicate texts", raw.name, before - len(frame))
+    frame = frame.reset_index(drop=True)
+    if config.per_class is not None:
+        from augment.data.sampling import sample_per_class
+
+        frame = sample_per_class(frame, config.per_class, config.seed, source=raw.name)
+    return frame
+
+
+def read_frame(source: Any, config: DataConfig) -> RawTable:
+    if isinstance(source, pd.DataFrame):
+        return RawTable(source.copy(), "DataFrame", lambda i: f"row {i}")
+    if _is_hf_dataset(source):
+        return _from_hf_dataset(source)
+    if str(source) == "crowdflower":
+        from augment.data.sources import crowdflower_csv
+
+        path = crowdflower_csv()
+        table = _read_csv(path, "csv", "latin-1")
+        return RawTable(table.frame, table.name, table.locate, "text", "sentiment")
+    return read_file(Path(source), config.format, config.encoding)
+
+
+def read_file(path: Path, fmt: str = "auto", encoding: str | None = None) -> RawTable:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a data file")
+    if fmt == "auto":
+        fmt = _detect_format(path, encoding)
+    if fmt == "parquet":
+        return _read_parquet(path)
+    if fmt == "jsonl":
+        return _read_jsonl(path, encoding)
+    if fmt == "sentiment140":
+        return _read_sentiment140(path, encoding)
+    return _read_csv(path, fmt, encoding)
+
+
+def _detect_format(path: Path, encoding: str | None) -> str:
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        suffixes = ", ".join(sorted(EXTENSIONS))
+        raise DataError(f"{path}: unknown file type '{path.suffix}'; expected one of {suffixes} "
+                        "(or pass --format)")
+    if fmt == "csv" and _looks_like_sentiment140(path, encoding):
+        log.info("%s: recognised a raw Sentiment140 file (6 columns, polarity 0/2/4)", path)
+        return "sentiment140"
+    return fmt
+
+
+def _looks_like_sentiment140(path: Path, encoding: str | None) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    lines = head.decode(encoding or "latin-1", errors="replace").splitlines()[:5]
+    if not lines:
+        return False
+    rows = list(csv.reader(lines))
+    return all(len(r) == 6 and _as_label(r[0]) in SENTIMENT140_LABELS and r[1].strip().isdigit()
+               for r in rows[: max(1, len(rows) - 1)])
+
+
+def decode(path: Path, encoding: str | None) -> str:
+    """Decode a text file: the given encoding, else UTF-8 (BOM allowed), else latin-1 with a warning."""
+    data = path.read_bytes()
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise DataError(f"{path}: cannot decode as {encoding} ({exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        log.warning("%s: not valid UTF-8 (byte 0x%02x on line %d); reading it as latin-1",
+                    path, data[exc.start], line)
+        return data.decode("latin-1")
+
+
+def _read_csv(path: Path, fmt: str, encoding: str | None, header: bool = True,
+              names: tuple[str, ...] | None = None) -> RawTable:
+    text = decode(path, encoding)
+    sep = "\t" if fmt == "tsv" else ","
+    if header:
+        _check_header(path, text, sep)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                            na_filter=False, header=0 if header else None, names=names,
+                            engine="c")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: {_describe_parser_error(str(exc), bool(header))}") from None
+    offset = 2 if header else 1
+    return RawTable(frame, str(path), lambda i: f"line {i + offset}")
+
+
+def _check_header(path: Path, text: str, sep: str) -> None:
+    first = next(csv.reader(io.StringIO(text), delimiter=sep), None)
+    if not first:
+        raise DataError(f"{path}: file is empty, expected a header row")
+    seen: set[str] = set()
+    for name in first:
+        if name in seen:
+            raise DataError(f"{path}: line 1 has the column name '{name}' twice; column names must be unique")
+        seen.add(name)
+
+
+def _describe_parser_error(message: str, header: bool) -> str:
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if match:
+        expected, line, saw = match.groups()
+        return (f"line {line} has {saw} fields, expected {expected} "
+                "(quote fields that contain the delimiter or a newline)")
+    return f"cannot parse as CSV ({message.strip()})"
+
+
+def _read_sentiment140(path: Path, encoding: str | None) -> RawTable:
+    table = _read_csv(path, "csv", encoding, header=False, names=SENTIMENT140_COLUMNS)
+    return RawTable(table.frame, table.name, table.locate, "text", "polarity", SENTIMENT140_LABELS)
+
+
+def _read_jsonl(path: Path, encoding: str | None) -> RawTable:
+    records = []
+    lines = []
+    for number, line in enumerate(decode(path, encoding).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: line {number} is a JSON {type(record).__name__}, expected an object")
+        records.append(record)
+        lines.append(number)
+    if not records:
+        raise DataError(f"{path}: file is empty")
+    return RawTable(pd.DataFrame.from_records(records), str(path), lambda i: f"line {lines[i]}")
+
+
+def _read_parquet(path: Path) -> RawTable:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        raise DataError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {exc})") from None
+    return RawTable(frame, str(path), lambda i: f"row {i + 1}")
+
+
+def _is_hf_dataset(source: Any) -> bool:
+    return type(source).__module__.startswith("datasets.") and hasattr(source, "features")
+
+
+def _from_hf_dataset(dataset: Any) -> RawTable:
+    frame = dataset.to_pandas()
+    label_map = None
+    for name, feature in dataset.features.items():
+        names = getattr(feature, "names", None)
+        if names and name in LABEL_CANDIDATES:
+            label_map = {str(i): n for i, n in enumerate(names)}
+    return RawTable(frame, "Dataset", lambda i: f"row {i}", label_map=label_map)
+
+
+def _pick(frame: pd.DataFrame, given: str | None, default: str | None, candidates: tuple[str, ...],
+          what: str, name: str, flag: str) -> str:
+    columns = [str(c) for c in frame.columns]
+    if given is not None:
+        if given not in columns:
+            raise DataError(f"{name}: no {what} column '{given}'; columns are {', '.join(columns)}")
+        return given
+    if default is not None and default in columns:
+        return default
+    lowered = {c.lower(): c for c in columns}
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise DataError(f"{name}: cannot tell which column holds the {what}; columns are "
+                    f"{', '.join(columns)} (pass {flag})")
+
+
+def _select(raw: RawTable, config: DataConfig) -> pd.DataFrame:
+    frame = raw.frame
+    if frame.columns.duplicated().any():
+        dup = frame.columns[frame.columns.duplicated()][0]
+        raise DataError(f"{raw.name}: the column name '{dup}' appears twice; column names must be unique")
+    frame.columns = [str(c) for c in frame.columns]
+    text_col = _pick(frame, config.text_col, raw.text_col, TEXT_CANDIDATES, "text", raw.name, "--text-col")
+    label_col = _pick(frame, config.label_col, raw.label_col, LABEL_CANDIDATES, "label", raw.name, "--label-col")
+    if text_col == label_col:
+        raise DataError(f"{raw.name}: text and label column are both '{text_col}'")
+    texts = [_as_text(v, i, raw, text_col) for i, v in enumerate(frame[text_col].tolist())]
+    labels = [_label_value(v, i, raw, label_col) for i, v in enumerate(frame[label_col].tolist())]
+    if not texts:
+        raise DataError(f"{raw.name}: no rows")
+    return pd.DataFrame({TEXT: texts, LABEL: labels})
+
+
+def _as_text(value: Any, i: int, raw: RawTable, col: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': text is missing; expected a non-empty string")
+    if not isinstance(value, str):
+        raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': text is {type(value).__name__} "
+                        f"{value!r}; expected a string")
+    if not value.strip():
+        raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': text is empty; expected a non-empty string")
+    return value
+
+
+def _label_value(value: Any, i: int, raw: RawTable, col: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': label is missing (NaN/null); "
+                        "every row needs a label")
+    if isinstance(value, (list, dict)):
+        raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': label is a {type(value).__name__}; "
+                        "expected one scalar label per row")
+    label = _as_label(value)
+    if label == "":
+        raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': label is empty; every row needs a label")
+    return label
+
+
+def _as_label(value: Any) -> str:
+    """``4``, ``4.0`` and ``"4"`` are the same label."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+\.0+", text):
+        return text.split(".")[0]
+    return text
+
+
+def _map_labels(frame: pd.DataFrame, raw: RawTable, config: DataConfig) -> pd.DataFrame:
+    mapping = {**(raw.label_map or {}), **(config.label_map or {})}
+    if mapping:
+        frame[LABEL] = frame[LABEL].map(lambda v: mapping.get(v, v))
+    if config.labels:
+        present = sorted(frame[LABEL].unique())
+        missing = [l for l in config.labels if l not in present]
+        if missing:
+            raise DataError(f"{raw.name}: label(s) {', '.join(missing)} not in the data; labels are "
+                            f"{', '.join(present)}")
+        frame = frame[frame[LABEL].isin(config.labels)]
+    return frame

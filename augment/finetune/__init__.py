@@ -1,0 +1,149 @@
+"""Fine-tune one causal LM per label (or one label-conditioned LM) into a run directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from augment.config import FinetuneConfig
+from augment.data.readers import LABEL, TEXT
+from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
+from augment.finetune.base import Backend, TrainResult
+from augment.io import atomic_dir, atomic_path, hash_dir, hash_json, provenance
+from augment.prompts import SEP, training_row
+from augment.run import FORMAT, RunDir
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Backend", "TrainResult", "finetune_run", "get_backend"]
+
+
+def get_backend(name: str) -> Backend:
+    if name == "torch":
+        from augment.finetune.torch_backend import TorchBackend
+
+        return TorchBackend()
+    if name == "gpt-2-simple":
+        from augment.finetune.gpt2simple import GPT2SimpleBackend
+
+        return GPT2SimpleBackend()
+    raise AugmentError(f"unknown back-end '{name}'; expected torch or gpt-2-simple")
+
+
+def model_rows(frame: pd.DataFrame, mode: str) -> dict[str, tuple[list[str], list[str]]]:
+    """Model key -> (labels it serves, formatted training rows)."""
+    run = RunDir(Path("."))
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for label, group in frame.groupby(LABEL, sort=True):
+        key = run.model_key(str(label), mode)
+        labels, rows = groups.setdefault(key, ([], []))
+        labels.append(str(label))
+        conditioned = str(label) if mode == "conditioned" else None
+        rows.extend(training_row(t, conditioned) for t in group[TEXT])
+    return groups
+
+
+def validate(frame: pd.DataFrame, config: FinetuneConfig, source: str) -> None:
+    """Every check that can fail, before any model is loaded."""
+    counts = frame[LABEL].value_counts()
+    short = {k: int(v) for k, v in counts.items() if v < config.min_rows}
+    if short:
+        detail = ", ".join(f"'{k}' has {v}" for k, v in sorted(short.items()))
+        raise DataError(f"{source}: too few rows to train ({detail}; need at least {config.min_rows} "
+                        "per label, see min_rows)")
+    if config.mode == "conditioned":
+        bad = [l for l in counts.index if SEP.strip() in l or "\n" in l]
+        if bad:
+            raise DataError(f"{source}: label {bad[0]!r} contains the separator or a newline")
+
+
+def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+    """The manifest to continue from, or None for a fresh run."""
+    if not run.root.exists():
+        return None
+    if resume:
+        return run.read_manifest()
+    if not overwrite:
+        raise OutputExistsError(f"{run.root}: already exists; pass --resume to continue it or "
+                                "--overwrite to start again")
+    if run.root.is_dir() and any(run.root.iterdir()) and not run.manifest_path.exists():
+        raise RunDirError(f"{run.root}: exists and is not an augment run directory; refusing to overwrite it")
+    shutil.rmtree(run.root) if run.root.is_dir() else run.root.unlink()
+    return None
+
+
+def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, data_info: dict[str, Any],
+                 resume: bool = False, overwrite: bool = False, progress: bool = False,
+                 on_model: Callable[[str, TrainResult | None], None] | None = None) -> dict[str, Any]:
+    """Train every model of the run, skipping finished ones on resume; returns the manifest."""
+    source = str(data_info.get("path", "data"))
+    validate(frame, config, source)
+    run = RunDir(Path(run_dir))
+    previous = prepare_run_dir(run, resume, overwrite)
+    groups = model_rows(frame, config.mode)
+    manifest = _new_manifest(frame, config, data_info, groups)
+    if previous is not None:
+        _check_compatible(previous, manifest, run)
+        manifest["models"] = previous["models"]
+    run.root.mkdir(parents=True, exist_ok=True)
+    _write_train_rows(run, frame)
+    run.write_manifest(manifest)
+    backend = get_backend(config.backend)
+    for key, (labels, rows) in groups.items():
+        entry = manifest["models"][key]
+        if entry["status"] == "done" and (run.model_dir(key) / "config.json").exists():
+            log.info("%s: already trained, skipping", key)
+            if on_model:
+                on_model(key, None)
+            continue
+        result = _train_one(backend, run, key, rows, config, resume, progress)
+        entry.update(status="done", steps=result.steps, first_loss=result.first_loss,
+                     final_loss=result.final_loss, wall_s=round(result.wall_s, 2),
+                     resumed_from_step=result.resumed_from_step, hash=hash_dir(run.model_dir(key)))
+        run.write_manifest(manifest)
+        if on_model:
+            on_model(key, result)
+    return manifest
+
+
+def _train_one(backend: Backend, run: RunDir, key: str, rows: list[str], config: FinetuneConfig,
+               resume: bool, progress: bool) -> TrainResult:
+    work = run.work_dir(key)
+    work.mkdir(parents=True, exist_ok=True)
+    log.info("fine-tuning %s on %d rows (%s back-end, %d steps)", key, len(rows), backend.name, config.max_steps)
+    with atomic_dir(run.model_dir(key), overwrite=True) as tmp:
+        return backend.train(rows, work, tmp, config, resume, progress)
+
+
+def _new_manifest(frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],
+                  groups: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+    labels = {label: {"model": key, "rows": int((frame[LABEL] == label).sum())}
+              for key, (members, _) in groups.items() for label in members}
+    models = {key: {"labels": members, "rows": len(rows), "status": "pending"}
+              for key, (members, rows) in groups.items()}
+    return {"format": FORMAT, "mode": config.mode, "finetune": config.model_dump(), "data": data_info,
+            "data_hash": hash_json(frame[[TEXT, LABEL]].values.tolist()), "labels": labels,
+            "models": models, "provenance": provenance(None)}
+
+
+def _check_compatible(previous: dict[str, Any], manifest: dict[str, Any], run: RunDir) -> None:
+    for key in ("mode", "data_hash"):
+        if previous.get(key) != manifest[key]:
+            raise RunDirError(f"{run.root}: cannot resume: {key} differs from the original run "
+                              "(different data or mode); use --overwrite to start again")
+    old, new = dict(previous["finetune"]), dict(manifest["finetune"])
+    changed = sorted(k for k in new if old.get(k) != new[k] and k not in ("max_steps", "save_steps"))
+    if changed:
+        raise RunDirError(f"{run.root}: cannot resume with different settings ({', '.join(changed)})")
+
+
+def _write_train_rows(run: RunDir, frame: pd.DataFrame) -> None:
+    with atomic_path(run.root / "train.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for text, label in frame[[TEXT, LABEL]].itertuples(index=False):
+            fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")

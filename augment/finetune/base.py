@@ -1,0 +1,42 @@
+"""The one interface every fine-tuning back-end answers.
+
+The runner hands a back-end the rows of one model (already formatted, one
+string per training row, without EOS) and two directories: ``work_dir`` for
+checkpoints that must survive a crash, and ``out_dir``, an empty temporary
+directory that must end up holding a Hugging Face model directory
+(``config.json``, safetensors weights, tokenizer files). The runner renames
+``out_dir`` into place, so a back-end never writes a finished model itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from augment.config import FinetuneConfig
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    wall_s: float = 0.0
+    resumed_from_step: int | None = None
+
+    @property
+    def first_loss(self) -> float | None:
+        return self.losses[0][1] if self.losses else None
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.losses[-1][1] if self.losses else None
+
+
+class Backend(Protocol):
+    name: str
+
+    def train(self, rows: list[str], work_dir: Path, out_dir: Path, config: FinetuneConfig,
+              resume: bool, progress: bool) -> TrainResult:
+        """Fine-tune ``config.model`` on ``rows`` and save a HF model dir into ``out_dir``."""
+        ...

@@ -1,0 +1,60 @@
+"""Turn training rows into packed blocks of token ids.
+
+Every row ends with EOS and the stream starts with one, so the model learns
+"after EOS a new row begins" and generation can start from a bare EOS. Rows
+are packed, not padded: a tweet is ~20 tokens, padding to the longest row would
+waste most of every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def pack(token_rows: Sequence[Sequence[int]], eos_id: int, block_size: int) -> list[list[int]]:
+    stream: list[int] = [eos_id]
+    for row in token_rows:
+        stream.extend(row)
+        stream.append(eos_id)
+    blocks = [stream[i:i + block_size] for i in range(0, len(stream), block_size)]
+    return [b for b in blocks if len(b) >= 2]
+
+
+def tokenize_rows(tokenizer: Any, rows: Sequence[str]) -> list[list[int]]:
+    return tokenizer(list(rows), add_special_tokens=False)["input_ids"]
+
+
+class BlockDataset(torch.utils.data.Dataset):
+    def __init__(self, blocks: list[list[int]]):
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return {"input_ids": self.blocks[i]}
+
+
+class PadCollator:
+    """Pads only the short last block; padding never hides the EOS labels.
+
+    (HF's LM collator masks every ``pad_token_id`` label, and GPT-2's pad is
+    its EOS, so the model would never learn to stop.)
+    """
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for i, f in enumerate(features):
+            row = torch.tensor(f["input_ids"], dtype=torch.long)
+            ids[i, :len(row)] = row
+            mask[i, :len(row)] = 1
+        labels = ids.masked_fill(mask == 0, -100)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}

@@ -1,0 +1,94 @@
+"""Fine-tuning with Hugging Face ``Trainer``: checkpoints, resume, mixed precision, DDP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from augment.config import FinetuneConfig
+from augment.finetune.base import TrainResult
+from augment.finetune.packing import BlockDataset, PadCollator, pack, tokenize_rows
+from augment.models import load_model, load_tokenizer, placement, resolve_model
+
+log = logging.getLogger(__name__)
+
+
+class LossLog(TrainerCallback):
+    """Appends every logged loss to a JSONL file as training runs, so a crash keeps the curve."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs and state.is_world_process_zero:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool) -> TrainingArguments:
+    place = placement(config.precision)
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=0.05,
+        lr_scheduler_type="linear",
+        logging_steps=max(1, min(10, config.max_steps // 10)),
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        bf16=place.train_bf16,
+        fp16=place.train_fp16,
+        use_cpu=place.device.type == "cpu",
+        torch_compile=config.compile,
+        seed=config.seed,
+        report_to="none",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+    )
+
+
+class TorchBackend:
+    name = "torch"
+
+    def train(self, rows: list[str], work_dir: Path, out_dir: Path, config: FinetuneConfig,
+              resume: bool, progress: bool) -> TrainResult:
+        path = resolve_model(config.model, config.trust_pickle)
+        tokenizer = load_tokenizer(path)
+        model = load_model(path, trust_pickle=config.trust_pickle)
+        block = min(config.block_size, _max_positions(model.config))
+        blocks = pack(tokenize_rows(tokenizer, rows), tokenizer.eos_token_id, block)
+        checkpoints = work_dir / "checkpoints"
+        trainer = Trainer(model=model, args=training_arguments(config, checkpoints, progress),
+                          data_collator=PadCollator(tokenizer.pad_token_id),
+                          train_dataset=BlockDataset(blocks), callbacks=[LossLog(work_dir / "train_log.jsonl")])
+        trainer.remove_callback(PrinterCallback)
+        last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
+        if last:
+            log.info("resuming from %s", last)
+        start = time.perf_counter()
+        trainer.train(resume_from_checkpoint=last)
+        trainer.save_model(str(out_dir))
+        tokenizer.save_pretrained(str(out_dir))
+        (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the manifest has the config
+        losses = [(e["step"], float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
+        resumed = int(Path(last).name.split("-")[-1]) if last else None
+        return TrainResult(trainer.state.global_step, losses, time.perf_counter() - start, resumed)
+
+
+def _max_positions(config: Any) -> int:
+    for attr in ("n_positions", "max_position_embeddings"):
+        if isinstance(getattr(config, attr, None), int):
+            return getattr(config, attr)
+    return 1024

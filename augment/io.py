@@ -1,0 +1,150 @@
+"""Atomic outputs and provenance.
+
+Outputs feed training sets, so a crash must never leave a file that looks
+finished: everything is written to a temporary sibling and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from augment.errors import AugmentError, OutputExistsError
+
+PARTIAL_MARKER = ".partial-"
+
+
+def check_output_path(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing output unless asked, before any work starts."""
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise AugmentError(f"{parent}: is not a directory, cannot write {path.name} there")
+
+
+def _tmp_sibling(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARKER}", dir=path.parent)
+    os.close(fd)
+    os.chmod(name, 0o644)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary file path that replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    if not overwrite:
+        check_output_path(path, overwrite=False)
+    try:
+        tmp = _tmp_sibling(path)
+    except OSError as exc:
+        raise AugmentError(f"{path}: cannot write here ({exc.strerror})") from exc
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            raise AugmentError(f"{path}: write failed ({exc.strerror or exc})") from exc
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory that becomes ``path`` only if the block succeeds.
+
+    A killed process leaves only a ``.NAME.partial-*`` sibling, never a
+    directory at ``path`` that could be mistaken for a finished one.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{PARTIAL_MARKER}", dir=path.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_dir(path: Path, patterns: tuple[str, ...] = ("*.json", "*.safetensors", "*.txt")) -> str:
+    """A content hash of a model directory's weights and configs (not its checkpoints)."""
+    digest = hashlib.sha256()
+    for pattern in patterns:
+        for file in sorted(Path(path).glob(pattern)):
+            digest.update(file.name.encode())
+            digest.update(sha256_file(file).encode())
+    return digest.hexdigest()
+
+
+def hash_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def package_versions(names: tuple[str, ...] = ("augment", "torch", "transformers", "accelerate",
+                                                 "datasets", "pandas", "numpy", "scikit-learn")) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance(config: Any, **extra: Any) -> dict[str, Any]:
+    """What is needed to reproduce an artefact: config, versions, machine, command."""
+    return {
+        "config": config,
+        "versions": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }

@@ -1,0 +1,124 @@
+"""Write synthetic rows to CSV/TSV/JSONL/Parquet, atomically and resumably.
+
+While a job runs, each finished batch is saved under ``OUT.parts/``; the final
+file appears only when every label is complete. A killed job re-run with
+``--resume`` reuses those batches (each batch is deterministic), so the output
+ends with exactly the requested rows, none lost, none repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from augment.config import GenerateConfig
+from augment.errors import AugmentError, OutputExistsError
+from augment.generate import COLUMNS, LabelGenerator, iter_batches, train_texts
+from augment.io import atomic_path, hash_json, provenance, write_json_atomic
+from augment.run import RunDir, slug
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+def output_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise AugmentError(f"{path}: unknown output type '{path.suffix}'; expected {', '.join(FORMATS)}")
+    return fmt
+
+
+def write_table(frame: pd.DataFrame, path: Path, overwrite: bool = True) -> None:
+    fmt = output_format(path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        elif fmt == "jsonl":
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for record in frame.to_dict("records"):
+                    fh.write(json.dumps(record, ensure_ascii=False, default=_plain) + "\n")
+        else:
+            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def parts_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out: Path, *,
+                     overwrite: bool = False, resume: bool = False, precision: str = "auto",
+                     on_rows: Callable[[str, int], None] | None = None) -> pd.DataFrame:
+    out = Path(out)
+    output_format(out)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+    manifest = run.read_manifest()
+    for label in labels:
+        run.finished_model(label)
+    parts = _open_parts(parts_dir(out), run, labels, config, resume)
+    frames = []
+    for label in labels:
+        gen = LabelGenerator.load(run, label, precision)
+        rows: list[dict] = []
+        done = lambda i, label=label: _read_part(parts, label, i)
+        for index, batch in iter_batches(gen, config, train_texts(run, label), done):
+            _write_part(parts, label, index, batch)
+            rows.extend(batch)
+            if on_rows:
+                on_rows(label, len(batch))
+        frames.append(pd.DataFrame(rows[: config.n], columns=COLUMNS))
+    frame = pd.concat(frames, ignore_index=True)
+    write_table(frame, out, overwrite=True)
+    write_json_atomic(out.with_name(out.name + ".provenance.json"), provenance(
+        config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame),
+        models={l: manifest["models"][manifest["labels"][l]["model"]].get("hash") for l in labels},
+        finetune=manifest["finetune"], data=manifest["data"]))
+    shutil.rmtree(parts, ignore_errors=True)
+    return frame
+
+
+def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool) -> Path:
+    key = {"run": str(run.root.resolve()), "labels": labels, "config": config.model_dump(),
+           "models": hash_json(run.read_manifest()["models"])}
+    meta = parts / "job.json"
+    if parts.exists():
+        if not resume:
+            raise OutputExistsError(f"{parts}: an interrupted job left partial results; pass --resume to "
+                                    "continue it or delete the folder")
+        old = json.loads(meta.read_text()) if meta.exists() else None
+        if old != key:
+            raise AugmentError(f"{parts}: the interrupted job used different settings; cannot resume "
+                               "(delete the folder to start again)")
+        return parts
+    parts.mkdir(parents=True)
+    write_json_atomic(meta, key)
+    return parts
+
+
+def _part_path(parts: Path, label: str, index: int) -> Path:
+    return parts / f"{slug(label)}-{index:06d}.jsonl"
+
+
+def _read_part(parts: Path, label: str, index: int) -> list[dict[str, Any]] | None:
+    path = _part_path(parts, label, index)
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _write_part(parts: Path, label: str, index: int, rows: list[dict[str, Any]]) -> None:
+    path = _part_path(parts, label, index)
+    if path.exists():
+        return
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
