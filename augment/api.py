@@ -1,0 +1,86 @@
+"""The Python API: fit generators on a labelled dataset, then ask for rows.
+
+    from augment import Augmenter
+    aug = Augmenter.fit(df, text="text", label="label", model="gpt2", run_dir="runs/tweets")
+    synth = aug.generate("pos", n=500)           # DataFrame: text, label, model, seed, params
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
+from augment.data import load_dataset
+from augment.errors import ConfigError
+from augment.finetune import finetune_run
+from augment.generate import COLUMNS, LabelGenerator, iter_batches, train_texts
+from augment.run import RunDir
+
+log = logging.getLogger(__name__)
+
+
+class Augmenter:
+    """A finished run directory with its generators loaded lazily and kept for reuse."""
+
+    def __init__(self, run_dir: str | Path, precision: str = "auto"):
+        self.run = RunDir(Path(run_dir))
+        self.manifest = self.run.read_manifest()
+        self.precision = precision
+        self._generators: dict[str, LabelGenerator] = {}
+
+    @classmethod
+    def fit(cls, data: Any, *, text: str | None = None, label: str | None = None, model: str | None = None,
+            run_dir: str | Path | None = None, config: FinetuneConfig | None = None,
+            data_config: DataConfig | None = None, resume: bool = False, overwrite: bool = False,
+            progress: bool = False) -> "Augmenter":
+        """Fine-tune on ``data`` (path, DataFrame or ``datasets.Dataset``) and return the augmenter."""
+        source = str(data) if isinstance(data, (str, Path)) else "<memory>"
+        data_config = data_config or DataConfig(path=source)
+        data_config = build(DataConfig, "data", **{**data_config.model_dump(), **_given(
+            text_col=text, label_col=label)})
+        config = config or FinetuneConfig()
+        if model is not None:
+            config = build(FinetuneConfig, "finetune", **{**config.model_dump(), "model": model})
+        if run_dir is None:
+            run_dir = Path(tempfile.mkdtemp(prefix="augment-run-")) / "run"
+            log.info("run directory: %s", run_dir)
+        frame = load_dataset(data, data_config)
+        finetune_run(frame, Path(run_dir), config, data_info=data_config.model_dump(), resume=resume,
+                     overwrite=overwrite, progress=progress)
+        return cls(run_dir)
+
+    @classmethod
+    def load(cls, run_dir: str | Path, precision: str = "auto") -> "Augmenter":
+        return cls(run_dir, precision)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.manifest["labels"])
+
+    def generate(self, label: str | None = None, n: int = 100, config: GenerateConfig | None = None,
+                 **sampling: Any) -> pd.DataFrame:
+        """``n`` rows per label (all labels when ``label`` is None); ``sampling`` overrides ``config``."""
+        base = (config or GenerateConfig()).model_dump()
+        config = build(GenerateConfig, "generate", **{**base, "n": n, **sampling})
+        labels = self.labels if label is None else [label]
+        frames = [self._generate_one(l, config) for l in labels]
+        return pd.concat(frames, ignore_index=True)
+
+    def _generate_one(self, label: str, config: GenerateConfig) -> pd.DataFrame:
+        if label not in self.manifest["labels"]:
+            raise ConfigError(f"{self.run.root}: no label '{label}'; labels are {', '.join(self.labels)}")
+        if label not in self._generators:
+            self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
+        rows: list[dict] = []
+        for _, batch in iter_batches(self._generators[label], config, train_texts(self.run, label)):
+            rows.extend(batch)
+        return pd.DataFrame(rows[: config.n], columns=COLUMNS)
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}

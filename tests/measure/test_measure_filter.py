@@ -1,0 +1,153 @@
+"""Each filter drops exactly the hand-made rows it should, and says so in the report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augment.errors import ConfigError, DataError
+from augment.config import build
+from augment.filter import (FilterConfig, char_ngrams, filter_synthetic, max_overlap, near_duplicate_mask,
+                            words)
+from classifiers import make_classifier
+
+OFF = dict(exact_dedup=False, min_words=None, near_dup_threshold=None, train_copy_threshold=None)
+TRAIN = pd.DataFrame({
+    "text": ["what a wonderful sunny day at the beach", "i adore this lovely little cafe",
+             "great service and happy staff", "the worst delay ever and rude staff",
+             "awful cold soup and a dirty table", "terrible noisy room i hate it"],
+    "label": ["pos", "pos", "pos", "neg", "neg", "neg"],
+})
+
+
+def frame(*rows: tuple[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def only(**on) -> FilterConfig:
+    return FilterConfig(**{**OFF, **on})
+
+
+def test_words_and_shingles_are_normalised():
+    assert words("I LOVE it!!  Don’t stop :)") == ["i", "love", "it", "don't", "stop"]
+    assert char_ngrams("Hi!", 5) == {"hi"}
+    assert char_ngrams("abcdef", 5) == {"abcde", "bcdef"}
+    assert char_ngrams("!!!", 5) == set()
+
+
+def test_exact_dedup_keeps_first_and_ignores_whitespace_only():
+    syn = frame(("good day", "pos"), ("good  day ", "pos"), ("Good day", "pos"), ("good day", "neg"))
+    result = filter_synthetic(syn, TRAIN, only(exact_dedup=True), seed=0)
+    assert result.kept.index.tolist() == [0, 2]
+    assert [(s.name, s.rows_in, s.dropped) for s in result.steps] == [("exact-dedup", 4, 2)]
+    assert result.steps[0].dropped_by_label == {"neg": 1, "pos": 1}
+    assert result.dropped["filter"].tolist() == ["exact-dedup", "exact-dedup"]
+
+
+def test_near_duplicates_dropped_distinct_rows_kept():
+    syn = frame(("I love this movie so much!!", "pos"), ("i love this movie so much", "pos"),
+                ("the food was cold and bland", "neg"), ("the food was cold and bland!!!", "neg"),
+                ("I really love this movie so much", "pos"), ("completely different words here", "neg"))
+    result = filter_synthetic(syn, TRAIN, only(near_dup_threshold=0.8), seed=0)
+    assert result.kept.index.tolist() == [0, 2, 4, 5]   # row 4: char 5-gram Jaccard 0.69 < 0.8
+    assert result.to_dict()["steps"][0] == {"filter": "near-dup", "rows_in": 6, "dropped": 2, "kept": 4,
+                                            "dropped_by_label": {"neg": 1, "pos": 1}}
+
+
+def test_near_duplicate_mask_matches_brute_force_for_any_seed():
+    rng = np.random.default_rng(1)
+    vocab = ["sun", "rain", "cold", "warm", "day", "night", "good", "bad", "very", "so"]
+    base = [rng.choice(vocab, size=6).tolist() for _ in range(40)]
+    edited = [t[:k] + [str(rng.choice(vocab))] + t[k + 1:] for t, k in zip(base, rng.integers(0, 6, 40))]
+    texts = [" ".join(t) for t in base + edited] + [" ".join(t) + " ok" for t in base[:20]]
+    shingles = [char_ngrams(t, 5) for t in texts]
+    expected = np.ones(len(texts), dtype=bool)
+    for j in range(len(texts)):
+        expected[j] = not any(expected[i] and len(shingles[i] & shingles[j]) / len(shingles[i] | shingles[j]) >= 0.7
+                              for i in range(j))
+    assert 25 < (~expected).sum() < 50   # the one-word edits straddle the threshold
+    for seed in (0, 1, 2):
+        assert (near_duplicate_mask(texts, 0.7, seed) == expected).all()
+
+
+def test_copies_of_training_rows_dropped():
+    syn = frame(("what a wonderful sunny day at the beach", "pos"),      # verbatim
+                ("What a wonderful sunny day!", "pos"),                  # a prefix of a training row
+                ("a wonderful sunny day for a walk in the park", "pos"),  # 2 of 8 trigrams shared
+                ("rude staff", "neg"),                                   # short row, inside a training row
+                ("the soup was cold", "neg"))
+    overlap = max_overlap(syn["text"].tolist(), TRAIN["text"].tolist(), 3)
+    np.testing.assert_allclose(overlap, [1.0, 1.0, 2 / 8, 1.0, 0.0])
+    result = filter_synthetic(syn, TRAIN, only(train_copy_threshold=0.8), seed=0)
+    assert result.kept.index.tolist() == [2, 4]
+
+
+def test_length_bounds_in_words_and_chars():
+    syn = frame(("ok", "pos"), ("a fine day", "pos"), ("one two three four five six", "neg"), ("!!!", "neg"))
+    result = filter_synthetic(syn, TRAIN, only(min_words=2, max_words=5), seed=0)
+    assert result.kept.index.tolist() == [1]
+    result = filter_synthetic(syn, TRAIN, only(min_chars=3, max_chars=10), seed=0)
+    assert result.kept.index.tolist() == [1, 3]
+
+
+def test_label_fidelity_threshold_drops_wrong_label_rows():
+    syn = frame(("lovely sunny beach day", "pos"), ("rude staff and cold soup", "pos"),
+                ("dirty noisy room", "neg"), ("happy staff at a lovely cafe", "neg"))
+    result = filter_synthetic(syn, TRAIN, only(fidelity="threshold", fidelity_threshold=0.5), seed=0)
+    assert result.kept.index.tolist() == [0, 2]
+    assert result.steps[0].dropped_by_label == {"neg": 1, "pos": 1}
+
+
+def test_label_fidelity_top_k_keeps_most_confident_per_label():
+    syn = frame(("lovely sunny beach day", "pos"), ("rude staff and cold soup", "pos"), ("happy cafe", "pos"),
+                ("dirty noisy room", "neg"), ("happy staff at a lovely cafe", "neg"))
+    result = filter_synthetic(syn, TRAIN, only(fidelity="top-k", fidelity_top_k=1), seed=0)
+    assert sorted(result.kept["label"]) == ["neg", "pos"]
+    assert result.kept.index.tolist() == [0, 3]
+
+
+def test_fitted_classifier_is_used_as_given_and_not_refitted():
+    clf = make_classifier("tfidf-lr", 0).fit(TRAIN["text"], TRAIN["label"])
+    coef = clf.pipeline_[-1].coef_.copy()
+    syn = frame(("lovely sunny beach day", "neg"),)
+    result = filter_synthetic(syn, TRAIN.iloc[:0], only(fidelity="threshold"), seed=0, classifier=clf)
+    assert result.kept.empty
+    np.testing.assert_array_equal(clf.pipeline_[-1].coef_, coef)
+
+
+def test_inputs_are_not_modified_and_report_renders():
+    syn = frame(("good day", "pos"), ("good day", "pos"), ("x", "neg"))
+    before_syn, before_train = syn.copy(), TRAIN.copy()
+    result = filter_synthetic(syn, TRAIN, FilterConfig(min_words=2), seed=0)
+    pd.testing.assert_frame_equal(syn, before_syn)
+    pd.testing.assert_frame_equal(TRAIN, before_train)
+    assert [s.name for s in result.steps] == ["length", "exact-dedup", "near-dup", "train-copy"]
+    assert result.to_dict()["rows_kept"] == 1
+    markdown = result.to_markdown()
+    assert "| length | 3 | 1 | 2 | neg: 1 |" in markdown and "| **total** | 3 | 2 | 1 | |" in markdown
+
+
+def test_no_filters_and_empty_input():
+    syn = frame(("a", "pos"), ("a", "pos"))
+    result = filter_synthetic(syn, TRAIN, only(), seed=0)
+    assert result.steps == () and len(result.kept) == 2
+    empty = filter_synthetic(syn.iloc[:0], TRAIN, FilterConfig(fidelity="threshold"), seed=0)
+    assert empty.kept.empty and all(s.dropped == 0 for s in empty.steps)
+
+
+def test_bad_inputs_and_configs_are_one_line_errors():
+    with pytest.raises(DataError, match="synthetic rows: missing column.*'label'"):
+        filter_synthetic(pd.DataFrame({"text": ["a"]}), TRAIN, FilterConfig(), seed=0)
+    with pytest.raises(DataError, match="unknown to the classifier"):
+        filter_synthetic(frame(("a b", "meh")), TRAIN, only(fidelity="threshold"), seed=0)
+    with pytest.raises(DataError, match="at least 2 labels"):
+        filter_synthetic(frame(("a b", "pos")), TRAIN.iloc[:3], only(fidelity="threshold"), seed=0)
+    with pytest.raises(ConfigError, match="fidelity_top_k"):
+        build(FilterConfig, "filter", fidelity="top-k")
+    with pytest.raises(ConfigError, match="unknown key 'near_dup'"):
+        build(FilterConfig, "filter", near_dup=0.9)
+    with pytest.raises(ConfigError, match="fidelity_classifier"):
+        build(FilterConfig, "filter", fidelity_classifier="bert")
+    with pytest.raises(ConfigError, match="min_words"):
+        build(FilterConfig, "filter", min_words=5, max_words=2)
