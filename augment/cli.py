@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 from rich.table import Table
@@ -64,6 +65,11 @@ def _sections(config: Path | None) -> dict[str, dict[str, Any]]:
     return load_yaml(config) if config else {"data": {}, "finetune": {}, "generate": {}, "filter": {}}
 
 
+def _where(config: Path | None, section: str) -> str:
+    """Name the file and section in config errors, or the CLI when there is no file."""
+    return f"{config} [{section}]" if config else f"options ({section})"
+
+
 @app.command()
 def finetune(
     data: Annotated[Optional[str], typer.Option(help="Data file, or 'crowdflower'.")] = None,
@@ -97,10 +103,10 @@ def finetune(
     from augment.finetune import finetune_run
 
     sections = _sections(config)
-    data_cfg = build(DataConfig, "data", **merge(sections["data"], dict(
+    data_cfg = build(DataConfig, _where(config, "data"), **merge(sections["data"], dict(
         path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
         labels=_split(labels), format=format, encoding=encoding, clean=clean, per_class=per_class)))
-    ft_cfg = build(FinetuneConfig, "finetune", **merge(sections["finetune"], dict(
+    ft_cfg = build(FinetuneConfig, _where(config, "finetune"), **merge(sections["finetune"], dict(
         model=model, mode=mode, backend=backend, max_steps=max_steps, batch_size=batch_size,
         block_size=block_size, learning_rate=learning_rate, save_steps=save_steps, precision=precision,
         seed=seed, trust_pickle=trust_pickle)))
@@ -139,11 +145,15 @@ def generate(
     seed: Annotated[Optional[int], typer.Option(help="Seed.")] = None,
     prefix_words: Annotated[Optional[int], typer.Option(help="Prompt with first N words of real rows.")] = None,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16, fp16.")] = "auto",
+    apply_filter: Annotated[bool, typer.Option("--filter/--no-filter",
+                                         help="Drop duplicates, copies of training rows and bad lengths "
+                                              "(settings: the config's filter section).")] = True,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted job.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Generate synthetic rows for one or more labels of a run."""
+    from augment.filter import FilterConfig
     from augment.output import generate_to_file
     from augment.run import RunDir
 
@@ -155,9 +165,10 @@ def generate(
         if not batch_size.isdigit():
             raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {batch_size!r}")
         bs = int(batch_size)
-    gen_cfg = build(GenerateConfig, "generate", **merge(sections["generate"], dict(
+    gen_cfg = build(GenerateConfig, _where(config, "generate"), **merge(sections["generate"], dict(
         n=n, batch_size=bs, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed, prefix_words=prefix_words)))
+    filter_cfg = build(FilterConfig, _where(config, "filter"), **sections["filter"]) if apply_filter else None
     rundir = RunDir(run)
     manifest = rundir.read_manifest()
     known = sorted(manifest["labels"])
@@ -167,10 +178,12 @@ def generate(
             raise ConfigError(f"--label {l}: not in {run}; labels are {', '.join(known)} (or 'all')")
     with _progress(progress) as bar:
         tasks = {l: bar.add_task(l, total=gen_cfg.n) for l in labels}
-        frame = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
-                                 precision=precision,
-                                 on_rows=lambda l, k: bar.update(tasks[l], advance=k))
-    out_console.print(summary_table(frame, out))
+        result = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
+                                  precision=precision, filter_config=filter_cfg,
+                                  on_rows=lambda l, k: bar.update(tasks[l], advance=k))
+    out_console.print(summary_table(result.rows, result.generated, out))
+    if result.filter_report is not None:
+        out_console.print(filter_table(result.filter_report))
 
 
 class RowsPerSecond(ProgressColumn):
@@ -183,14 +196,24 @@ def _progress(enabled: bool) -> Progress:
                     TimeElapsedColumn(), console=console, disable=not enabled)
 
 
-def summary_table(frame: Any, out: Path, examples: int = 3) -> Table:
-    table = Table(title=f"{len(frame)} rows → {out}")
-    table.add_column("label")
-    table.add_column("rows")
-    table.add_column("examples")
-    for label, group in frame.groupby("label", sort=True):
-        shown = "\n".join(t.replace("\n", " ")[:100] for t in group["text"].head(examples))
-        table.add_row(str(label), str(len(group)), shown)
+def summary_table(kept: Any, generated: Any, out: Path, examples: int = 3) -> Table:
+    table = Table(title=f"{len(kept)} rows → {out}")
+    for col in ("label", "generated", "kept", "examples"):
+        table.add_column(col)
+    for label, group in generated.groupby("label", sort=True):
+        rows = kept[kept["label"] == label]
+        shown = "\n".join(t.replace("\n", " ")[:100] for t in rows["text"].head(examples))
+        table.add_row(str(label), str(len(group)), str(len(rows)), shown)
+    return table
+
+
+def filter_table(report: dict[str, Any]) -> Table:
+    table = Table(title="filters")
+    for col in ("filter", "rows in", "dropped", "dropped by label"):
+        table.add_column(col)
+    for step in report["steps"]:
+        by_label = ", ".join(f"{k}={v}" for k, v in sorted(step["dropped_by_label"].items())) or "-"
+        table.add_row(step["filter"], str(step["rows_in"]), str(step["dropped"]), by_label)
     return table
 
 
@@ -209,6 +232,25 @@ def fetch(names: Annotated[list[str], typer.Argument(help="smollm2-135m, tiny-gp
             raise ConfigError(f"fetch: unknown asset '{name}'; expected crowdflower, {', '.join(SHORT_NAMES)}")
 
 
+def _register_convert() -> None:
+    from augment.convert.cli import convert_command
+
+    app.command("convert", help="Convert GPT-2 between gpt-2-simple (TensorFlow) and Hugging Face.")(convert_command)
+
+
+_register_convert()
+
+
+def _register_experiment() -> None:
+    from augment.experiment.cli import experiment_app
+
+    app.add_typer(experiment_app, name="experiment",
+                  help="Run an augmentation grid (seeds x data sizes x augmenters) and report the lift.")
+
+
+_register_experiment()
+
+
 @app.command()
 def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Show what a run directory holds."""
@@ -221,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except AugmentError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished work is kept; re-run with --resume to continue")

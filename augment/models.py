@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SHORT_NAMES = ("tiny-gpt2", "smollm2-135m")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
+# Files torch.load / pickle.load would open: each can run code when loaded.
+PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt")
 
 
 def gpt2_tokenizer_files() -> Path:
@@ -120,7 +122,7 @@ def check_model_dir(path: Path, trust_pickle: bool) -> None:
     if not (path / "config.json").exists():
         raise AugmentError(f"{path}: not a Hugging Face model directory (no config.json)")
     has_safe = any(path.glob("*.safetensors"))
-    pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+    pickled = [p.name for pattern in PICKLE_PATTERNS for p in path.glob(pattern)]
     if pickled and not has_safe and not trust_pickle:
         raise AugmentError(f"{path}: weights are pickled ({', '.join(sorted(pickled))}), which can run code "
                            "when loaded; convert them to safetensors or pass --trust-pickle")
@@ -163,5 +165,5 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, trust_pickle: bool
     try:
         return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False,
                                                     use_safetensors=None if trust_pickle else True)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: unknown model type, custom code (auto_map) refused
         raise AugmentError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None

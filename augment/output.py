@@ -8,9 +8,11 @@ ends with exactly the requested rows, none lost, none repeated.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ import pandas as pd
 
 from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
-from augment.generate import COLUMNS, LabelGenerator, iter_batches, train_texts
+from augment.filter import FilterConfig, filter_synthetic
+from augment.generate import COLUMNS, LabelGenerator, iter_batches, resolve_batch_size, train_texts
 from augment.io import atomic_path, hash_json, provenance, write_json_atomic
 from augment.run import RunDir, slug
 
@@ -42,7 +45,15 @@ def write_table(frame: pd.DataFrame, path: Path, overwrite: bool = True) -> None
                 for record in frame.to_dict("records"):
                     fh.write(json.dumps(record, ensure_ascii=False, default=_plain) + "\n")
         else:
-            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",")
+            # The csv module quotes a field holding "\n" but not a lone "\r", which readers take for a
+            # line end (and a model can generate); quote every field then.
+            quoting = csv.QUOTE_ALL if _has_cr(frame) else csv.QUOTE_MINIMAL
+            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", quoting=quoting)
+
+
+def _has_cr(frame: pd.DataFrame) -> bool:
+    cells = (v for col in frame.columns for v in frame[col].tolist())
+    return any(isinstance(v, str) and "\r" in v for v in (*map(str, frame.columns), *cells))
 
 
 def _plain(value: Any) -> Any:
@@ -53,9 +64,17 @@ def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
+def dropped_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.dropped{out.suffix}")
+
+
 def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out: Path, *,
                      overwrite: bool = False, resume: bool = False, precision: str = "auto",
-                     on_rows: Callable[[str, int], None] | None = None) -> pd.DataFrame:
+                     filter_config: FilterConfig | None = None,
+                     on_rows: Callable[[str, int], None] | None = None) -> GenerateResult:
+    """Generate ``config.n`` rows per label; with ``filter_config`` write only the rows
+    that pass the filters to ``out`` and the rest, with the filter that dropped them,
+    beside it as ``NAME.dropped.EXT``."""
     out = Path(out)
     output_format(out)
     if out.exists() and not overwrite:
@@ -64,9 +83,10 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     for label in labels:
         run.finished_model(label)
     parts = _open_parts(parts_dir(out), run, labels, config, resume)
-    frames = []
+    frames, batch_sizes = [], {}
     for label in labels:
         gen = LabelGenerator.load(run, label, precision)
+        batch_sizes[label] = resolve_batch_size(gen, config)  # "auto" resolved: rows depend on it
         rows: list[dict] = []
         done = lambda i, label=label: _read_part(parts, label, i)
         for index, batch in iter_batches(gen, config, train_texts(run, label), done):
@@ -75,14 +95,32 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
             if on_rows:
                 on_rows(label, len(batch))
         frames.append(pd.DataFrame(rows[: config.n], columns=COLUMNS))
-    frame = pd.concat(frames, ignore_index=True)
+    generated = pd.concat(frames, ignore_index=True)
+    report = None
+    frame = generated
+    if filter_config is not None:
+        train = pd.DataFrame([r for l in labels for r in ({"text": t, "label": l} for t in train_texts(run, l))],
+                             columns=["text", "label"])
+        result = filter_synthetic(generated, train, filter_config, seed=config.seed)
+        frame, report = result.kept.reset_index(drop=True), result.to_dict()
+        write_table(result.dropped.reset_index(drop=True), dropped_path(out), overwrite=True)
     write_table(frame, out, overwrite=True)
     write_json_atomic(out.with_name(out.name + ".provenance.json"), provenance(
-        config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame),
+        config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
+        filter=report, batch_sizes=batch_sizes,
         models={l: manifest["models"][manifest["labels"][l]["model"]].get("hash") for l in labels},
         finetune=manifest["finetune"], data=manifest["data"]))
     shutil.rmtree(parts, ignore_errors=True)
-    return frame
+    return GenerateResult(frame, generated, report)
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What was written (``rows``), everything sampled (``generated``) and the filter report."""
+
+    rows: pd.DataFrame
+    generated: pd.DataFrame
+    filter_report: dict[str, Any] | None
 
 
 def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool) -> Path:
@@ -98,7 +136,10 @@ def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateCon
             raise AugmentError(f"{parts}: the interrupted job used different settings; cannot resume "
                                "(delete the folder to start again)")
         return parts
-    parts.mkdir(parents=True)
+    try:
+        parts.mkdir(parents=True)
+    except OSError as exc:
+        raise AugmentError(f"{parts}: cannot create the folder for partial results ({exc.strerror or exc})") from None
     write_json_atomic(meta, key)
     return parts
 

@@ -6,7 +6,7 @@ import html
 import re
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_MENTION = re.compile(r"(?<![\w@])@\w{1,15}")
+_MENTION = re.compile(r"(?<![\w@])@\w+")  # the whole handle: "@" + 15 chars would leave a tail
 _SPACE = re.compile(r"\s+")
 
 
@@ -14,9 +14,13 @@ def clean_text(text: str) -> str:
     """Replace URLs and @mentions with placeholders, unescape HTML, collapse whitespace.
 
     Placeholders (not deletion) keep the shape of a tweet, so generated rows
-    look like real ones and never leak real handles or links.
+    look like real ones and never leak real handles or links. HTML is unescaped
+    until nothing changes (scraped tweets are often escaped twice: ``&amp;lt;3``),
+    so cleaning twice changes nothing. The result is empty only when the
+    unescaped input is blank (e.g. a lone ``&nbsp;``).
     """
-    text = html.unescape(text)
+    while (unescaped := html.unescape(text)) != text:
+        text = unescaped
     text = _URL.sub("<url>", text)
     text = _MENTION.sub("@user", text)
     return _SPACE.sub(" ", text).strip()

@@ -7,6 +7,7 @@ the file, the row (as a line number where the format has lines) and the column.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from augment.config import DataConfig
@@ -54,7 +56,10 @@ def load_dataset(source: Any, config: DataConfig | None = None) -> pd.DataFrame:
     frame = _map_labels(frame, raw, config)
     if config.clean:
         frame[TEXT] = frame[TEXT].map(clean_text)
-        frame = frame[frame[TEXT] != ""]
+        blank = frame[TEXT] == ""
+        if blank.any():
+            log.info("%s: dropped %d rows that are blank once cleaned", raw.name, int(blank.sum()))
+        frame = frame[~blank]
     if config.dedup:
         before = len(frame)
         frame = frame.drop_duplicates(subset=TEXT, keep="first")
@@ -121,9 +126,20 @@ def _looks_like_sentiment140(path: Path, encoding: str | None) -> bool:
                for r in rows[: max(1, len(rows) - 1)])
 
 
+UNICODE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode(path: Path, encoding: str | None) -> str:
-    """Decode a text file: the given encoding, else UTF-8 (BOM allowed), else latin-1 with a warning."""
+    """Decode a text file: the given encoding, else by its UTF-16/32 BOM, else UTF-8 (BOM allowed).
+
+    A file that is not valid UTF-8 is decoded line by line: valid lines as
+    UTF-8, the others as latin-1, with a warning (files merged from several
+    sources mix the two; decoding all of it as latin-1 would garble the rest).
+    """
     data = path.read_bytes()
+    if not encoding:
+        encoding = next((name for bom, name in UNICODE_BOMS if data.startswith(bom)), None)
     if encoding:
         try:
             return data.decode(encoding)
@@ -133,9 +149,16 @@ def decode(path: Path, encoding: str | None) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        log.warning("%s: not valid UTF-8 (byte 0x%02x on line %d); reading it as latin-1",
+        log.warning("%s: not valid UTF-8 (byte 0x%02x on line %d); reading such lines as latin-1",
                     path, data[exc.start], line)
-        return data.decode("latin-1")
+        return "".join(map(_utf8_or_latin1, data.removeprefix(codecs.BOM_UTF8).splitlines(keepends=True)))
+
+
+def _utf8_or_latin1(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 def _read_csv(path: Path, fmt: str, encoding: str | None, header: bool = True,
@@ -184,7 +207,9 @@ def _read_sentiment140(path: Path, encoding: str | None) -> RawTable:
 def _read_jsonl(path: Path, encoding: str | None) -> RawTable:
     records = []
     lines = []
-    for number, line in enumerate(decode(path, encoding).splitlines(), start=1):
+    # JSON Lines ends records with \n only; str.splitlines() would also split inside
+    # strings at U+2028, U+0085 and friends, which JSON leaves unescaped.
+    for number, line in enumerate(decode(path, encoding).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -201,10 +226,19 @@ def _read_jsonl(path: Path, encoding: str | None) -> RawTable:
 
 
 def _read_parquet(path: Path) -> RawTable:
+    import pyarrow.parquet as pq
+
     try:
+        names = pq.read_schema(path).names
+        duplicated = [name for i, name in enumerate(names) if name in names[:i]]
+        if duplicated:
+            raise DataError(f"{path}: the column name '{duplicated[0]}' appears twice; column names must be unique")
         frame = pd.read_parquet(path)
+    except DataError:
+        raise
     except Exception as exc:  # pyarrow raises many types for corrupt files
-        raise DataError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {exc})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {first})") from None
     return RawTable(frame, str(path), lambda i: f"row {i + 1}")
 
 
@@ -271,7 +305,7 @@ def _label_value(value: Any, i: int, raw: RawTable, col: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': label is missing (NaN/null); "
                         "every row needs a label")
-    if isinstance(value, (list, dict)):
+    if isinstance(value, (list, tuple, set, dict, np.ndarray)):  # Parquet list columns arrive as arrays
         raise DataError(f"{raw.name}: {raw.locate(i)}, column '{col}': label is a {type(value).__name__}; "
                         "expected one scalar label per row")
     label = _as_label(value)
@@ -294,6 +328,10 @@ def _as_label(value: Any) -> str:
 
 def _map_labels(frame: pd.DataFrame, raw: RawTable, config: DataConfig) -> pd.DataFrame:
     mapping = {**(raw.label_map or {}), **(config.label_map or {})}
+    unused = sorted(set(config.label_map or {}) - set(frame[LABEL].unique()))
+    if unused:
+        log.warning("%s: label_map key(s) %s match no label in the data; labels are %s", raw.name,
+                    ", ".join(unused), ", ".join(sorted(frame[LABEL].unique())))
     if mapping:
         frame[LABEL] = frame[LABEL].map(lambda v: mapping.get(v, v))
     if config.labels:

@@ -89,7 +89,10 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
     if previous is not None:
         _check_compatible(previous, manifest, run)
         manifest["models"] = previous["models"]
-    run.root.mkdir(parents=True, exist_ok=True)
+    try:
+        run.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"{run.root}: cannot create the run directory ({exc.strerror or exc})") from None
     _write_train_rows(run, frame)
     run.write_manifest(manifest)
     backend = get_backend(config.backend)

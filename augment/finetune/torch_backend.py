@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from augment.config import FinetuneConfig
 from augment.finetune.base import TrainResult
@@ -77,7 +77,7 @@ class TorchBackend:
                           data_collator=PadCollator(tokenizer.pad_token_id),
                           train_dataset=BlockDataset(blocks), callbacks=[LossLog(work_dir / "train_log.jsonl")])
         trainer.remove_callback(PrinterCallback)
-        last = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
+        last = last_complete_checkpoint(checkpoints) if resume else None
         if last:
             log.info("resuming from %s", last)
         start = time.perf_counter()
@@ -88,6 +88,23 @@ class TorchBackend:
         losses = [(e["step"], float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
         resumed = int(Path(last).name.split("-")[-1]) if last else None
         return TrainResult(trainer.state.global_step, losses, time.perf_counter() - start, resumed)
+
+
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint whose ``trainer_state.json`` (which Trainer writes last) parses.
+
+    A process killed while saving leaves a newer ``checkpoint-N`` holding only
+    some files; ``get_last_checkpoint`` would pick it and every resume would fail.
+    """
+    found = [(int(m[1]), p) for p in checkpoints.glob("checkpoint-*")
+             if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))]
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return str(path)
+        except (OSError, ValueError):
+            log.warning("%s is incomplete (interrupted while saving); using an earlier checkpoint", path)
+    return None
 
 
 def _max_positions(config: Any) -> int:

@@ -1,0 +1,96 @@
+"""The expensive artefacts, cached under ``RESULTS_DIR/cache`` and shared between cells.
+
+* ``cache/lm/<key>/``: a run directory (``augment finetune`` layout) per
+  (training sample, LM config). A run killed mid-training resumes from its
+  checkpoints.
+* ``cache/pool/<key>.jsonl``: the synthetic pool generated once per (LM,
+  generation config, pool size); every ratio and filter setting takes rows
+  from it. Written atomically, with a ``.json`` provenance file beside it.
+
+Keys hash the full configuration, so a changed setting never reuses a stale
+artefact, and an unchanged one is never paid for twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from augment.data import LABEL, TEXT
+from augment.experiment.config import LMSpec
+from augment.io import atomic_path, hash_json, provenance, write_json_atomic
+from augment.run import RunDir
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+
+
+def lm_key(sample_key: str, spec: LMSpec, seed: int) -> str:
+    finetune = spec.finetune.model_copy(update={"seed": seed})
+    return hash_json({"format": CACHE_FORMAT, "sample": sample_key, "finetune": finetune.model_dump()})[:16]
+
+
+def pool_key(lm: str, spec: LMSpec, seed: int, rows: int) -> str:
+    generate = spec.generate.model_copy(update={"seed": seed, "n": rows})
+    return hash_json({"format": CACHE_FORMAT, "lm": lm, "generate": generate.model_dump()})[:16]
+
+
+def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: int,
+               data_info: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The fine-tuned run directory for this sample, training (or resuming) it if needed."""
+    from augment.finetune import finetune_run
+
+    run_dir = cache / "lm" / key
+    if _finished(run_dir):
+        return run_dir, {"key": key, "cached": True, "wall_s": 0.0}
+    if run_dir.exists() and not (run_dir / "run.json").exists():
+        shutil.rmtree(run_dir)   # killed before its manifest was written: nothing to resume
+    start = time.perf_counter()
+    log.info("fine-tuning %s (%s, %d steps) on %d rows", spec.name, spec.finetune.mode,
+             spec.finetune.max_steps, len(train))
+    config = spec.finetune.model_copy(update={"seed": seed})
+    manifest = finetune_run(train, run_dir, config, data_info=data_info, resume=run_dir.exists())
+    wall = time.perf_counter() - start
+    losses = {k: [m.get("first_loss"), m.get("final_loss")] for k, m in manifest["models"].items()}
+    return run_dir, {"key": key, "cached": False, "wall_s": round(wall, 2), "loss_first_last": losses}
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        manifest = RunDir(run_dir).read_manifest()
+    except Exception:
+        return False
+    return all(m.get("status") == "done" and (run_dir / k / "config.json").exists()
+               for k, m in manifest["models"].items())
+
+
+def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: list[str], rows: int,
+                   seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``rows`` generated rows per label, in generation order (so prefixes are valid subsets)."""
+    path = cache / "pool" / f"{key}.jsonl"
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+        return pd.DataFrame(records, columns=[TEXT, LABEL]), {"key": key, "cached": True, "wall_s": 0.0}
+    from augment.api import Augmenter
+
+    start = time.perf_counter()
+    config = spec.generate.model_copy(update={"seed": seed, "n": rows})
+    log.info("generating %d rows per label with %s", rows, spec.name)
+    augmenter = Augmenter.load(run_dir)
+    frame = pd.concat([augmenter.generate(label, n=rows, config=config) for label in labels], ignore_index=True)
+    frame = frame[[TEXT, LABEL]].astype(str)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for text, label in frame.itertuples(index=False):
+            fh.write(json.dumps({TEXT: text, LABEL: label}, ensure_ascii=False) + "\n")
+    wall = time.perf_counter() - start
+    write_json_atomic(path.with_suffix(".json"), provenance(
+        {"generate": config.model_dump(), "run_dir": str(run_dir)}, rows=len(frame), wall_s=wall))
+    return frame, {"key": key, "cached": False, "wall_s": round(wall, 2)}

@@ -1,0 +1,88 @@
+"""``augment experiment run CONFIG`` and ``augment experiment report CONFIG|DIR``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+experiment_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                             help="Run an augmentation grid and report the lift over no augmentation.")
+console = Console(stderr=True)
+out_console = Console()
+
+
+@experiment_app.command("run")
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results directory "
+                                                "(default: results/NAME next to the YAML).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Discard finished cells and start over (cached LMs are kept).")]
+    = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show the grid size; run nothing.")]
+    = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Run every unfinished cell of the grid, then write the report."""
+    from augment.experiment import default_out_dir, expand, load_experiment, run_experiment, write_report
+    from augment.experiment.data import prepare
+
+    cfg = load_experiment(config)
+    out_dir = out or default_out_dir(config, cfg)
+    if dry_run:
+        prepare(cfg)
+        out_console.print(f"{config}: valid; {len(expand(cfg))} cells -> {out_dir}")
+        return
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, disable=not progress)
+    task: dict[str, Any] = {}
+    start = time.perf_counter()
+
+    def on_plan(total: int, todo: int) -> None:
+        console.print(f"{total} cells, {total - todo} already finished, {todo} to run -> {out_dir}")
+        task["id"] = bar.add_task("cells", total=todo)
+
+    def on_cell(cell: Any, row: dict[str, Any]) -> None:
+        bar.update(task["id"], advance=1, description=f"{cell.examples_per_class}/class seed {cell.seed} "
+                                                       f"{cell.augmenter.name}")
+
+    try:
+        with bar:
+            summary = run_experiment(cfg, out_dir, overwrite=overwrite, on_plan=on_plan, on_cell=on_cell,
+                                     source=config)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished cells are saved in results.jsonl; run the same command "
+                      "again to continue")
+        raise typer.Exit(130) from None
+    path, groups = write_report(cfg, out_dir)
+    out_console.print(lift_table(groups, f"{cfg.name}: lift in macro-F1 (points, 95% CI)"))
+    console.print(f"ran {summary['ran']} cells ({summary['skipped']} skipped) in "
+                  f"{(time.perf_counter() - start) / 60:.1f} min; report: {path}")
+
+
+@experiment_app.command("report")
+def report(target: Annotated[Path, typer.Argument(help="Experiment YAML or its results directory.")]) -> None:
+    """Rebuild report.md and the plots from results.jsonl."""
+    from augment.experiment import load_target, write_report
+
+    cfg, out_dir = load_target(target)
+    path, groups = write_report(cfg, out_dir)
+    out_console.print(lift_table(groups, f"{cfg.name}: lift in macro-F1 (points, 95% CI)"))
+    console.print(f"report: {path}")
+
+
+def lift_table(groups: list[Any], title: str) -> Table:
+    from augment.experiment.report import lift_rows
+
+    header, rows = lift_rows(groups)
+    table = Table(title=title)
+    for col in header:
+        table.add_column(col, justify="right" if col.endswith("/class") else "left")
+    for row in rows:
+        table.add_row(*[cell.replace("**", "") for cell in row])
+    return table

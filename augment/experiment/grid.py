@@ -1,0 +1,100 @@
+"""The grid: every (dataset, examples per class, seed, augmenter, ratio, filter, classifier) cell.
+
+A cell's key is a hash of its full resolved configuration, so a finished cell
+is recognised on a re-run whatever else changed in the YAML, and a cell whose
+settings changed is a new cell. Axes that do not apply collapse: ``none`` has
+no ratio and no filter; the filter applies to the ``lm`` augmenters only
+(oversampled rows are all copies, and EDA rows near-copies, of training rows,
+which the train-copy filter exists to drop).
+
+Cells are ordered so that every cell of one training sample is adjacent: the
+runner then holds one sample's LM and synthetic pool at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from augment.experiment.config import ExperimentConfig, LMSpec
+from augment.io import hash_json
+
+GRID_FORMAT = 1   # bump when a cell's meaning changes, so old results are not mistaken for new ones
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    examples_per_class: int
+    seed: int
+    augmenter: Any          # one of the augmenter specs
+    ratio: float | None
+    filtered: bool
+    classifier: str
+    key: str
+    sample_key: str
+
+    @property
+    def mode(self) -> str | None:
+        return self.augmenter.finetune.mode if isinstance(self.augmenter, LMSpec) else None
+
+    def rows_per_label(self) -> int:
+        """Synthetic rows added per label."""
+        return 0 if self.ratio is None else max(1, round(self.ratio * self.examples_per_class))
+
+    def describe(self) -> dict[str, Any]:
+        """The fields a results row and the report group by."""
+        return {"key": self.key, "dataset": self.dataset, "examples_per_class": self.examples_per_class,
+                "seed": self.seed, "augmenter": self.augmenter.name, "type": self.augmenter.type,
+                "mode": self.mode, "ratio": self.ratio, "filter": self.filtered, "classifier": self.classifier}
+
+
+def sample_key(config: ExperimentConfig, dataset: str, examples: int, seed: int) -> str:
+    """Identifies one training sample: the data, the test split it avoids, its size and seed."""
+    data = config.named_datasets()[dataset]
+    return hash_json({"format": GRID_FORMAT, "data": data.model_dump(), "test": config.test.model_dump(),
+                      "examples_per_class": examples, "seed": seed})[:16]
+
+
+def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
+    """Everything that decides a cell's result."""
+    return {
+        "format": GRID_FORMAT,
+        "sample": cell.sample_key,
+        "augmenter": cell.augmenter.model_dump(),
+        "ratio": cell.ratio,
+        "pool": pool_rows(config, cell.augmenter, cell.examples_per_class),
+        "filter": config.filter.model_dump() if cell.filtered else None,
+        "classifier": cell.classifier,
+    }
+
+
+def pool_rows(config: ExperimentConfig, augmenter: Any, examples: int) -> int | None:
+    """Rows per label the LM generates once per sample; every ratio takes a prefix of it."""
+    if not isinstance(augmenter, LMSpec):
+        return None
+    return math.ceil(max(config.ratios) * examples * augmenter.pool_margin)
+
+
+def expand(config: ExperimentConfig) -> list[Cell]:
+    cells = []
+    for dataset in config.named_datasets():
+        for examples in config.examples_per_class:
+            for seed in config.seeds:
+                skey = sample_key(config, dataset, examples, seed)
+                for augmenter in config.augmenters:
+                    for ratio, filtered in _variants(config, augmenter):
+                        for classifier in config.classifiers:
+                            cell = Cell(dataset, examples, seed, augmenter, ratio, filtered, classifier, "", skey)
+                            key = hash_json(resolved(config, cell))[:16]
+                            cells.append(Cell(dataset, examples, seed, augmenter, ratio, filtered, classifier,
+                                              key, skey))
+    return cells
+
+
+def _variants(config: ExperimentConfig, augmenter: Any) -> list[tuple[float | None, bool]]:
+    if augmenter.type == "none":
+        return [(None, False)]
+    filters = config.filters if augmenter.type == "lm" else [False]
+    return [(ratio, filtered) for ratio in config.ratios for filtered in filters]

@@ -1,0 +1,347 @@
+"""``report.md`` and PNG plots from ``results.jsonl``; rebuildable at any time.
+
+Per (dataset, classifier, examples per class, augmenter, mode, ratio, filter):
+mean and 95% t-interval over seeds of accuracy and macro-F1, and the lift over
+no augmentation paired by seed (the same seed means the same real training
+sample, so the pairing removes the sample's luck from the comparison).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from augment.errors import ConfigError
+from augment.experiment.config import ExperimentConfig, load_experiment
+from augment.experiment.grid import expand
+from augment.experiment.results import RESULTS, ResultsLog
+from augment.experiment.stats import Interval, paired_differences, t_interval
+from augment.io import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+REPORT = "report.md"
+PLOT_PREFIXES = ("lift-", "scores-")
+GROUP = ("dataset", "classifier", "examples_per_class", "augmenter", "type", "mode", "ratio", "filter")
+QUALITY_KEYS = ("distinct_1", "distinct_2", "self_bleu", "novelty", "label_agreement", "mean_words",
+                "real_mean_words")
+
+
+@dataclass(frozen=True)
+class Group:
+    key: dict[str, Any]
+    rows: list[dict[str, Any]]
+    accuracy: Interval
+    macro_f1: Interval
+    lift_accuracy: Interval | None
+    lift_macro_f1: Interval | None
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.key)
+
+    @property
+    def panel(self) -> tuple[str, str]:
+        return self.key["dataset"], self.key["classifier"]
+
+
+def variant_name(key: dict[str, Any]) -> str:
+    if key["type"] == "none":
+        return key["augmenter"]
+    return f"{key['augmenter']} x{key['ratio']:g}" + (" +filter" if key["filter"] else "")
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+def load_target(target: Path) -> tuple[ExperimentConfig, Path]:
+    """A YAML config (results in its default directory) or a results directory."""
+    target = Path(target)
+    if target.is_dir():
+        saved = target / "experiment.json"
+        if not saved.exists():
+            raise ConfigError(f"{target}: not an experiment results directory (no experiment.json)")
+        config = ExperimentConfig.model_validate(json.loads(saved.read_text(encoding="utf-8"))["config"])
+        return config, target
+    config = load_experiment(target)
+    return config, default_out_dir(target, config)
+
+
+def default_out_dir(config_path: Path, config: ExperimentConfig) -> Path:
+    return Path(config_path).parent / "results" / str(config.name)
+
+
+def current_rows(config: ExperimentConfig, out_dir: Path) -> tuple[list[dict[str, Any]], int, int]:
+    """Rows of this config's grid, how many cells the grid has, and how many rows are from other configs."""
+    keys = {c.key for c in expand(config)}
+    rows = ResultsLog(out_dir / RESULTS).read()
+    current = [r for r in rows if r["key"] in keys]
+    return current, len(keys), len(rows) - len(current)
+
+
+# --- aggregation -----------------------------------------------------------------------------------
+
+def summarize(rows: Iterable[dict[str, Any]]) -> list[Group]:
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[k] for k in GROUP)].append(row)
+    baselines = {(k[0], k[1], k[2]): v for k, v in groups.items() if k[4] == "none"}
+    out = []
+    for key in sorted(groups, key=_order):
+        members = groups[key]
+        base = baselines.get(key[:3])
+        out.append(Group(dict(zip(GROUP, key)), members, _interval(members, "accuracy"),
+                         _interval(members, "macro_f1"), _lift(members, base, "accuracy"),
+                         _lift(members, base, "macro_f1")))
+    return out
+
+
+def _order(key: tuple) -> tuple:
+    kind = {"none": 0, "oversample": 1, "eda": 2, "lm": 3}.get(key[4], 4)
+    return (key[0], key[1], key[2], kind, key[3], key[6] or 0, key[7])
+
+
+def _by_seed(rows: list[dict[str, Any]], metric: str) -> dict[int, float]:
+    return {r["seed"]: r["metrics"][metric] for r in rows}
+
+
+def _interval(rows: list[dict[str, Any]], metric: str) -> Interval:
+    return t_interval(list(_by_seed(rows, metric).values()))
+
+
+def _lift(rows: list[dict[str, Any]], base: list[dict[str, Any]] | None, metric: str) -> Interval | None:
+    if base is None or rows[0]["type"] == "none":
+        return None
+    diffs = paired_differences(_by_seed(rows, metric), _by_seed(base, metric))
+    return t_interval(diffs) if diffs else None
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+def fmt_score(iv: Interval) -> str:
+    return f"{iv.mean:.3f}" + ("" if iv.half_width is None else f" ± {iv.half_width:.3f}")
+
+
+def fmt_lift(iv: Interval | None, bold: bool = True) -> str:
+    """In points (x100): mean [low, high]; bold when the interval excludes zero."""
+    if iv is None:
+        return "-"
+    text = f"{100 * iv.mean:+.1f}"
+    if iv.low is not None:
+        text += f" [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]"
+    return f"**{text}**" if bold and iv.excludes_zero else text
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or "l" * len(header)
+    marks = ["---:" if a == "r" else "---" for a in align]
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|",
+            *["| " + " | ".join(r) + " |" for r in rows]]
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def lift_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
+    """The compact table: one row per variant, one column per examples-per-class."""
+    sizes = sorted({g.key["examples_per_class"] for g in groups})
+    panels = sorted({g.panel for g in groups})
+    header = ["dataset", "classifier", "augmenter", "mode", *[f"{n}/class" for n in sizes]]
+    cells: dict[tuple, dict[int, Group]] = defaultdict(dict)
+    order: list[tuple] = []
+    for g in groups:
+        rk = (*g.panel, g.variant, g.key["mode"] or "-")
+        if rk not in cells:
+            order.append(rk)
+        cells[rk][g.key["examples_per_class"]] = g
+    rows = []
+    for rk in sorted(order, key=lambda r: (panels.index(r[:2]), order.index(r))):
+        by_size = cells[rk]
+        none = next(iter(by_size.values())).key["type"] == "none"
+        values = [(f"macro-F1 {fmt_score(by_size[n].macro_f1)}" if none else fmt_lift(by_size[n].lift_macro_f1))
+                  if n in by_size else "" for n in sizes]
+        rows.append([*rk, *values])
+    return header, rows
+
+
+def main_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
+    header = ["dataset", "classifier", "examples/class", "augmenter", "mode", "ratio", "filter", "seeds",
+              "synthetic/label", "accuracy", "macro-F1", "lift accuracy (pts)", "lift macro-F1 (pts)"]
+    rows = []
+    for g in groups:
+        k = g.key
+        synth = sum(r["rows"]["synthetic"] for r in g.rows) / len(g.rows) / max(1, _labels(g.rows))
+        rows.append([k["dataset"], k["classifier"], str(k["examples_per_class"]), k["augmenter"], k["mode"] or "-",
+                     "-" if k["ratio"] is None else f"{k['ratio']:g}", "on" if k["filter"] else "off",
+                     str(g.macro_f1.n), f"{synth:.1f}", fmt_score(g.accuracy), fmt_score(g.macro_f1),
+                     fmt_lift(g.lift_accuracy), fmt_lift(g.lift_macro_f1)])
+    return header, rows
+
+
+def _labels(rows: list[dict[str, Any]]) -> int:
+    return len(rows[0]["metrics"]["per_class"])
+
+
+def filter_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Mean rows dropped by each filter per pool (one pool per sample and LM augmenter)."""
+    pools: dict[tuple, dict[tuple, dict[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        if r.get("filter_report"):
+            pools[(r["dataset"], r["examples_per_class"], r["augmenter"])][r["pool"]["key"]] = r["filter_report"]
+    steps = list(dict.fromkeys(s["filter"] for p in pools.values() for f in p.values() for s in f["steps"]))
+    header = ["dataset", "examples/class", "augmenter", "pools", "rows in", *steps, "kept", "dropped by label"]
+    out = []
+    for (dataset, examples, aug), found in sorted(pools.items()):
+        reports = list(found.values())
+        n = len(reports)
+        dropped = {s: sum(st["dropped"] for f in reports for st in f["steps"] if st["filter"] == s) / n
+                   for s in steps}
+        by_label: dict[str, int] = defaultdict(int)
+        for f in reports:
+            for st in f["steps"]:
+                for label, count in st["dropped_by_label"].items():
+                    by_label[label] += count
+        out.append([dataset, str(examples), aug, str(n), f"{sum(f['rows_in'] for f in reports) / n:.1f}",
+                    *[f"{dropped[s]:.1f}" for s in steps], f"{sum(f['rows_kept'] for f in reports) / n:.1f}",
+                    ", ".join(f"{k}: {v / n:.1f}" for k, v in sorted(by_label.items())) or "-"])
+    return header, out
+
+
+def quality_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Mean quality metrics over seeds of each synthetic set (the same set for every classifier)."""
+    sets: dict[tuple, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        if r.get("quality"):
+            key = (r["dataset"], r["examples_per_class"], r["augmenter"], r["mode"] or "-", r["ratio"], r["filter"])
+            sets[key][r["seed"]] = r["quality"]
+    header = ["dataset", "examples/class", "augmenter", "mode", "ratio", "filter", "seeds", "rows",
+              "distinct-1", "distinct-2", "self-BLEU", "novelty", "label agreement", "words", "real words"]
+    out = []
+    for key, by_seed in sorted(sets.items(), key=lambda kv: (kv[0][:2], _kind(kv[0][2], rows), kv[0][2:])):
+        qs = list(by_seed.values())
+        mean = {m: _mean(q.get(m) for q in qs) for m in (*QUALITY_KEYS, "rows")}
+        out.append([key[0], str(key[1]), key[2], key[3], f"{key[4]:g}", "on" if key[5] else "off", str(len(qs)),
+                    f"{mean['rows']:.0f}", *[_num(mean[m], 1 if "words" in m else 3) for m in QUALITY_KEYS]])
+    return header, out
+
+
+def _kind(augmenter: str, rows: list[dict[str, Any]]) -> int:
+    kind = next((r["type"] for r in rows if r["augmenter"] == augmenter), "")
+    return {"oversample": 1, "eda": 2, "lm": 3}.get(kind, 4)
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def cost_lines(rows: list[dict[str, Any]]) -> list[str]:
+    lms = {r["lm"]["key"]: r["lm"] for r in rows if r.get("lm") and not r["lm"].get("cached")}
+    pools = {r["pool"]["key"]: r["pool"] for r in rows if r.get("pool") and not r["pool"].get("cached")}
+    total = sum(r["wall_s"]["total"] for r in rows)
+    return [f"- cells: {len(rows)}, summed cell wall time {total / 60:.1f} min "
+            f"(includes the artefacts each cell was first to need)",
+            f"- LM fine-tuning: {len(lms)} runs, {sum(v['wall_s'] for v in lms.values()) / 60:.1f} min; "
+            f"pool generation: {len(pools)} pools, {sum(v['wall_s'] for v in pools.values()) / 60:.1f} min "
+            "(artefacts reused from an earlier run's cache are not counted)"]
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str, Any]], total: int,
+                   stale: int, plots: list[Path]) -> str:
+    groups = summarize(rows)
+    meta = _read_json(out_dir / "experiment.json")
+    lines = [f"# Experiment: {config.name}", ""]
+    lines += _header_lines(config, meta, rows, total, stale)
+    if config.notes.strip():
+        lines += ["", "## Notes (what was tried)", "", config.notes.strip()]
+    lines += ["", "## Lift in macro-F1 over no augmentation", "",
+              "Points (x100), paired by seed: mean [95% CI]; **bold** where the interval excludes zero. "
+              "The `none` row shows its own macro-F1 (mean ± CI half-width).", ""]
+    lines += _table(*lift_rows(groups))
+    lines += ["", *[f"![{p.stem}]({p.name})" for p in plots]]
+    lines += ["", "## All cells", "", "Mean ± 95% CI half-width over seeds (Student t); lifts in points with "
+              "95% CI of the seed-paired differences.", ""]
+    lines += _table(*main_rows(groups), align="lllllllrrrrrr")
+    header, frows = filter_rows(rows)
+    if frows:
+        lines += ["", "## Filter: rows dropped per pool (mean over seeds)", ""]
+        lines += _table(header, frows, align="lllr" + "r" * (len(header) - 5) + "l")
+    header, qrows = quality_rows(rows)
+    if qrows:
+        lines += ["", "## Quality of the synthetic rows (mean over seeds)", "",
+                  f"Label agreement: share of rows whose label the judge ({config.quality.judge}, trained on "
+                  f"up to {config.quality.judge_rows_per_class} real non-test rows per label, independent of "
+                  "the filter's classifier) predicts; `oversample` rows are real, so theirs is the judge's own "
+                  "agreement with real labels. Novelty: share of rows sharing < 50% of their word 3-grams with "
+                  "any one training row. Self-BLEU: lower is more varied.", ""]
+        lines += _table(header, qrows, align="llllllr" + "r" * 8)
+    lines += ["", "## Cost", "", *cost_lines(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dict[str, Any]], total: int,
+                  stale: int) -> list[str]:
+    lines = [f"- cells finished: {len(rows)} of {total}" + ("" if len(rows) == total else " (**partial**)"),
+             f"- examples per class: {config.examples_per_class}; seeds: {config.seeds}; ratios: "
+             f"{config.ratios}; filter: {config.filters}; classifiers: {', '.join(config.classifiers)}"]
+    for name, stats in (meta.get("datasets") or {}).items():
+        lines.append(f"- dataset `{name}`: test split {stats['test_total']} rows {stats['test_rows']} "
+                     f"(stratified, seed {config.test.seed}; never used for training, LM fine-tuning, filtering "
+                     f"or the quality judge); training pool {stats['pool_rows']}")
+    for spec in config.augmenters:
+        if spec.type == "lm":
+            ft, gen = spec.finetune, spec.generate
+            lines.append(f"- `{spec.name}`: {ft.model}, {ft.mode}, {ft.max_steps} steps x {ft.batch_size} blocks "
+                         f"of {ft.block_size} tokens, lr {ft.learning_rate:g}; sampling T={gen.temperature:g}, "
+                         f"top-k {gen.top_k}, top-p {gen.top_p}, prefix_words {gen.prefix_words}, max "
+                         f"{gen.max_new_tokens} new tokens; pool margin {spec.pool_margin:g}")
+    if len(config.seeds) < 5:
+        lines.append(f"- only {len(config.seeds)} seeds: intervals are wide and the t-quantile large")
+    if stale:
+        lines.append(f"- {stale} rows in results.jsonl belong to other configurations and are not shown")
+    if meta:
+        versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
+        lines.append(f"- run started {meta.get('created')}; {versions}; {meta.get('platform')}")
+    return lines
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def report_files(out_dir: Path) -> list[Path]:
+    files = [out_dir / REPORT]
+    for prefix in PLOT_PREFIXES:
+        files.extend(sorted(out_dir.glob(f"{prefix}*.png")))
+    return [f for f in files if f.exists()]
+
+
+def write_report(config: ExperimentConfig, out_dir: Path) -> tuple[Path, list[Group]]:
+    """Rebuild report.md and the plots from results.jsonl."""
+    rows, total, stale = current_rows(config, out_dir)
+    if not rows:
+        raise ConfigError(f"{out_dir}: no finished cells for this configuration yet; run the experiment first")
+    groups = summarize(rows)
+    for old in report_files(out_dir):
+        if old.suffix == ".png":
+            old.unlink()
+    from augment.experiment.plots import write_plots
+
+    plots = write_plots(groups, out_dir)
+    write_text_atomic(out_dir / REPORT, build_markdown(config, out_dir, rows, total, stale, plots))
+    return out_dir / REPORT, groups
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")

@@ -1,0 +1,180 @@
+"""Run the grid: skip finished cells, share artefacts, append one results row per cell.
+
+Every check that can fail runs before any model is loaded (``prepare``). A
+cell's row is appended the moment it finishes, so an interrupt costs at most
+the cell in flight (plus, for an LM cell, the part of its fine-tuning since
+the last checkpoint, or the generation in progress).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from augment.data import LABEL, TEXT
+from augment.experiment import artefacts
+from augment.experiment.config import ExperimentConfig, LMSpec
+from augment.experiment.data import PreparedData, prepare
+from augment.experiment.grid import Cell, expand, pool_rows, resolved
+from augment.experiment.results import RESULTS, ResultsLog
+from augment.io import provenance, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT_JSON = "experiment.json"
+OnCell = Callable[[Cell, dict[str, Any]], None]
+
+
+class SampleWork:
+    """One training sample and everything derived from it, computed at most once."""
+
+    def __init__(self, config: ExperimentConfig, data: PreparedData, examples: int, seed: int,
+                 sample_key: str, cache: Path):
+        self.config, self.data, self.examples, self.seed = config, data, examples, seed
+        self.sample_key, self.cache = sample_key, cache
+        self.train = data.sample(examples, seed)
+        self._pools: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
+        self._filtered: dict[str, Any] = {}
+        self._quality: dict[tuple[str, float | None, bool], dict[str, Any] | None] = {}
+
+    def synthetic(self, cell: Cell) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The synthetic rows of a cell and what it took to make them."""
+        spec, k = cell.augmenter, cell.rows_per_label()
+        if spec.type == "none":
+            return pd.DataFrame(columns=[TEXT, LABEL]), {}
+        if spec.type in ("oversample", "eda"):
+            return self._baseline(spec, k), {}
+        pool, info = self.pool(spec)
+        extra: dict[str, Any] = {"lm": info["lm"], "pool": info["pool"], "pool_rows": _counts(pool)}
+        if cell.filtered:
+            result = self.filtered(spec)
+            extra["filter_report"] = result.to_dict()
+            pool = result.kept
+        return pool.groupby(LABEL, sort=True).head(k).reset_index(drop=True)[[TEXT, LABEL]], extra
+
+    def _baseline(self, spec: Any, k: int) -> pd.DataFrame:
+        from augment.baselines import EDAAugmenter, OversampleAugmenter
+
+        aug = EDAAugmenter(self.train, alpha=spec.alpha) if spec.type == "eda" else OversampleAugmenter(self.train)
+        return pd.concat([aug.generate(label=l, n=k, seed=self.seed) for l in self.data.labels], ignore_index=True)
+
+    def pool(self, spec: LMSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+        if spec.name not in self._pools:
+            key = artefacts.lm_key(self.sample_key, spec, self.seed)
+            info = {"dataset": self.data.name, "examples_per_class": self.examples, "seed": self.seed,
+                    "data": self.data.config.model_dump()}
+            run_dir, lm = artefacts.trained_lm(self.cache, key, spec, self.train, self.seed, info)
+            rows = pool_rows(self.config, spec, self.examples)
+            pkey = artefacts.pool_key(key, spec, self.seed, rows)
+            frame, pool = artefacts.synthetic_pool(self.cache, pkey, spec, run_dir, self.data.labels, rows, self.seed)
+            self._pools[spec.name] = frame, {"lm": lm, "pool": pool}
+        frame, info = self._pools[spec.name]
+        return frame, info
+
+    def filtered(self, spec: LMSpec) -> Any:
+        from augment.filter import filter_synthetic
+
+        if spec.name not in self._filtered:
+            pool, _ = self.pool(spec)
+            self._filtered[spec.name] = filter_synthetic(pool, self.train, self.config.filter, seed=self.seed)
+        return self._filtered[spec.name]
+
+    def quality(self, cell: Cell, synthetic: pd.DataFrame) -> dict[str, Any] | None:
+        """Quality of the rows a cell trains on; the same for every classifier."""
+        from augment.metrics import quality_report
+
+        key = (cell.augmenter.name, cell.ratio, cell.filtered)
+        if key not in self._quality:
+            self._quality[key] = (None if synthetic.empty else
+                                  quality_report(synthetic, self.train, self.data.judge(), seed=self.seed))
+        return self._quality[key]
+
+
+def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str, Any]:
+    from classifiers import evaluate, make_classifier
+
+    start = time.perf_counter()
+    synthetic, extra = work.synthetic(cell)
+    made = time.perf_counter()
+    train = pd.concat([work.train[[TEXT, LABEL]], synthetic], ignore_index=True)
+    classifier = make_classifier(cell.classifier, cell.seed).fit(train[TEXT].tolist(), train[LABEL].tolist())
+    scores = evaluate(classifier, work.data.test[TEXT].tolist(), work.data.test[LABEL].tolist())
+    return {
+        **cell.describe(),
+        "config": resolved(config, cell),
+        "metrics": scores,
+        "rows": {"real": len(work.train), "synthetic": len(synthetic), "requested_per_label": cell.rows_per_label(),
+                 "synthetic_by_label": _counts(synthetic)},
+        **extra,
+        "quality": work.quality(cell, synthetic),
+        "wall_s": {"augment": round(made - start, 2), "total": round(time.perf_counter() - start, 2)},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _counts(frame: pd.DataFrame) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame[LABEL].value_counts().sort_index().items()} if len(frame) else {}
+
+
+def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool = False,
+                   on_plan: Callable[[int, int], None] | None = None, on_cell: OnCell | None = None,
+                   source: Path | None = None) -> dict[str, Any]:
+    """Run every unfinished cell; returns counts and wall time. Validation comes first."""
+    prepared = prepare(config)
+    out_dir = Path(out_dir)
+    results = ResultsLog(out_dir / RESULTS)
+    with results.locked():
+        if overwrite:
+            clear_results(out_dir)
+        results.repair()
+        done = results.keys()
+        cells = expand(config)
+        todo = [c for c in cells if c.key not in done]
+        _write_experiment(config, out_dir, prepared, source)
+        _write_gitignore(out_dir)
+        if on_plan:
+            on_plan(len(cells), len(todo))
+        start = time.perf_counter()
+        for (dataset, examples, seed, skey), group in itertools.groupby(
+                todo, key=lambda c: (c.dataset, c.examples_per_class, c.seed, c.sample_key)):
+            work = SampleWork(config, prepared[dataset], examples, seed, skey, out_dir / "cache")
+            for cell in group:
+                row = run_cell(config, cell, work)
+                results.append(row)
+                if on_cell:
+                    on_cell(cell, row)
+    return {"cells": len(cells), "skipped": len(cells) - len(todo), "ran": len(todo),
+            "wall_s": round(time.perf_counter() - start, 1)}
+
+
+def clear_results(out_dir: Path) -> None:
+    """``--overwrite``: results and report go; cached LMs and pools stay (their keys hash their config)."""
+    from augment.experiment.report import report_files
+
+    (out_dir / RESULTS).unlink(missing_ok=True)
+    for path in report_files(out_dir):
+        path.unlink(missing_ok=True)
+
+
+def _write_experiment(config: ExperimentConfig, out_dir: Path, prepared: dict[str, PreparedData],
+                      source: Path | None) -> None:
+    copy = out_dir / "config.yaml"
+    if source is not None and Path(source).resolve() != copy.resolve():
+        shutil.copyfile(source, copy)
+    stats = {name: data.stats() for name, data in prepared.items()}
+    write_json_atomic(out_dir / EXPERIMENT_JSON, provenance(config.model_dump(mode="json"), datasets=stats,
+                                                            source=str(source) if source else None))
+
+
+def _write_gitignore(out_dir: Path) -> None:
+    path = out_dir / ".gitignore"
+    if not path.exists():
+        path.write_text("# cached fine-tuned LMs and synthetic pools: large, and rebuilt on demand\ncache/\n.lock\n",
+                        encoding="utf-8")

@@ -1,0 +1,168 @@
+"""Batched generation: row counts, EOS stopping, seeds, label markers, resumable output files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from augment import Augmenter
+from augment.config import GenerateConfig
+from augment.errors import AugmentError, OutputExistsError
+from augment.filter import FilterConfig
+from augment.generate import COLUMNS, LabelGenerator
+from augment.output import dropped_path, generate_to_file, parts_dir
+from augment.prompts import label_token
+from augment.run import RunDir
+
+SMALL = dict(batch_size=8, max_new_tokens=24, seed=3)
+
+
+def test_n_rows_per_label_with_columns(trained_run: Path) -> None:
+    frame = Augmenter.load(trained_run).generate(n=11, **SMALL)
+    assert list(frame.columns) == COLUMNS
+    assert frame["label"].value_counts().to_dict() == {"neg": 11, "pos": 11}
+    assert frame["text"].str.len().min() >= 1
+    assert (frame.groupby("label")["seed"].nunique() >= 2).all()  # one seed per batch of 8
+    params = json.loads(frame["params"].iloc[0])
+    assert params["batch_size"] == 8 and params["max_new_tokens"] == 24
+
+
+def test_rows_stop_at_eos(trained_run: Path) -> None:
+    """Training rows are 4-6 tokens and end with EOS; rows that ran to the token limit would be 60."""
+    gen = LabelGenerator.load(RunDir(trained_run), "pos")
+    texts = gen.sample([""] * 16, GenerateConfig(max_new_tokens=60), seed=0)
+    lengths = [len(gen.tokenizer.encode(t)) for t in texts]
+    assert sum(n < 30 for n in lengths) >= 12, lengths
+    assert not any(gen.tokenizer.eos_token in t for t in texts)
+
+
+def test_same_seed_same_rows_other_seed_other_rows(trained_run: Path) -> None:
+    aug = Augmenter.load(trained_run)
+    first = aug.generate("pos", n=10, **SMALL)
+    again = Augmenter.load(trained_run).generate("pos", n=10, **SMALL)
+    other = aug.generate("pos", n=10, **{**SMALL, "seed": 4})
+    assert first["text"].tolist() == again["text"].tolist()
+    assert first["text"].tolist() != other["text"].tolist()
+
+
+def test_first_rows_do_not_depend_on_n(trained_run: Path) -> None:
+    """Batch seeds depend on (seed, label, batch index) only, so asking for more rows extends the list."""
+    aug = Augmenter.load(trained_run)
+    short = aug.generate("neg", n=8, **SMALL)["text"].tolist()
+    long = aug.generate("neg", n=20, **SMALL)["text"].tolist()
+    assert long[:8] == short
+
+
+def test_conditioned_rows_never_contain_markers(conditioned_run: Path) -> None:
+    frame = Augmenter.load(conditioned_run).generate(n=24, **{**SMALL, "max_new_tokens": 40})
+    assert frame["label"].value_counts().to_dict() == {"neg": 24, "pos": 24}
+    for text in frame["text"]:
+        assert "<|label" not in text and "<|endoftext|>" not in text
+        assert label_token("pos") not in text and label_token("neg") not in text
+
+
+def test_conditioned_prompt_carries_the_label(conditioned_run: Path) -> None:
+    gen = LabelGenerator.load(RunDir(conditioned_run), "neg")
+    ids, mask = gen.prompt_ids([""])
+    marker = gen.tokenizer.convert_tokens_to_ids(label_token("neg"))
+    assert ids[0].tolist() == [gen.tokenizer.eos_token_id, marker]
+    assert sorted(gen.suppressed()) == sorted(gen.tokenizer.convert_tokens_to_ids([label_token("neg"),
+                                                                                   label_token("pos")]))
+
+
+def test_prefix_words_start_rows_with_real_words(trained_run: Path) -> None:
+    frame = Augmenter.load(trained_run).generate("pos", n=8, **{**SMALL, "prefix_words": 2})
+    assert all(t.startswith("so happy") for t in frame["text"])
+
+
+def test_unknown_label_lists_the_labels(trained_run: Path) -> None:
+    with pytest.raises(AugmentError, match="no label 'neutral'; labels are neg, pos"):
+        Augmenter.load(trained_run).generate("neutral", n=2)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_output_formats_and_provenance(trained_run: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"synthetic{suffix}"
+    result = generate_to_file(RunDir(trained_run), ["pos", "neg"], GenerateConfig(n=6, **SMALL), out)
+    reader = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+              ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}[suffix]
+    back = reader(out)
+    assert list(back.columns) == COLUMNS and len(back) == 12
+    assert back["text"].tolist() == result.rows["text"].tolist()
+    prov = json.loads(out.with_name(out.name + ".provenance.json").read_text())
+    assert prov["config"]["n"] == 6 and prov["rows"] == 12 and prov["labels"] == ["pos", "neg"]
+    assert set(prov["models"]) == {"pos", "neg"} and all(len(h) == 64 for h in prov["models"].values())
+    assert {"torch", "transformers"} <= set(prov["versions"])
+    assert not parts_dir(out).exists()
+
+
+def test_existing_output_is_refused_and_kept(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "synthetic.csv"
+    out.write_text("precious\n")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        generate_to_file(RunDir(trained_run), ["pos"], GenerateConfig(n=2, **SMALL), out)
+    assert out.read_text() == "precious\n"
+
+
+def test_unknown_output_type(trained_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(AugmentError, match=r"unknown output type '\.xlsx'"):
+        generate_to_file(RunDir(trained_run), ["pos"], GenerateConfig(n=2), tmp_path / "rows.xlsx")
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_job_resumes_to_the_same_rows(trained_run: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    sampled: list[int] = []
+    real_sample = LabelGenerator.sample
+    monkeypatch.setattr(LabelGenerator, "sample",
+                        lambda self, *a, **k: sampled.append(1) or real_sample(self, *a, **k))
+    config = GenerateConfig(n=20, **SMALL)
+    reference = tmp_path / "reference.jsonl"
+    generate_to_file(RunDir(trained_run), ["pos", "neg"], config, reference)
+    batches = len(sampled)
+
+    out = tmp_path / "synthetic.jsonl"
+    seen: list[int] = []
+
+    def stop_after_three_batches(label: str, rows: int) -> None:
+        seen.append(rows)
+        if len(seen) == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        generate_to_file(RunDir(trained_run), ["pos", "neg"], config, out, on_rows=stop_after_three_batches)
+    assert not out.exists()
+    assert len(list(parts_dir(out).glob("*.jsonl"))) == 3
+
+    with pytest.raises(OutputExistsError, match="--resume"):
+        generate_to_file(RunDir(trained_run), ["pos", "neg"], config, out)
+    with pytest.raises(AugmentError, match="different settings"):
+        generate_to_file(RunDir(trained_run), ["pos", "neg"], GenerateConfig(n=20, **{**SMALL, "seed": 9}), out,
+                         resume=True)
+
+    sampled.clear()
+    generate_to_file(RunDir(trained_run), ["pos", "neg"], config, out, resume=True)
+    assert len(sampled) == batches - 3
+    assert out.read_bytes() == reference.read_bytes()
+    assert not parts_dir(out).exists()
+
+
+def test_filter_writes_kept_and_dropped_rows(trained_run: Path, tmp_path: Path) -> None:
+    """The tiny model repeats its 5 training tweets, so dedup and the copy filter must bite."""
+    out = tmp_path / "synthetic.csv"
+    result = generate_to_file(RunDir(trained_run), ["pos", "neg"], GenerateConfig(n=16, **SMALL), out,
+                              filter_config=FilterConfig())
+    kept, dropped = pd.read_csv(out), pd.read_csv(dropped_path(out))
+    assert len(result.generated) == 32
+    assert len(kept) + len(dropped) == 32 and len(dropped) > 0
+    assert set(dropped["filter"]) <= {"length", "exact-dedup", "near-dup", "train-copy"}
+    assert not kept["text"].duplicated().any()
+    prov = json.loads(out.with_name(out.name + ".provenance.json").read_text())
+    assert prov["rows_generated"] == 32 and prov["rows"] == len(kept)
+    assert sum(s["dropped"] for s in prov["filter"]["steps"]) == len(dropped)
