@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``torchrun ... -m augment.shard``: every label of a run, rank 0 writes JSONL."""
     parser = argparse.ArgumentParser(prog="python -m augment.shard", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--out", type=Path, required=True, help="JSONL file written by rank 0")
+    parser.add_argument("--out", type=Path, required=True, help="output file (.csv/.tsv/.jsonl/.parquet), written by rank 0")
     parser.add_argument("--config", type=Path, help="YAML file; its 'generate' section is used")
     parser.add_argument("--label", action="append", help="label to generate (repeatable; default: all)")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
@@ -172,7 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     comm = comm_from_env()
     frames = [generate_label_sharded(run, label, config, comm, args.precision) for label in labels]
     if comm.rank == 0:
-        pd.concat(frames, ignore_index=True).to_json(args.out, orient="records", lines=True, force_ascii=False)
+        from augment.io import provenance, write_json_atomic
+        from augment.output import write_table
+
+        frame = pd.concat(frames, ignore_index=True)
+        write_table(frame, args.out)
+        write_json_atomic(args.out.with_name(args.out.name + ".provenance.json"), provenance(
+            config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), world_size=comm.world_size))
     if isinstance(comm, TorchComm):
         torch.distributed.destroy_process_group()
     return 0
