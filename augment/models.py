@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,5 +166,5 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, trust_pickle: bool
     try:
         return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False,
                                                     use_safetensors=None if trust_pickle else True)
-    except (OSError, ValueError) as exc:  # ValueError: unknown model type, custom code (auto_map) refused
+    except (OSError, ValueError, pickle.UnpicklingError) as exc:  # e.g. custom code (auto_map) refused
         raise AugmentError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None

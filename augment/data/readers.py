@@ -92,6 +92,11 @@ def read_file(path: Path, fmt: str = "auto", encoding: str | None = None) -> Raw
         raise DataError(f"{path}: file not found")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a data file")
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataError(f"{path}: cannot decode as {encoding} (unknown encoding)") from None
     if fmt == "auto":
         fmt = _detect_format(path, encoding)
     if fmt == "parquet":
@@ -196,6 +201,9 @@ def _describe_parser_error(message: str, header: bool) -> str:
         expected, line, saw = match.groups()
         return (f"line {line} has {saw} fields, expected {expected} "
                 "(quote fields that contain the delimiter or a newline)")
+    match = re.search(r"EOF inside string starting at row (\d+)", message)
+    if match:  # the tokenizer counts rows from 0, header included
+        return f"line {int(match[1]) + 1} opens a quoted field that is never closed (a stray '\"'?)"
     return f"cannot parse as CSV ({message.strip()})"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -66,18 +67,21 @@ class TorchBackend:
               resume: bool, progress: bool, special_tokens: tuple[str, ...] = ()) -> TrainResult:
         path = resolve_model(config.model, config.trust_pickle)
         tokenizer = load_tokenizer(path)
-        model = load_model(path, trust_pickle=config.trust_pickle)
         if special_tokens:
             tokenizer.add_tokens(list(special_tokens), special_tokens=True)
+        checkpoints = work_dir / "checkpoints"
+        last = last_complete_checkpoint(checkpoints) if resume else None
+        if last and int(Path(last).name.split("-")[-1]) >= config.max_steps:
+            return finish_from_checkpoint(Path(last), tokenizer, out_dir)
+        model = load_model(path, trust_pickle=config.trust_pickle)
+        if special_tokens:
             model.resize_token_embeddings(len(tokenizer))
         block = min(config.block_size, _max_positions(model.config))
         blocks = pack(tokenize_rows(tokenizer, rows), tokenizer.eos_token_id, block)
-        checkpoints = work_dir / "checkpoints"
         trainer = Trainer(model=model, args=training_arguments(config, checkpoints, progress),
                           data_collator=PadCollator(tokenizer.pad_token_id),
                           train_dataset=BlockDataset(blocks), callbacks=[LossLog(work_dir / "train_log.jsonl")])
         trainer.remove_callback(PrinterCallback)
-        last = last_complete_checkpoint(checkpoints) if resume else None
         if last:
             log.info("resuming from %s", last)
         start = time.perf_counter()
@@ -105,6 +109,21 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
         except (OSError, ValueError):
             log.warning("%s is incomplete (interrupted while saving); using an earlier checkpoint", path)
     return None
+
+
+def finish_from_checkpoint(checkpoint: Path, tokenizer: Any, out_dir: Path) -> TrainResult:
+    """A run stopped after its checkpoint at ``max_steps``: that checkpoint's weights are the model.
+
+    (``Trainer.train(resume_from_checkpoint=...)`` would take one step past ``max_steps``.)
+    """
+    log.info("%s is the final step; saving its weights", checkpoint)
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    for file in checkpoint.iterdir():
+        if file.suffix == ".safetensors" or (file.suffix == ".json" and file.name != "trainer_state.json"):
+            shutil.copyfile(file, out_dir / file.name)
+    tokenizer.save_pretrained(str(out_dir))
+    losses = [(e["step"], float(e["loss"])) for e in state["log_history"] if "loss" in e]
+    return TrainResult(state["global_step"], losses, 0.0, state["global_step"])
 
 
 def _max_positions(config: Any) -> int:
