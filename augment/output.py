@@ -86,10 +86,11 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     frames, batch_sizes = [], {}
     for label in labels:
         gen = LabelGenerator.load(run, label, precision)
-        batch_sizes[label] = resolve_batch_size(gen, config)  # "auto" resolved: rows depend on it
+        batch_sizes[label] = _pinned_batch_size(parts, label, resolve_batch_size(gen, config))
+        label_config = config.model_copy(update={"batch_size": batch_sizes[label]})
         rows: list[dict] = []
         done = lambda i, label=label: _read_part(parts, label, i)
-        for index, batch in iter_batches(gen, config, train_texts(run, label), done):
+        for index, batch in iter_batches(gen, label_config, train_texts(run, label), done):
             _write_part(parts, label, index, batch)
             rows.extend(batch)
             if on_rows:
@@ -142,6 +143,16 @@ def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateCon
         raise AugmentError(f"{parts}: cannot create the folder for partial results ({exc.strerror or exc})") from None
     write_json_atomic(meta, key)
     return parts
+
+
+def _pinned_batch_size(parts: Path, label: str, resolved: int) -> int:
+    """Rows depend on the batch size, so a resumed job keeps the size its first batches used
+    even when 'auto' would now resolve differently (other free memory, other GPU)."""
+    path = parts / f"{slug(label)}.batch_size.json"
+    if path.exists():
+        return int(json.loads(path.read_text())["batch_size"])
+    write_json_atomic(path, {"batch_size": resolved})
+    return resolved
 
 
 def _part_path(parts: Path, label: str, index: int) -> Path:

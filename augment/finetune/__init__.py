@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +81,69 @@ def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> dict[str, Any
 def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, data_info: dict[str, Any],
                  resume: bool = False, overwrite: bool = False, progress: bool = False,
                  on_model: Callable[[str, TrainResult | None], None] | None = None) -> dict[str, Any]:
-    """Train every model of the run, skipping finished ones on resume; returns the manifest."""
+    """Train every model of the run, skipping finished ones on resume; returns the manifest.
+
+    Under ``torchrun``/``accelerate launch`` every rank calls this: the Trainer
+    runs data-parallel, and only the main process writes the run directory.
+    """
     source = str(data_info.get("path", "data"))
     validate(frame, config, source)
     run = RunDir(Path(run_dir))
-    previous = prepare_run_dir(run, resume, overwrite)
+    state = _process_state(config)
     groups = model_rows(frame, config.mode)
+    if state.is_main_process:
+        manifest = _open_run(run, frame, config, data_info, groups, resume, overwrite)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        manifest = run.read_manifest()
+    backend = get_backend(config.backend)
+    for key, (labels, rows) in groups.items():
+        entry = manifest["models"][key]
+        if entry["status"] == "done" and (run.model_dir(key) / "config.json").exists():
+            log.info("%s: already trained, skipping", key)
+            if on_model:
+                on_model(key, None)
+            continue
+        markers = tuple(label_token(l) for l in labels) if config.mode == "conditioned" else ()
+        result = _train_one(backend, run, key, rows, config, resume, progress, markers, state.is_main_process)
+        if state.is_main_process:
+            entry.update(status="done", steps=result.steps, first_loss=result.first_loss,
+                         final_loss=result.final_loss, wall_s=round(result.wall_s, 2),
+                         resumed_from_step=result.resumed_from_step, hash=hash_dir(run.model_dir(key)),
+                         processes=state.num_processes)
+            run.write_manifest(manifest)
+        state.wait_for_everyone()
+        if on_model:
+            on_model(key, result)
+    return manifest if state.is_main_process else run.read_manifest()
+
+
+def _process_state(config: FinetuneConfig) -> Any:
+    """accelerate's view of the launch: one process, or one rank of torchrun / accelerate launch."""
+    if config.backend != "torch":
+        return _SingleProcess()
+    from accelerate import PartialState
+
+    return PartialState(cpu=not _cuda_available())
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class _SingleProcess:
+    is_main_process = True
+    num_processes = 1
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],
+              groups: dict[str, tuple[list[str], list[str]]], resume: bool, overwrite: bool) -> dict[str, Any]:
+    previous = prepare_run_dir(run, resume, overwrite)
     manifest = _new_manifest(frame, config, data_info, groups)
     if previous is not None:
         _check_compatible(previous, manifest, run)
@@ -95,34 +154,29 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
         raise RunDirError(f"{run.root}: cannot create the run directory ({exc.strerror or exc})") from None
     _write_train_rows(run, frame)
     run.write_manifest(manifest)
-    backend = get_backend(config.backend)
-    for key, (labels, rows) in groups.items():
-        entry = manifest["models"][key]
-        if entry["status"] == "done" and (run.model_dir(key) / "config.json").exists():
-            log.info("%s: already trained, skipping", key)
-            if on_model:
-                on_model(key, None)
-            continue
-        markers = tuple(label_token(l) for l in labels) if config.mode == "conditioned" else ()
-        result = _train_one(backend, run, key, rows, config, resume, progress, markers)
-        entry.update(status="done", steps=result.steps, first_loss=result.first_loss,
-                     final_loss=result.final_loss, wall_s=round(result.wall_s, 2),
-                     resumed_from_step=result.resumed_from_step, hash=hash_dir(run.model_dir(key)))
-        run.write_manifest(manifest)
-        if on_model:
-            on_model(key, result)
     return manifest
 
 
 def _train_one(backend: Backend, run: RunDir, key: str, rows: list[str], config: FinetuneConfig,
-               resume: bool, progress: bool, markers: tuple[str, ...]) -> TrainResult:
+               resume: bool, progress: bool, markers: tuple[str, ...], main: bool = True) -> TrainResult:
     work = run.work_dir(key)
     work.mkdir(parents=True, exist_ok=True)
     log.info("fine-tuning %s on %d rows (%s back-end, %d steps)", key, len(rows), backend.name, config.max_steps)
-    with atomic_dir(run.model_dir(key), overwrite=True) as tmp:
+    with _model_output(run.model_dir(key), main) as out:
         if markers:
-            return backend.train(rows, work, tmp, config, resume, progress, special_tokens=markers)
-        return backend.train(rows, work, tmp, config, resume, progress)
+            return backend.train(rows, work, out, config, resume, progress, special_tokens=markers)
+        return backend.train(rows, work, out, config, resume, progress)
+
+
+@contextlib.contextmanager
+def _model_output(path: Path, main: bool) -> Iterator[Path]:
+    """The main process saves into the real (atomic) model dir; other ranks into a scratch dir."""
+    if main:
+        with atomic_dir(path, overwrite=True) as tmp:
+            yield tmp
+    else:
+        with tempfile.TemporaryDirectory(prefix="augment-rank-") as tmp:
+            yield Path(tmp)
 
 
 def _new_manifest(frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],

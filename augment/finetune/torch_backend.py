@@ -57,6 +57,7 @@ def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool
         disable_tqdm=not progress,
         dataloader_num_workers=0,
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
     )
 
 

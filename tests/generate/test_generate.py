@@ -166,3 +166,23 @@ def test_filter_writes_kept_and_dropped_rows(trained_run: Path, tmp_path: Path) 
     prov = json.loads(out.with_name(out.name + ".provenance.json").read_text())
     assert prov["rows_generated"] == 32 and prov["rows"] == len(kept)
     assert sum(s["dropped"] for s in prov["filter"]["steps"]) == len(dropped)
+
+
+def test_resume_keeps_the_automatic_batch_size(trained_run: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """'auto' may resolve differently after a restart (free memory changed); rows depend on it."""
+    import augment.output
+
+    config = GenerateConfig(n=12, batch_size="auto", max_new_tokens=16, seed=5)
+    out = tmp_path / "rows.jsonl"
+    monkeypatch.setattr(augment.output, "resolve_batch_size", lambda gen, cfg: 4)
+
+    def stop(label: str, rows: int) -> None:
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        generate_to_file(RunDir(trained_run), ["pos"], config, out, on_rows=stop)
+    monkeypatch.setattr(augment.output, "resolve_batch_size", lambda gen, cfg: 6)
+    result = generate_to_file(RunDir(trained_run), ["pos"], config, out, resume=True)
+    assert {json.loads(p)["batch_size"] for p in result.rows["params"]} == {4}
+    assert json.loads(out.with_name("rows.jsonl.provenance.json").read_text())["batch_sizes"] == {"pos": 4}
