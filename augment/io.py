@@ -7,6 +7,7 @@ finished: everything is written to a temporary sibling and renamed into place.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -34,9 +35,36 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         raise AugmentError(f"{parent}: is not a directory, cannot write {path.name} there")
 
 
+def _partial_prefix(path: Path) -> str:
+    return f".{path.name}{PARTIAL_MARKER}{os.getpid()}-"
+
+
+def sweep_partials(path: Path) -> None:
+    """Delete temp siblings of ``path`` left by killed processes (their pid is in the name).
+
+    SIGKILL runs no cleanup, so this happens on the next write instead; a sibling
+    whose process still runs (or that we cannot judge) is left alone.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}{PARTIAL_MARKER}*"):
+        pid = stale.name[len(f".{path.name}{PARTIAL_MARKER}"):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _tmp_sibling(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARKER}", dir=path.parent)
+    sweep_partials(path)
+    fd, name = tempfile.mkstemp(prefix=_partial_prefix(path), dir=path.parent)
     os.close(fd)
     os.chmod(name, 0o644)
     return Path(name)
@@ -84,7 +112,8 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
         raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{PARTIAL_MARKER}", dir=path.parent))
+        sweep_partials(path)
+        tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(path), dir=path.parent))
     except OSError as exc:
         raise AugmentError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
     os.chmod(tmp, 0o755)
