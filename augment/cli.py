@@ -154,7 +154,8 @@ def generate(
 ) -> None:
     """Generate synthetic rows for one or more labels of a run."""
     from augment.filter import FilterConfig
-    from augment.output import generate_to_file
+    from augment.io import check_output_path
+    from augment.output import generate_to_file, output_format
     from augment.run import RunDir
 
     if n is not None and n <= 0:
@@ -169,6 +170,8 @@ def generate(
         n=n, batch_size=bs, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed, prefix_words=prefix_words)))
     filter_cfg = build(FilterConfig, _where(config, "filter"), **sections["filter"]) if apply_filter else None
+    output_format(out)
+    check_output_path(out, overwrite)
     rundir = RunDir(run)
     manifest = rundir.read_manifest()
     known = sorted(manifest["labels"])
