@@ -41,6 +41,7 @@ test-fast: setup
 demo: assets
 	$(BIN)/augment finetune -c experiments/demo.yaml --out demo-out/run --overwrite --no-progress
 	$(BIN)/augment generate -c experiments/demo.yaml --run demo-out/run --out demo-out/synthetic.csv --overwrite
+	$(BIN)/augment experiment run experiments/demo-lift.yaml --out demo-out/lift --overwrite --no-progress
 
 clean:
 	rm -rf demo-out .pytest_cache

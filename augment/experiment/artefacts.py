@@ -2,7 +2,8 @@
 
 * ``cache/lm/<key>/``: a run directory (``augment finetune`` layout) per
   (training sample, LM config). A run killed mid-training resumes from its
-  checkpoints.
+  checkpoints; once it finishes they are deleted (with the optimizer state,
+  about 1.5 GB per SmolLM2 model).
 * ``cache/pool/<key>.jsonl``: the synthetic pool generated once per (LM,
   generation config, pool size); every ratio and filter setting takes rows
   from it. Written atomically, with a ``.json`` provenance file beside it.
@@ -58,6 +59,7 @@ def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: i
     config = spec.finetune.model_copy(update={"seed": seed})
     manifest = finetune_run(train, run_dir, config, data_info=data_info, resume=run_dir.exists())
     wall = time.perf_counter() - start
+    shutil.rmtree(run_dir / ".work", ignore_errors=True)   # resume checkpoints: GBs, useless once finished
     losses = {k: [m.get("first_loss"), m.get("final_loss")] for k, m in manifest["models"].items()}
     return run_dir, {"key": key, "cached": False, "wall_s": round(wall, 2), "loss_first_last": losses}
 

@@ -77,12 +77,17 @@ def report(target: Annotated[Path, typer.Argument(help="Experiment YAML or its r
 
 
 def lift_table(groups: list[Any], title: str) -> Table:
+    """The report's lift table for a terminal: columns that never vary move into the title."""
     from augment.experiment.report import lift_rows
 
     header, rows = lift_rows(groups)
+    constant = [i for i, col in enumerate(header[:2]) if len({r[i] for r in rows}) == 1]
+    if constant:
+        title += " — " + ", ".join(rows[0][i] for i in constant)
     table = Table(title=title)
-    for col in header:
-        table.add_column(col, justify="right" if col.endswith("/class") else "left")
+    keep = [i for i in range(len(header)) if i not in constant]
+    for i in keep:
+        table.add_column(header[i], justify="right" if header[i].endswith("/class") else "left")
     for row in rows:
-        table.add_row(*[cell.replace("**", "") for cell in row])
+        table.add_row(*[row[i].replace("**", "").replace("macro-F1 ", "F1 ") for i in keep])
     return table

@@ -36,7 +36,7 @@ def _plot(groups: list[Group], path: Path, lift: bool, title: str) -> Path:
         scale = 100 if lift else 1
         low, high = (None, None) if iv.low is None else (scale * iv.low, scale * iv.high)
         lines[g.variant].append((g.key["examples_per_class"], scale * iv.mean, low, high))
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.5, 4.5), dpi=110)
     for variant, points in lines.items():
         points.sort()
         xs = [p[0] for p in points]
@@ -53,7 +53,7 @@ def _plot(groups: list[Group], path: Path, lift: bool, title: str) -> Path:
     ax.set_ylabel("lift in macro-F1 (points, 95% CI band)" if lift else "macro-F1 (95% CI band)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

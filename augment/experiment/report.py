@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from augment.errors import ConfigError
-from augment.experiment.config import ExperimentConfig, load_experiment
+from pydantic import ValidationError
+
+from augment.experiment.config import ExperimentConfig, describe, load_experiment
 from augment.experiment.grid import expand
 from augment.experiment.results import RESULTS, ResultsLog
 from augment.experiment.stats import Interval, paired_differences, t_interval
@@ -66,7 +68,11 @@ def load_target(target: Path) -> tuple[ExperimentConfig, Path]:
         saved = target / "experiment.json"
         if not saved.exists():
             raise ConfigError(f"{target}: not an experiment results directory (no experiment.json)")
-        config = ExperimentConfig.model_validate(json.loads(saved.read_text(encoding="utf-8"))["config"])
+        try:
+            config = ExperimentConfig.model_validate(json.loads(saved.read_text(encoding="utf-8"))["config"])
+        except (ValidationError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise ConfigError(f"{saved}: cannot read the saved configuration ({detail})") from None
         return config, target
     config = load_experiment(target)
     return config, default_out_dir(target, config)
@@ -309,7 +315,9 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
         lines.append(f"- {stale} rows in results.jsonl belong to other configurations and are not shown")
     if meta:
         versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
-        lines.append(f"- run started {meta.get('created')}; {versions}; {meta.get('platform')}")
+        first = meta.get("first_run") or meta.get("created")
+        lines.append(f"- first run started {first}, last run {meta.get('created')}; {versions}; "
+                     f"{meta.get('platform')}")
     return lines
 
 

@@ -9,6 +9,7 @@ the last checkpoint, or the generation in progress).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import shutil
 import time
@@ -159,6 +160,7 @@ def clear_results(out_dir: Path) -> None:
     from augment.experiment.report import report_files
 
     (out_dir / RESULTS).unlink(missing_ok=True)
+    (out_dir / EXPERIMENT_JSON).unlink(missing_ok=True)
     for path in report_files(out_dir):
         path.unlink(missing_ok=True)
 
@@ -169,8 +171,18 @@ def _write_experiment(config: ExperimentConfig, out_dir: Path, prepared: dict[st
     if source is not None and Path(source).resolve() != copy.resolve():
         shutil.copyfile(source, copy)
     stats = {name: data.stats() for name, data in prepared.items()}
-    write_json_atomic(out_dir / EXPERIMENT_JSON, provenance(config.model_dump(mode="json"), datasets=stats,
-                                                            source=str(source) if source else None))
+    record = provenance(config.model_dump(mode="json", exclude_unset=True), resolved=config.model_dump(mode="json"),
+                        datasets=stats, source=str(source) if source else None)
+    previous = _read_json(out_dir / EXPERIMENT_JSON)
+    record["first_run"] = previous.get("first_run") or previous.get("created") or record["created"]
+    write_json_atomic(out_dir / EXPERIMENT_JSON, record)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _write_gitignore(out_dir: Path) -> None:

@@ -34,8 +34,10 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
     mean = math.fsum(values) / n
     if n < 2:
         return Interval(mean, None, None, n)
+    if len(set(values)) == 1:   # no spread; floating error must not invent some
+        return Interval(values[0], values[0], values[0], n)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(1 - (1 - confidence) / 2, n - 1) * sd / math.sqrt(n)
+    half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 1)) * sd / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
 
 

@@ -1,0 +1,205 @@
+"""The grid runner: finished cells skipped, interrupts cost one cell, artefacts shared, reports written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import augment.experiment.runner as runner
+from augment.cli import main
+from augment.errors import ConfigError
+from augment.experiment import expand, load_experiment, run_experiment, write_report
+from augment.experiment.results import ResultsLog
+from tests.experiment.helpers import baseline_config, lm_spec, write_yaml
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _keys(out: Path) -> Counter:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return Counter(json.loads(line)["key"] for line in lines)
+
+
+@pytest.fixture
+def baseline(tmp_path: Path, data_csv: Path) -> Path:
+    return write_yaml(tmp_path / "exp.yaml", baseline_config(data_csv))
+
+
+def test_grid_collapses_axes_that_do_not_apply(baseline: Path):
+    config = load_experiment(baseline)
+    cells = expand(config)
+    # per (epc, seed): none 1 + oversample 2 ratios + eda 2 ratios
+    assert len(cells) == 2 * 2 * 5
+    assert len({c.key for c in cells}) == len(cells)
+    assert {(c.ratio, c.filtered) for c in cells if c.augmenter.type == "none"} == {(None, False)}
+    assert [c.key for c in expand(load_experiment(baseline))] == [c.key for c in cells]   # stable
+
+
+def test_rerun_skips_finished_cells(baseline: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    first = run_experiment(load_experiment(baseline), out)
+    assert first["ran"] == first["cells"] == 20
+    before = (out / "results.jsonl").read_bytes()
+    second = run_experiment(load_experiment(baseline), out)
+    assert second["ran"] == 0 and second["skipped"] == 20
+    assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_adding_a_seed_runs_only_its_cells(tmp_path: Path, data_csv: Path):
+    out = tmp_path / "out"
+    run_experiment(load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0, 1]))), out)
+    more = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0, 1, 2])))
+    assert run_experiment(more, out)["ran"] == 10
+    fewer = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0])))
+    report, _ = write_report(fewer, out)
+    assert "20 rows in results.jsonl belong to other configurations" in report.read_text()
+
+
+def test_interrupt_loses_at_most_the_cell_in_flight(baseline: Path, tmp_path: Path, monkeypatch):
+    out = tmp_path / "out"
+    calls = []
+    real = runner.run_cell
+
+    def flaky(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(runner, "run_cell", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_experiment(baseline), out)
+    assert sum(_keys(out).values()) == 4
+    monkeypatch.setattr(runner, "run_cell", real)
+    assert run_experiment(load_experiment(baseline), out)["ran"] == 16
+    keys = _keys(out)
+    assert set(keys) == {c.key for c in expand(load_experiment(baseline))} and set(keys.values()) == {1}
+
+
+SLOW_RUN = """
+import sys, time
+import augment.experiment.runner as r
+real = r.run_cell
+def slow(*args):
+    time.sleep(0.15)
+    return real(*args)
+r.run_cell = slow
+from augment.cli import main
+sys.exit(main(["experiment", "run", sys.argv[1], "--out", sys.argv[2], "--no-progress"]))
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_with_every_cell_once(baseline: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(baseline), str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            path = out / "results.jsonl"
+            if path.exists() and path.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = sum(_keys(out).values())
+    assert 3 <= done < 20, "the kill must land mid-way"
+    with open(out / "results.jsonl", "ab") as fh:   # and a torn last line, as a kill mid-write leaves
+        fh.write(b'{"key": "torn", "metrics": {"accu')
+    assert main(["experiment", "run", str(baseline), "--out", str(out), "--no-progress"]) == 0
+    keys = _keys(out)
+    assert set(keys) == {c.key for c in expand(load_experiment(baseline))} and set(keys.values()) == {1}
+
+
+def test_overwrite_starts_over(baseline: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    run_experiment(load_experiment(baseline), out)
+    ResultsLog(out / "results.jsonl").append({"key": "stale", "x": 1})
+    summary = run_experiment(load_experiment(baseline), out, overwrite=True)
+    assert summary["ran"] == 20 and "stale" not in _keys(out)
+
+
+def test_report_files_and_cli(baseline: Path, tmp_path: Path, capsys):
+    assert main(["experiment", "run", str(baseline), "--no-progress"]) == 0
+    out = tmp_path / "results" / "exp"
+    captured = capsys.readouterr()
+    assert "lift in macro-F1" in captured.out and "eda x2" in captured.out
+    report = (out / "report.md").read_text()
+    for heading in ("## Lift in macro-F1", "## All cells", "## Quality of the synthetic rows", "## Cost"):
+        assert heading in report
+    assert "cells finished: 20 of 20" in report and "| 5/class | 10/class |" in report
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == ["lift-tiny-tfidf-lr.png", "scores-tiny-tfidf-lr.png"]
+    import matplotlib.image
+
+    for png in pngs:
+        assert png.read_bytes()[:8] == PNG
+        image = matplotlib.image.imread(png)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert (out / ".gitignore").read_text().splitlines()[-2:] == ["cache/", ".lock"]
+    assert json.loads((out / "experiment.json").read_text())["datasets"]["tiny"]["test_total"] == 20
+    (out / "report.md").unlink()
+    assert main(["experiment", "report", str(out)]) == 0          # from the directory
+    assert (out / "report.md").read_text() == report
+    assert main(["experiment", "report", str(baseline)]) == 0     # from the YAML
+    assert not list(out.glob(".*partial*"))
+
+
+def test_report_needs_results(baseline: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="no finished cells"):
+        write_report(load_experiment(baseline), tmp_path / "empty")
+    with pytest.raises(ConfigError, match="not an experiment results directory"):
+        from augment.experiment import load_target
+
+        load_target(tmp_path)
+
+
+def test_lm_cells_share_one_lm_and_one_pool_per_sample(tmp_path: Path, data_csv: Path, tiny_model_dir: Path,
+                                                        monkeypatch):
+    import augment.api
+    import augment.finetune
+
+    trained, generated = [], []
+    real_ft, real_gen = augment.finetune.finetune_run, augment.api.Augmenter.generate
+    monkeypatch.setattr(augment.finetune, "finetune_run", lambda *a, **k: trained.append(1) or real_ft(*a, **k))
+    monkeypatch.setattr(augment.api.Augmenter, "generate",
+                        lambda self, *a, **k: generated.append(k["n"]) or real_gen(self, *a, **k))
+    config = baseline_config(data_csv, examples_per_class=[5], seeds=[0, 1], filters=[False, True],
+                             classifiers=["tfidf-lr"],
+                             augmenters=[{"type": "none"}, lm_spec(tiny_model_dir, mode="conditioned")])
+    path = write_yaml(tmp_path / "lm.yaml", config)
+    out = tmp_path / "out"
+    summary = run_experiment(load_experiment(path), out)
+    assert summary["ran"] == 2 * (1 + 2 * 2)
+    assert len(trained) == 2 and generated == [12] * 4            # 2 samples x 2 labels, pool = 2 x 5 x 1.2
+    assert len(list((out / "cache" / "lm").iterdir())) == 2 and len(list((out / "cache" / "pool").glob("*.jsonl"))) == 2
+    assert not list((out / "cache" / "lm").glob("*/.work")), "finished LMs keep no resume checkpoints"
+    rows = ResultsLog(out / "results.jsonl").read()
+    lm = [r for r in rows if r["type"] == "lm"]
+    for r in lm:
+        assert r["mode"] == "conditioned" and r["pool_rows"] == {"neg": 12, "pos": 12}
+        assert r["quality"]["rows"] == r["rows"]["synthetic"]
+        if r["filter"]:
+            assert r["filter_report"]["rows_in"] == 24
+            assert max(r["rows"]["synthetic_by_label"].values()) <= r["rows"]["requested_per_label"]
+        else:
+            assert r["rows"]["synthetic_by_label"] == {"neg": 5 * r["ratio"], "pos": 5 * r["ratio"]}
+    built = {r["lm"]["key"]: r["lm"]["cached"] for r in lm}
+    assert len(built) == 2 and not any(built.values())
+    # starting over reuses the cached LMs and pools: nothing is trained or generated again
+    run_experiment(load_experiment(path), out, overwrite=True)
+    assert len(trained) == 2 and len(generated) == 4
+    report, _ = write_report(load_experiment(path), out)
+    text = report.read_text()
+    assert "## Filter: rows dropped per pool" in text and "| lm x2 +filter | conditioned |" in text
