@@ -181,9 +181,15 @@ def generate(
             raise ConfigError(f"--label {l}: not in {run}; labels are {', '.join(known)} (or 'all')")
     with _progress(progress) as bar:
         tasks = {l: bar.add_task(l, total=gen_cfg.n) for l in labels}
+        done = dict.fromkeys(labels, 0)
+
+        def advance(label: str, rows: int) -> None:  # batches overshoot n; the bar stops at n
+            done[label] = min(gen_cfg.n, done[label] + rows)
+            bar.update(tasks[label], completed=done[label])
+
         result = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
                                   precision=precision, filter_config=filter_cfg,
-                                  on_rows=lambda l, k: bar.update(tasks[l], advance=k))
+                                  on_rows=advance)
     out_console.print(summary_table(result.rows, result.generated, out))
     if result.filter_report is not None:
         out_console.print(filter_table(result.filter_report))
