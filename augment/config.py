@@ -111,11 +111,11 @@ def merge(*layers: dict[str, Any] | None) -> dict[str, Any]:
 SECTIONS = ("data", "finetune", "generate", "filter")
 
 
-def load_yaml(path: Path, sections: tuple[str, ...] = SECTIONS) -> dict[str, dict[str, Any]]:
-    """Read a YAML config with one mapping per stage; unknown sections are errors."""
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """A YAML file's top-level mapping; a missing file or bad YAML is one line naming file and position."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: {what} not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -123,7 +123,13 @@ def load_yaml(path: Path, sections: tuple[str, ...] = SECTIONS) -> dict[str, dic
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(sections)}")
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def load_yaml(path: Path, sections: tuple[str, ...] = SECTIONS) -> dict[str, dict[str, Any]]:
+    """Read a YAML config with one mapping per stage; unknown sections are errors."""
+    raw = read_yaml_mapping(path)
     unknown = sorted(set(raw) - set(sections))
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; expected {', '.join(sections)}")

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConfig
+from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConfig, read_yaml_mapping
 from augment.errors import ConfigError
 from augment.filter import FilterConfig
 
@@ -152,16 +151,7 @@ def _unique(values: list[Any]) -> list[Any]:
 def load_experiment(path: Path) -> ExperimentConfig:
     """Read and validate an experiment YAML; every problem is one line naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: experiment config not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of experiment settings, got {type(raw).__name__}")
+    raw = read_yaml_mapping(path, "experiment config")
     try:
         config = ExperimentConfig(**raw)
     except ValidationError as exc:
