@@ -16,6 +16,7 @@ from transformers.trainer_callback import PrinterCallback
 from augment.config import FinetuneConfig
 from augment.finetune.base import TrainResult
 from augment.finetune.packing import BlockDataset, PadCollator, pack, tokenize_rows
+from augment.io import atomic_path
 from augment.models import load_model, load_tokenizer, placement, resolve_model
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,26 @@ class LossLog(TrainerCallback):
     def __init__(self, path: Path):
         self.path = path
 
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """A resumed run redoes the steps after its checkpoint: forget their old losses."""
+        if not state.is_world_process_zero or not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as fh:
+            kept = [line for line in fh if _logged_step(line) <= state.global_step]
+        with atomic_path(self.path) as tmp:
+            Path(tmp).write_text("".join(kept), encoding="utf-8")
+
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         if logs and "loss" in logs and state.is_world_process_zero:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+def _logged_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # a line torn by a kill
 
 
 def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool) -> TrainingArguments:

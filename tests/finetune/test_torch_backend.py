@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -66,6 +67,23 @@ def test_resume_continues_from_checkpoint(tiny_model_dir, tweets, tmp_path):
     entry = done["models"]["pos"]
     assert entry["resumed_from_step"] == 10 and entry["steps"] == 20
     assert (run / ".work" / "pos" / "checkpoints" / "checkpoint-20").is_dir()
+
+
+def test_resume_keeps_one_loss_per_step(tiny_model_dir, tweets, tmp_path):
+    """Steps after the last checkpoint are trained again; the loss log must not list them twice."""
+    frame = tweets[tweets.label == "pos"]
+    run = train_run(tiny_model_dir, frame, tmp_path / "run", max_steps=10, save_steps=4)
+    checkpoints = run / ".work" / "pos" / "checkpoints"
+    shutil.rmtree(checkpoints / "checkpoint-10")  # as if killed between checkpoint-8 and the end
+    manifest = RunDir(run).read_manifest()
+    manifest["models"]["pos"]["status"] = "pending"
+    RunDir(run).write_manifest(manifest)
+    config = FinetuneConfig(model=str(tiny_model_dir), max_steps=10, batch_size=8, block_size=32,
+                            learning_rate=5e-3, save_steps=4)
+    done = finetune_run(frame, run, config, data_info={"path": "tweets"}, resume=True)
+    assert done["models"]["pos"]["resumed_from_step"] == 8
+    log = [json.loads(line) for line in (run / ".work" / "pos" / "train_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == list(range(1, 11))
 
 
 def test_resume_refuses_different_data(tiny_model_dir, tweets, tmp_path):
