@@ -66,11 +66,9 @@ class FilterConfig(StageConfig):
     @field_validator("fidelity_classifier")
     @classmethod
     def _known_classifier(cls, value: str) -> str:
-        from classifiers.factory import CLASSIFIER_NAMES
+        from classifiers.factory import known_classifier
 
-        if value not in CLASSIFIER_NAMES:
-            raise ValueError(f"must be one of {', '.join(CLASSIFIER_NAMES)}")
-        return value
+        return known_classifier(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> "FilterConfig":

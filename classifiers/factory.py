@@ -15,6 +15,13 @@ from classifiers.tfidf import TfidfLogReg
 CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr")
 
 
+def known_classifier(name: str) -> str:
+    """For config validators: the name, or a ValueError pydantic turns into a one-line error."""
+    if name not in CLASSIFIER_NAMES:
+        raise ValueError(f"unknown classifier '{name}'; expected {', '.join(CLASSIFIER_NAMES)}")
+    return name
+
+
 def make_classifier(name: str, seed: int, class_weight: str | None = None) -> Any:
     """An unfitted estimator; ``seed`` becomes its ``random_state``."""
     builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg}

@@ -77,11 +77,9 @@ class QualityConfig(StageConfig):
     @field_validator("judge")
     @classmethod
     def _known(cls, value: str) -> str:
-        from classifiers.factory import CLASSIFIER_NAMES
+        from classifiers.factory import known_classifier
 
-        if value not in CLASSIFIER_NAMES:
-            raise ValueError(f"unknown classifier '{value}'; expected {', '.join(CLASSIFIER_NAMES)}")
-        return value
+        return known_classifier(value)
 
 
 class ExperimentConfig(StageConfig):
@@ -114,12 +112,9 @@ class ExperimentConfig(StageConfig):
     @field_validator("classifiers")
     @classmethod
     def _classifiers(cls, values: list[str]) -> list[str]:
-        from classifiers.factory import CLASSIFIER_NAMES
+        from classifiers.factory import known_classifier
 
-        unknown = [v for v in values if v not in CLASSIFIER_NAMES]
-        if unknown:
-            raise ValueError(f"unknown classifier '{unknown[0]}'; expected {', '.join(CLASSIFIER_NAMES)}")
-        return _unique(values)
+        return _unique([known_classifier(v) for v in values])
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
