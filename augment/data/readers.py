@@ -212,6 +212,19 @@ def _read_sentiment140(path: Path, encoding: str | None) -> RawTable:
     return RawTable(table.frame, table.name, table.locate, "text", "polarity", SENTIMENT140_LABELS)
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[key] = value
+    return record
+
+
 def _read_jsonl(path: Path, encoding: str | None) -> RawTable:
     records = []
     lines = []
@@ -221,9 +234,11 @@ def _read_jsonl(path: Path, encoding: str | None) -> RawTable:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except _DuplicateKey as exc:
+            raise DataError(f"{path}: line {number} has the key '{exc.args[0]}' twice; which value is meant?") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}: line {number} is a JSON {type(record).__name__}, expected an object")
         records.append(record)

@@ -82,6 +82,8 @@ FILE_CASES: dict[str, tuple[str, str | bytes | pa.Table, tuple[str, ...], list[s
                           ["d.jsonl: line 2 is not valid JSON"]),
     "JSONL line not an object": ("d.jsonl", '{"text": "a", "label": "x"}\n[1, 2]\n', (),
                                  ["d.jsonl: line 2 is a JSON list, expected an object"]),
+    "JSONL duplicate key": ("d.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": "x", "label": "y"}\n', (),
+                            ["d.jsonl: line 2 has the key 'label' twice"]),
     "JSONL line without the label key": ("d.jsonl", '{"text": "a", "label": "x"}\n\n{"text": "b"}\n', (),
                                          ["d.jsonl: line 3, column 'label': label is missing"]),
     "Parquet text column of ints": ("d.parquet", _table(text=[1, 2], label=["a", "b"]), (),
