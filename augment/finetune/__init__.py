@@ -88,6 +88,10 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
     """
     source = str(data_info.get("path", "data"))
     validate(frame, config, source)
+    if config.backend == "torch":
+        from augment.models import resolve_model
+
+        resolve_model(config.model, config.trust_pickle)  # a missing or refused model fails before RUN_DIR exists
     run = RunDir(Path(run_dir))
     state = _process_state(config)
     groups = model_rows(frame, config.mode)

@@ -162,6 +162,7 @@ def test_pickled_weights_refused_without_trust_pickle(weights_name, tiny_model_d
     line = error_line(capsys)
     assert f"{model}: weights are pickled ({weights_name})" in line and "--trust-pickle" in line
     assert not marker.exists()
+    assert not (tmp_path / "run").exists()  # refused before the run directory is created
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
