@@ -18,7 +18,7 @@ from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
 from augment.data import load_dataset
 from augment.errors import ConfigError
 from augment.finetune import finetune_run
-from augment.generate import COLUMNS, LabelGenerator, iter_batches, train_texts
+from augment.generate import LabelGenerator, collect_rows, iter_batches, train_texts
 from augment.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,7 @@ class Augmenter:
             raise ConfigError(f"{self.run.root}: no label '{label}'; labels are {', '.join(self.labels)}")
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
-        rows: list[dict] = []
-        for _, batch in iter_batches(self._generators[label], config, train_texts(self.run, label)):
-            rows.extend(batch)
-        return pd.DataFrame(rows[: config.n], columns=COLUMNS)
+        return collect_rows(iter_batches(self._generators[label], config, train_texts(self.run, label)), config.n)
 
 
 def _given(**values: Any) -> dict[str, Any]:

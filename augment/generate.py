@@ -14,7 +14,6 @@ import logging
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -154,18 +153,38 @@ def iter_batches(gen: LabelGenerator, config: GenerateConfig, train_rows: list[s
     prefixes = prefix_source(train_rows, config.prefix_words, config.seed)
     params = json.dumps(sampling_params(config, size), sort_keys=True)
     kept, index = 0, 0
-    limit = config.max_attempts * max(1, -(-config.n // size))
+    limit = attempt_limit(config, size)
     while kept < config.n:
         if index >= limit:
-            raise AugmentError(f"label '{gen.label}': only {kept} of {config.n} rows after {index} batches "
-                               f"(rows shorter than min_chars={config.min_chars} are dropped); "
-                               "train longer or lower min_chars")
+            raise too_few_rows(gen.label, kept, index, config)
         rows = done(index) if done else None
         if rows is None:
             rows = sample_batch(gen, config, index, prefixes(index, size), params)
         kept += len(rows)
         yield index, rows
         index += 1
+
+
+def attempt_limit(config: GenerateConfig, size: int) -> int:
+    """Batches tried before giving up: ``max_attempts`` times the batches ``n`` rows need."""
+    return config.max_attempts * max(1, -(-config.n // size))
+
+
+def too_few_rows(label: str, kept: int, batches: int, config: GenerateConfig) -> AugmentError:
+    return AugmentError(f"label '{label}': only {kept} of {config.n} rows after {batches} batches "
+                        f"(rows shorter than min_chars={config.min_chars} are dropped); "
+                        "train longer or lower min_chars")
+
+
+def collect_rows(batches: Iterator[tuple[int, list[dict]]], n: int,
+                 on_batch: Callable[[int, list[dict]], None] | None = None) -> pd.DataFrame:
+    """The first ``n`` rows of ``batches`` in batch order, as the output's columns."""
+    rows: list[dict] = []
+    for index, batch in batches:
+        if on_batch:
+            on_batch(index, batch)
+        rows.extend(batch)
+    return pd.DataFrame(rows[:n], columns=COLUMNS)
 
 
 def resolve_batch_size(gen: LabelGenerator, config: GenerateConfig) -> int:
@@ -252,18 +271,6 @@ STATIC_CACHE_MIN_TOKENS = 500_000
 def sampling_params(config: GenerateConfig, batch_size: int) -> dict[str, Any]:
     keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
     return {**{k: getattr(config, k) for k in keys}, "batch_size": batch_size}
-
-
-def generate_label(run: RunDir, label: str, config: GenerateConfig, precision: str = "auto",
-                   on_rows: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """``config.n`` rows for one label as a DataFrame with columns text, label, model, seed, params."""
-    gen = LabelGenerator.load(run, label, precision)
-    rows: list[dict] = []
-    for _, batch in iter_batches(gen, config, train_texts(run, label)):
-        rows.extend(batch)
-        if on_rows:
-            on_rows(len(batch))
-    return pd.DataFrame(rows[: config.n], columns=COLUMNS)
 
 
 def train_texts(run: RunDir, label: str) -> list[str]:

@@ -21,7 +21,7 @@ import pandas as pd
 from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
-from augment.generate import COLUMNS, LabelGenerator, iter_batches, resolve_batch_size, train_texts
+from augment.generate import LabelGenerator, collect_rows, iter_batches, resolve_batch_size, train_texts
 from augment.io import atomic_path, hash_json, provenance, write_json_atomic
 from augment.run import RunDir, slug
 
@@ -88,14 +88,13 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         gen = LabelGenerator.load(run, label, precision)
         batch_sizes[label] = _pinned_batch_size(parts, label, resolve_batch_size(gen, config))
         label_config = config.model_copy(update={"batch_size": batch_sizes[label]})
-        rows: list[dict] = []
-        done = lambda i, label=label: _read_part(parts, label, i)
-        for index, batch in iter_batches(gen, label_config, train_texts(run, label), done):
+        def saved(index: int, batch: list[dict], label: str = label) -> None:
             _write_part(parts, label, index, batch)
-            rows.extend(batch)
             if on_rows:
                 on_rows(label, len(batch))
-        frames.append(pd.DataFrame(rows[: config.n], columns=COLUMNS))
+
+        batches = iter_batches(gen, label_config, train_texts(run, label), lambda i: _read_part(parts, label, i))
+        frames.append(collect_rows(batches, config.n, saved))
     generated = pd.concat(frames, ignore_index=True)
     report = None
     frame = generated

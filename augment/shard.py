@@ -31,8 +31,8 @@ import torch
 
 from augment.config import GenerateConfig, build, load_yaml
 from augment.errors import AugmentError
-from augment.generate import (COLUMNS, LabelGenerator, prefix_source, resolve_batch_size, sample_batch,
-                              sampling_params, train_texts)
+from augment.generate import (COLUMNS, LabelGenerator, attempt_limit, prefix_source, resolve_batch_size,
+                              sample_batch, sampling_params, too_few_rows, train_texts)
 from augment.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -126,16 +126,14 @@ def sharded_rows(gen: LabelGenerator, config: GenerateConfig, train_rows: list[s
     size = comm.all_gather(resolve_batch_size(gen, config))[0]  # rank 0 decides: free memory differs per GPU
     prefixes = prefix_source(train_rows, config.prefix_words, config.seed)
     params = json.dumps(sampling_params(config, size), sort_keys=True)
-    limit = config.max_attempts * max(1, -(-config.n // size))
+    limit = attempt_limit(config, size)
     mine: Shard = {}
     kept: dict[int, int] = {}
     last: int | None = None
     round_ = 0
     while last is None:
         if round_ * comm.world_size >= limit:
-            raise AugmentError(f"label '{gen.label}': only {sum(kept.values())} of {config.n} rows after "
-                               f"{len(kept)} batches (rows shorter than min_chars={config.min_chars} are "
-                               "dropped); train longer or lower min_chars")
+            raise too_few_rows(gen.label, sum(kept.values()), len(kept), config)
         index = round_ * comm.world_size + comm.rank
         if index < limit:  # past the limit one process would have given up: leave a gap
             mine[index] = sample_batch(gen, config, index, prefixes(index, size), params)
@@ -150,7 +148,7 @@ def sharded_rows(gen: LabelGenerator, config: GenerateConfig, train_rows: list[s
 
 def generate_label_sharded(run: RunDir, label: str, config: GenerateConfig, comm: Comm,
                            precision: str = "auto") -> pd.DataFrame:
-    """Like ``augment.generate.generate_label``, with the batches spread over ``comm``'s ranks."""
+    """``config.n`` rows for one label, as one process makes them, with the batches spread over ``comm``'s ranks."""
     gen = LabelGenerator.load(run, label, precision)
     rows = sharded_rows(gen, config, train_texts(run, label), comm)
     return pd.DataFrame(rows, columns=COLUMNS)
