@@ -176,3 +176,13 @@ def write_report(path: Path, bench: str, settings: dict[str, Any], results: list
                          results=[r.record() for r in results], ratios=compare)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, json.loads(json.dumps(payload, default=str)))
+
+
+def run_benchmark(bench: str, title: str, args: Any,
+                  bench_model: Callable[[str, Any], list[Result]]) -> list[Result]:
+    """Every model shape in ``args.models``, then the ratio table, printed and written to ``args.out``."""
+    results = [r for shape in args.models.split(",") for r in bench_model(shape.strip(), args)]
+    compare = ratios(results)
+    print_report(title, results, compare)
+    write_report(args.out, bench, vars(args), results, compare)
+    return results

@@ -23,8 +23,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from benchmarks.common import (SHAPES, Result, model_dir, peak_memory_mb, print_report, ratios,
-                               reset_peak_memory, tweet_rows, write_report)
+from benchmarks.common import SHAPES, Result, model_dir, peak_memory_mb, reset_peak_memory, run_benchmark, tweet_rows
 
 
 class StepTimer(TrainerCallback):
@@ -126,12 +125,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
-    args = parse(argv)
-    results = [r for shape in args.models.split(",") for r in bench_model(shape.strip(), args)]
-    compare = ratios(results)
-    print_report("fine-tuning (per optimizer step; rows/s = rows per step / median step time)", results, compare)
-    write_report(args.out, "finetune", vars(args), results, compare)
-    return results
+    return run_benchmark("finetune", "fine-tuning (per optimizer step; rows/s = rows per step / median step time)", parse(argv), bench_model)
 
 
 if __name__ == "__main__":

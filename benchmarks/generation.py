@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import SHAPES, Result, model_dir, print_report, ratios, timed, write_report
+from benchmarks.common import SHAPES, Result, model_dir, run_benchmark, timed
 
 TOP_K, TOP_P = 50, 0.95
 
@@ -145,12 +145,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
-    args = parse(argv)
-    results = [r for shape in args.models.split(",") for r in bench_model(shape.strip(), args)]
-    compare = ratios(results)
-    print_report("generation", results, compare)
-    write_report(args.out, "generation", vars(args), results, compare)
-    return results
+    return run_benchmark("generation", "generation", parse(argv), bench_model)
 
 
 if __name__ == "__main__":
