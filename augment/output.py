@@ -22,7 +22,7 @@ from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
 from augment.generate import LabelGenerator, collect_rows, iter_batches, resolve_batch_size, train_texts
-from augment.io import atomic_path, hash_json, provenance, write_json_atomic
+from augment.io import atomic_path, hash_json, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir, slug
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -37,13 +37,12 @@ def output_format(path: Path) -> str:
 
 def write_table(frame: pd.DataFrame, path: Path, overwrite: bool = True) -> None:
     fmt = output_format(path)
+    if fmt == "jsonl":
+        write_jsonl_atomic(path, frame.to_dict("records"), overwrite=overwrite)
+        return
     with atomic_path(path, overwrite=overwrite) as tmp:
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
-        elif fmt == "jsonl":
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for record in frame.to_dict("records"):
-                    fh.write(json.dumps(record, ensure_ascii=False, default=_plain) + "\n")
         else:
             # The csv module quotes a field holding "\n" but not a lone "\r", which readers take for a
             # line end (and a model can generate); quote every field then.
@@ -54,10 +53,6 @@ def write_table(frame: pd.DataFrame, path: Path, overwrite: bool = True) -> None
 def _has_cr(frame: pd.DataFrame) -> bool:
     cells = (v for col in frame.columns for v in frame[col].tolist())
     return any(isinstance(v, str) and "\r" in v for v in (*map(str, frame.columns), *cells))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)
 
 
 def parts_dir(out: Path) -> Path:
@@ -170,6 +165,4 @@ def _write_part(parts: Path, label: str, index: int, rows: list[dict[str, Any]])
     path = _part_path(parts, label, index)
     if path.exists():
         return
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl_atomic(path, rows)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from augment.data import LABEL, TEXT
 from augment.experiment.config import LMSpec
-from augment.io import atomic_path, hash_json, provenance, write_json_atomic
+from augment.io import hash_json, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,7 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     augmenter = Augmenter.load(run_dir)
     frame = pd.concat([augmenter.generate(label, n=rows, config=config) for label in labels], ignore_index=True)
     frame = frame[[TEXT, LABEL]].astype(str)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for text, label in frame.itertuples(index=False):
-            fh.write(json.dumps({TEXT: text, LABEL: label}, ensure_ascii=False) + "\n")
+    write_jsonl_atomic(path, frame.to_dict("records"))
     wall = time.perf_counter() - start
     write_json_atomic(path.with_suffix(".json"), provenance(
         {"generate": config.model_dump(), "run_dir": str(run_dir)}, rows=len(frame), wall_s=wall))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ from augment.config import FinetuneConfig
 from augment.data.readers import LABEL, TEXT
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
-from augment.io import atomic_dir, atomic_path, hash_dir, hash_json, provenance
+from augment.io import atomic_dir, hash_dir, hash_json, provenance, write_jsonl_atomic
 from augment.prompts import label_token, training_row
 from augment.run import FORMAT, RunDir
 
@@ -206,6 +205,4 @@ def _check_compatible(previous: dict[str, Any], manifest: dict[str, Any], run: R
 
 
 def _write_train_rows(run: RunDir, frame: pd.DataFrame) -> None:
-    with atomic_path(run.root / "train.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        for text, label in frame[[TEXT, LABEL]].itertuples(index=False):
-            fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    write_jsonl_atomic(run.root / "train.jsonl", frame[[TEXT, LABEL]].to_dict("records"))
