@@ -157,6 +157,7 @@ def generate(
     from augment.io import check_output_path
     from augment.output import generate_to_file, output_format
     from augment.run import RunDir
+    from augment.shard import close, comm_from_env
 
     if n is not None and n <= 0:
         raise ConfigError(f"-n must be a positive number of rows, got {n}")
@@ -179,17 +180,23 @@ def generate(
     for l in labels:
         if l not in known:
             raise ConfigError(f"--label {l}: not in {run}; labels are {', '.join(known)} (or 'all')")
-    with _progress(progress) as bar:
-        tasks = {l: bar.add_task(l, total=gen_cfg.n) for l in labels}
-        done = dict.fromkeys(labels, 0)
+    comm = comm_from_env()  # several processes under torchrun / accelerate launch
+    try:
+        with _progress(progress and comm.rank == 0) as bar:
+            tasks = {l: bar.add_task(l, total=gen_cfg.n) for l in labels}
+            done = dict.fromkeys(labels, 0)
 
-        def advance(label: str, rows: int) -> None:  # batches overshoot n; the bar stops at n
-            done[label] = min(gen_cfg.n, done[label] + rows)
-            bar.update(tasks[label], completed=done[label])
+            def advance(label: str, rows: int) -> None:  # batches overshoot n; the bar stops at n
+                done[label] = min(gen_cfg.n, done[label] + rows)
+                bar.update(tasks[label], completed=done[label])
 
-        result = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
-                                  precision=precision, filter_config=filter_cfg,
-                                  on_rows=advance)
+            result = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
+                                      precision=precision, filter_config=filter_cfg,
+                                      on_rows=advance, comm=comm)
+    finally:
+        close(comm)
+    if result is None:  # not rank 0: it writes and reports
+        return
     out_console.print(summary_table(result.rows, result.generated, out))
     if result.filter_report is not None:
         out_console.print(filter_table(result.filter_report))

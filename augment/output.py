@@ -21,9 +21,10 @@ import pandas as pd
 from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
-from augment.generate import LabelGenerator, collect_rows, iter_batches, resolve_batch_size, train_texts
+from augment.generate import COLUMNS, LabelGenerator, resolve_batch_size, train_texts
 from augment.io import atomic_path, hash_json, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir, slug
+from augment.shard import Comm, LocalComm, on_rank0, sharded_rows
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -66,30 +67,41 @@ def dropped_path(out: Path) -> Path:
 def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out: Path, *,
                      overwrite: bool = False, resume: bool = False, precision: str = "auto",
                      filter_config: FilterConfig | None = None,
-                     on_rows: Callable[[str, int], None] | None = None) -> GenerateResult:
+                     on_rows: Callable[[str, int], None] | None = None,
+                     comm: Comm | None = None) -> GenerateResult | None:
     """Generate ``config.n`` rows per label; with ``filter_config`` write only the rows
     that pass the filters to ``out`` and the rest, with the filter that dropped them,
-    beside it as ``NAME.dropped.EXT``."""
+    beside it as ``NAME.dropped.EXT``.
+
+    Under a launcher (``comm`` from ``augment.shard.comm_from_env``) the batches are
+    spread over the ranks and the output is the one a single process writes; rank 0
+    filters and writes it and gets the result, the other ranks get ``None``.
+    """
+    comm = comm or LocalComm()
     out = Path(out)
     output_format(out)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
-    manifest = run.read_manifest()
-    for label in labels:
-        run.finished_model(label)
-    parts = _open_parts(parts_dir(out), run, labels, config, resume)
+
+    def open_job() -> Path:
+        if out.exists() and not overwrite:
+            raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+        for label in labels:
+            run.finished_model(label)
+        return _open_parts(parts_dir(out), run, labels, config, resume)
+
+    parts = on_rank0(comm, open_job)
+    parts.mkdir(parents=True, exist_ok=True)  # ranks on another node's disk keep their own parts
     frames, batch_sizes = [], {}
     for label in labels:
         gen = LabelGenerator.load(run, label, precision)
-        batch_sizes[label] = _pinned_batch_size(parts, label, resolve_batch_size(gen, config))
-        label_config = config.model_copy(update={"batch_size": batch_sizes[label]})
-        def saved(index: int, batch: list[dict], label: str = label) -> None:
-            _write_part(parts, label, index, batch)
-            if on_rows:
-                on_rows(label, len(batch))
-
-        batches = iter_batches(gen, label_config, train_texts(run, label), lambda i: _read_part(parts, label, i))
-        frames.append(collect_rows(batches, config.n, saved))
+        size = on_rank0(comm, lambda: _pinned_batch_size(parts, label, resolve_batch_size(gen, config)))
+        batch_sizes[label] = size
+        rows = sharded_rows(gen, config.model_copy(update={"batch_size": size}), train_texts(run, label), comm,
+                            size=size, cached=lambda i, label=label: _read_part(parts, label, i),
+                            saved=lambda i, batch, label=label: _write_part(parts, label, i, batch),
+                            on_rows=(lambda k, label=label: on_rows(label, k)) if on_rows else None)
+        frames.append(pd.DataFrame(rows, columns=COLUMNS))
+    if comm.rank != 0:
+        return None
     generated = pd.concat(frames, ignore_index=True)
     report = None
     frame = generated
@@ -100,9 +112,10 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         frame, report = result.kept.reset_index(drop=True), result.to_dict()
         write_table(result.dropped.reset_index(drop=True), dropped_path(out), overwrite=True)
     write_table(frame, out, overwrite=True)
+    manifest = run.read_manifest()
     write_json_atomic(out.with_name(out.name + ".provenance.json"), provenance(
         config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
-        filter=report, batch_sizes=batch_sizes,
+        filter=report, batch_sizes=batch_sizes, world_size=comm.world_size,
         models={l: manifest["models"][manifest["labels"][l]["model"]].get("hash") for l in labels},
         finetune=manifest["finetune"], data=manifest["data"]))
     shutil.rmtree(parts, ignore_errors=True)

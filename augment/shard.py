@@ -7,37 +7,33 @@ each batch kept; once the batches ``0..m`` hold ``config.n`` rows, every rank
 stops and the rows of batches ``0..m`` are merged in index order and cut to
 ``n``. The result is exactly what one process would have produced.
 
-Run it as::
+``augment generate`` shards itself when a launcher started it::
 
-    torchrun --nproc-per-node 2 -m augment.shard RUN_DIR --out rows.jsonl [--config c.yaml]
+    torchrun --nproc-per-node 2 -m augment generate --run RUN_DIR --out rows.csv
 
 Each rank uses ``cuda:LOCAL_RANK`` on a GPU machine and the CPU elsewhere
-(``gloo``). Only rank 0 writes the output file.
+(``gloo``). Every rank saves its finished batches under ``OUT.parts/`` (so
+``--resume`` works, with any number of processes); rank 0 alone filters and
+writes the output.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-import pandas as pd
 import torch
 
-from augment.config import GenerateConfig, build, load_yaml
+from augment.config import GenerateConfig
 from augment.errors import AugmentError
-from augment.generate import (COLUMNS, LabelGenerator, attempt_limit, prefix_source, resolve_batch_size,
-                              sample_batch, sampling_params, too_few_rows, train_texts)
-from augment.run import RunDir
-
-log = logging.getLogger(__name__)
+from augment.generate import (LabelGenerator, attempt_limit, prefix_source, resolve_batch_size, sample_batch,
+                              sampling_params, too_few_rows)
 
 Shard = dict[int, list[dict[str, Any]]]
+T = TypeVar("T")
 
 
 class Comm(Protocol):
@@ -120,10 +116,33 @@ def merge_shards(shards: Sequence[Shard], n: int) -> list[dict[str, Any]]:
     return rows[:n]
 
 
-def sharded_rows(gen: LabelGenerator, config: GenerateConfig, train_rows: list[str], comm: Comm,
+def on_rank0(comm: Comm, work: Callable[[], T]) -> T:
+    """``work()`` on rank 0 only (the checks and files all ranks share); its result or its
+    ``AugmentError`` reaches every rank, so no rank is left waiting in a collective."""
+    result, error = None, None
+    if comm.rank == 0:
+        try:
+            result = work()
+        except AugmentError as exc:
+            error = exc
+    result, error = comm.all_gather((result, error))[0]
+    if error is not None:
+        raise error
+    return result
+
+
+def sharded_rows(gen: LabelGenerator, config: GenerateConfig, train_rows: list[str], comm: Comm, *,
+                 size: int | None = None, cached: Callable[[int], list[dict] | None] | None = None,
+                 saved: Callable[[int, list[dict]], None] | None = None,
                  on_rows: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-    """``config.n`` rows for ``gen.label``, the same rows one process would make; every rank gets them."""
-    size = comm.all_gather(resolve_batch_size(gen, config))[0]  # rank 0 decides: free memory differs per GPU
+    """``config.n`` rows for ``gen.label``, the same rows one process would make; every rank gets them.
+
+    ``size`` is the batch size every rank uses (default: rank 0 resolves it, as free memory
+    differs per GPU); ``cached(index)`` returns a batch finished by an earlier job, ``saved``
+    stores a new one, and ``on_rows`` hears how many rows each round kept over all ranks.
+    """
+    if size is None:
+        size = comm.all_gather(resolve_batch_size(gen, config))[0]
     prefixes = prefix_source(train_rows, config.prefix_words, config.seed)
     params = json.dumps(sampling_params(config, size), sort_keys=True)
     limit = attempt_limit(config, size)
@@ -136,51 +155,23 @@ def sharded_rows(gen: LabelGenerator, config: GenerateConfig, train_rows: list[s
             raise too_few_rows(gen.label, sum(kept.values()), len(kept), config)
         index = round_ * comm.world_size + comm.rank
         if index < limit:  # past the limit one process would have given up: leave a gap
-            mine[index] = sample_batch(gen, config, index, prefixes(index, size), params)
-            if on_rows:
-                on_rows(len(mine[index]))
-        kept.update(pair for pair in comm.all_gather((index, len(mine.get(index, [])))) if pair[0] < limit)
+            rows = cached(index) if cached else None
+            if rows is None:
+                rows = sample_batch(gen, config, index, prefixes(index, size), params)
+                if saved:
+                    saved(index, rows)
+            mine[index] = rows
+        counts = [pair for pair in comm.all_gather((index, len(mine.get(index, [])))) if pair[0] < limit]
+        kept.update(counts)
+        if on_rows:
+            on_rows(sum(count for _, count in counts))
         last = batches_needed(kept, config.n)
         round_ += 1
     shards = comm.all_gather({i: rows for i, rows in mine.items() if i <= last})
     return merge_shards(shards, config.n)
 
 
-def generate_label_sharded(run: RunDir, label: str, config: GenerateConfig, comm: Comm,
-                           precision: str = "auto") -> pd.DataFrame:
-    """``config.n`` rows for one label, as one process makes them, with the batches spread over ``comm``'s ranks."""
-    gen = LabelGenerator.load(run, label, precision)
-    rows = sharded_rows(gen, config, train_texts(run, label), comm)
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for ``torchrun ... -m augment.shard``: every label of a run, rank 0 writes JSONL."""
-    parser = argparse.ArgumentParser(prog="python -m augment.shard", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--out", type=Path, required=True, help="output file (.csv/.tsv/.jsonl/.parquet), written by rank 0")
-    parser.add_argument("--config", type=Path, help="YAML file; its 'generate' section is used")
-    parser.add_argument("--label", action="append", help="label to generate (repeatable; default: all)")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    args = parser.parse_args(argv)
-    values = load_yaml(args.config)["generate"] if args.config else {}
-    config = build(GenerateConfig, str(args.config or "defaults"), **values)
-    run = RunDir(args.run_dir)
-    labels = args.label or sorted(run.read_manifest()["labels"])
-    comm = comm_from_env()
-    frames = [generate_label_sharded(run, label, config, comm, args.precision) for label in labels]
-    if comm.rank == 0:
-        from augment.io import provenance, write_json_atomic
-        from augment.output import write_table
-
-        frame = pd.concat(frames, ignore_index=True)
-        write_table(frame, args.out)
-        write_json_atomic(args.out.with_name(args.out.name + ".provenance.json"), provenance(
-            config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), world_size=comm.world_size))
-    if isinstance(comm, TorchComm):
+def close(comm: Comm) -> None:
+    """Leave the process group ``comm_from_env`` joined (a no-op for a single process)."""
+    if isinstance(comm, TorchComm) and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,7 +11,8 @@ import torch
 from augment.config import GenerateConfig
 from augment.errors import AugmentError
 from augment.generate import iter_batches
-from augment.shard import LocalComm, batches_needed, merge_shards, owned_indices, sharded_rows
+from augment.shard import LocalComm, batches_needed, merge_shards, on_rank0, owned_indices, sharded_rows
+from tests.threadcomm import in_threads
 
 
 @dataclass
@@ -28,44 +28,8 @@ class FakeGen:
         return ["" if (seed + i) % 3 == 0 else f"row {seed} {i}" for i in range(len(prefixes))]
 
 
-@dataclass
-class ThreadComm:
-    """Ranks as threads, exchanging objects through shared slots and a barrier."""
-
-    rank: int
-    world_size: int
-    slots: list = field(repr=False, default_factory=list)
-    barrier: threading.Barrier | None = None
-
-    def all_gather(self, obj: Any) -> list[Any]:
-        self.slots[self.rank] = obj
-        self.barrier.wait()
-        out = list(self.slots)
-        self.barrier.wait()
-        return out
-
-
 def run_ranks(world: int, config: GenerateConfig) -> list[list[dict]]:
-    slots: list = [None] * world
-    barrier = threading.Barrier(world, timeout=30)
-    results: list = [None] * world
-    errors: list = []
-
-    def work(rank: int) -> None:
-        try:
-            results[rank] = sharded_rows(FakeGen(), config, [], ThreadComm(rank, world, slots, barrier))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-            barrier.abort()
-
-    threads = [threading.Thread(target=work, args=(r,)) for r in range(world)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
+    return in_threads(world, lambda comm: sharded_rows(FakeGen(), config, [], comm))
 
 
 def single_process(config: GenerateConfig) -> list[dict]:
@@ -164,3 +128,39 @@ def test_two_gloo_processes_match_single_process(tiny_model_dir) -> None:
 def test_local_comm_is_plain_generation() -> None:
     config = GenerateConfig(n=9, batch_size=4, min_chars=1)
     assert sharded_rows(FakeGen(), config, [], LocalComm()) == single_process(config)
+
+
+def test_on_rank0_runs_once_and_gives_every_rank_its_result_or_error() -> None:
+    calls: list[int] = []
+    assert in_threads(3, lambda comm: on_rank0(comm, lambda: calls.append(comm.rank) or "ok")) == ["ok"] * 3
+    assert calls == [0]
+
+    def refuse() -> None:
+        raise AugmentError("out.csv: already exists")
+
+    def catch(comm: Any) -> str:
+        try:
+            on_rank0(comm, refuse)
+        except AugmentError as exc:
+            return str(exc)
+        return "no error"
+
+    assert in_threads(3, catch) == ["out.csv: already exists"] * 3
+
+
+def test_cached_batches_are_reused_and_new_ones_saved() -> None:
+    config = GenerateConfig(n=9, batch_size=2, min_chars=1, seed=3)
+    expected = single_process(config)
+    store: dict[int, list[dict]] = {}
+    in_threads(2, lambda comm: sharded_rows(FakeGen(), config, [], comm, cached=store.get,
+                                            saved=store.__setitem__))
+    assert store and all(isinstance(i, int) for i in store)
+    sampled: list[int] = []
+
+    class Counting(FakeGen):
+        def sample(self, prefixes, config, seed):  # type: ignore[override]
+            sampled.append(seed)
+            return super().sample(prefixes, config, seed)
+
+    again = in_threads(3, lambda comm: sharded_rows(Counting(), config, [], comm, cached=store.get))
+    assert sampled == [] and again == [expected] * 3

@@ -1,0 +1,106 @@
+"""``generate_to_file`` spread over ranks: the same file as one process, resumable with any world size."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from augment.config import GenerateConfig
+from augment.errors import OutputExistsError
+from augment.filter import FilterConfig
+from augment.generate import LabelGenerator
+from augment.output import dropped_path, generate_to_file, parts_dir
+from augment.run import RunDir
+from tests.threadcomm import in_threads
+
+CONFIG = GenerateConfig(n=10, batch_size=3, max_new_tokens=16, seed=7)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_in_torch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real ranks are processes; threads share transformers' loader state and torch's global RNG."""
+    lock = threading.RLock()
+    load, sample = LabelGenerator.load.__func__, LabelGenerator.sample
+
+    def locked_load(cls, *args, **kwargs):
+        with lock:
+            return load(cls, *args, **kwargs)
+
+    def locked_sample(self, *args, **kwargs):
+        with lock:
+            return sample(self, *args, **kwargs)
+
+    monkeypatch.setattr(LabelGenerator, "load", classmethod(locked_load))
+    monkeypatch.setattr(LabelGenerator, "sample", locked_sample)
+
+
+def sharded(run: Path, out: Path, world: int, **kwargs) -> list:
+    return in_threads(world, lambda comm: generate_to_file(RunDir(run), ["pos", "neg"], CONFIG, out, comm=comm,
+                                                           **kwargs))
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_write_the_single_process_file(trained_run: Path, tmp_path: Path, world: int) -> None:
+    reference = tmp_path / "one.csv"
+    generate_to_file(RunDir(trained_run), ["pos", "neg"], CONFIG, reference, filter_config=FilterConfig())
+    out = tmp_path / "many.csv"
+    results = sharded(trained_run, out, world, filter_config=FilterConfig())
+    assert results[1:] == [None] * (world - 1)
+    assert len(results[0].generated) == 20
+    assert out.read_bytes() == reference.read_bytes()
+    assert dropped_path(out).read_bytes() == dropped_path(reference).read_bytes()
+    prov = json.loads(out.with_name("many.csv.provenance.json").read_text())
+    assert prov["world_size"] == world and prov["rows_generated"] == 20
+    assert not parts_dir(out).exists()
+
+
+def test_interrupted_sharded_job_resumes_with_another_world_size(trained_run: Path, tmp_path: Path) -> None:
+    reference = tmp_path / "one.jsonl"
+    generate_to_file(RunDir(trained_run), ["pos", "neg"], CONFIG, reference)
+    out = tmp_path / "rows.jsonl"
+    rounds: list[int] = []
+
+    def stop_in_second_round(label: str, rows: int) -> None:  # every rank sees the same rounds
+        rounds.append(rows)
+        if len(rounds) == 2 * 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        sharded(trained_run, out, 3, on_rows=stop_in_second_round)
+    assert not out.exists()
+    assert len(list(parts_dir(out).glob("pos-*.jsonl"))) == 6
+
+    with pytest.raises(OutputExistsError, match="--resume"):
+        sharded(trained_run, out, 2)
+    sharded(trained_run, out, 2, resume=True)
+    assert out.read_bytes() == reference.read_bytes()
+    assert not parts_dir(out).exists()
+
+
+@pytest.mark.slow
+def test_generate_command_under_torchrun(trained_run: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    # -r, not --run: torchrun's own parser takes --run for an abbreviation of its --run-path
+    args = ["generate", "-r", str(trained_run), "-n", "10", "--batch-size", "3", "--max-new-tokens", "16",
+            "--seed", "7", "--no-progress"]
+    one = subprocess.run([sys.executable, "-m", "augment", *args, "--out", str(tmp_path / "one.csv")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "augment", *args, "--out", str(tmp_path / "two.csv")]
+    two = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert two.stdout.count("rows →") == 1  # rank 0 alone reports
+    prov = json.loads((tmp_path / "two.csv.provenance.json").read_text())
+    assert prov["world_size"] == 2
