@@ -60,7 +60,8 @@ class FilterConfig(StageConfig):
     fidelity: Literal["off", "threshold", "top-k"] = Field(
         "off", description="Label fidelity: keep rows the classifier agrees with, or the top-k per label (LAMBADA).")
     fidelity_threshold: float = Field(0.5, ge=0, le=1, description="threshold: min probability of the row's label.")
-    fidelity_top_k: int | None = Field(None, gt=0, description="top-k: rows kept per label.")
+    fidelity_top_k: int | None = Field(
+        None, gt=0, description="top-k: rows kept per label (an experiment cell keeps at most its own need).")
     fidelity_classifier: str = Field("tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr.")
 
     @field_validator("fidelity_classifier")

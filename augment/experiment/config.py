@@ -33,6 +33,13 @@ class TestSplit(StageConfig):
         return value
 
 
+class ValidationSplit(StageConfig):
+    """Rows to choose settings on, so that the test split is only ever read for the final numbers."""
+
+    size: int = Field(2000, gt=0, description="Validation rows drawn from the training pool.")
+    seed: int = Field(1, description="Seed of the draw.")
+
+
 class NoAugmentation(StageConfig):
     type: Literal["none"]
     name: str = "none"
@@ -88,6 +95,8 @@ class ExperimentConfig(StageConfig):
     data: DataConfig | None = Field(None, description="One dataset.")
     datasets: dict[str, DataConfig] | None = Field(None, description="Several datasets, by name.")
     test: TestSplit = TestSplit()
+    validation: ValidationSplit | None = Field(
+        None, description="Also score every cell on pool rows outside its training sample (report: validation lift).")
     examples_per_class: list[int] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
     augmenters: list[AugmenterSpec] = Field(min_length=1)

@@ -17,7 +17,7 @@ import pandas as pd
 from augment.config import DataConfig
 from augment.data import LABEL, TEXT, load_dataset, sample_per_class, split_train_test
 from augment.errors import ConfigError, DataError
-from augment.experiment.config import ExperimentConfig, LMSpec
+from augment.experiment.config import ExperimentConfig, LMSpec, ValidationSplit
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class PreparedData:
     judge_name: str
     judge_rows: int
     judge_seed: int
+    validation_split: ValidationSplit | None = None
     _judge: Any = field(default=None, repr=False)
 
     @property
@@ -39,6 +40,15 @@ class PreparedData:
 
     def sample(self, examples: int, seed: int) -> pd.DataFrame:
         return sample_per_class(self.pool, examples, seed, source=f"dataset '{self.name}'")
+
+    def validation(self, train: pd.DataFrame) -> pd.DataFrame | None:
+        """The validation draw minus this sample's own rows (the same draw for every sample, so
+        training samples, and the LMs cached for them, do not depend on it)."""
+        if self.validation_split is None:
+            return None
+        drawn = self.pool.sample(n=min(self.validation_split.size, len(self.pool)),
+                                 random_state=self.validation_split.seed)
+        return drawn[~drawn[TEXT].isin(set(train[TEXT]))].reset_index(drop=True)
 
     def judge(self) -> Any:
         """The quality judge: trained once on real pool rows (never test rows, never the filter's model)."""
@@ -68,7 +78,7 @@ def prepare(config: ExperimentConfig) -> dict[str, PreparedData]:
         pool, test = _split(config, name, data)
         _check(config, name, pool, test)
         prepared[name] = PreparedData(name, data, pool, test, config.quality.judge,
-                                      config.quality.judge_rows_per_class, config.quality.seed)
+                                      config.quality.judge_rows_per_class, config.quality.seed, config.validation)
     return prepared
 
 

@@ -59,7 +59,7 @@ def sample_key(config: ExperimentConfig, dataset: str, examples: int, seed: int)
 
 def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
     """Everything that decides a cell's result."""
-    return {
+    key = {
         "format": GRID_FORMAT,
         "sample": cell.sample_key,
         "augmenter": cell.augmenter.model_dump(),
@@ -68,6 +68,9 @@ def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
         "filter": config.filter.model_dump() if cell.filtered else None,
         "classifier": cell.classifier,
     }
+    if config.validation is not None:  # absent from the key otherwise: earlier results stay valid
+        key["validation"] = config.validation.model_dump()
+    return key
 
 
 def pool_rows(config: ExperimentConfig, augmenter: Any, examples: int) -> int | None:

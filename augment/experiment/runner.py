@@ -41,8 +41,10 @@ class SampleWork:
         self.config, self.data, self.examples, self.seed = config, data, examples, seed
         self.sample_key, self.cache = sample_key, cache
         self.train = data.sample(examples, seed)
+        self.validation = data.validation(self.train)
         self._pools: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
-        self._filtered: dict[str, Any] = {}
+        self._filtered: dict[tuple[str, int | None], Any] = {}
+        self._fidelity: Any = None
         self._quality: dict[tuple[str, float | None, bool], dict[str, Any] | None] = {}
 
     def synthetic(self, cell: Cell) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -55,7 +57,7 @@ class SampleWork:
         pool, info = self.pool(spec)
         extra: dict[str, Any] = {"lm": info["lm"], "pool": info["pool"], "pool_rows": _counts(pool)}
         if cell.filtered:
-            result = self.filtered(spec)
+            result = self.filtered(spec, k)
             extra["filter_report"] = result.to_dict()
             pool = result.kept
         return pool.groupby(LABEL, sort=True).head(k).reset_index(drop=True)[[TEXT, LABEL]], extra
@@ -79,13 +81,24 @@ class SampleWork:
         frame, info = self._pools[spec.name]
         return frame, info
 
-    def filtered(self, spec: LMSpec) -> Any:
+    def filtered(self, spec: LMSpec, need: int) -> Any:
+        """The pool through the filters. With top-k fidelity a cell keeps the ``need`` rows per
+        label the classifier is surest of (at most ``fidelity_top_k``), as LAMBADA does."""
         from augment.filter import filter_synthetic
+        from classifiers import fitted_classifier
 
-        if spec.name not in self._filtered:
+        config = self.config.filter
+        if config.fidelity == "top-k":
+            config = config.model_copy(update={"fidelity_top_k": min(need, config.fidelity_top_k or need)})
+        key = (spec.name, config.fidelity_top_k)
+        if key not in self._filtered:
             pool, _ = self.pool(spec)
-            self._filtered[spec.name] = filter_synthetic(pool, self.train, self.config.filter, seed=self.seed)
-        return self._filtered[spec.name]
+            if config.fidelity != "off" and self._fidelity is None:
+                self._fidelity = fitted_classifier(config.fidelity_classifier, self.train[TEXT].tolist(),
+                                                   self.train[LABEL].tolist(), self.seed)
+            self._filtered[key] = filter_synthetic(pool, self.train, config, seed=self.seed,
+                                                   classifier=self._fidelity)
+        return self._filtered[key]
 
     def quality(self, cell: Cell, synthetic: pd.DataFrame) -> dict[str, Any] | None:
         """Quality of the rows a cell trains on; the same for every classifier."""
@@ -107,10 +120,14 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str
     train = pd.concat([work.train[[TEXT, LABEL]], synthetic], ignore_index=True)
     classifier = make_classifier(cell.classifier, cell.seed).fit(train[TEXT].tolist(), train[LABEL].tolist())
     scores = evaluate(classifier, work.data.test[TEXT].tolist(), work.data.test[LABEL].tolist())
+    val = work.validation
+    extra_scores = {} if val is None else {
+        "validation_metrics": evaluate(classifier, val[TEXT].tolist(), val[LABEL].tolist())}
     return {
         **cell.describe(),
         "config": resolved(config, cell),
         "metrics": scores,
+        **extra_scores,
         "rows": {"real": len(work.train), "synthetic": len(synthetic), "requested_per_label": cell.rows_per_label(),
                  "synthetic_by_label": _counts(synthetic)},
         **extra,

@@ -203,3 +203,59 @@ def test_lm_cells_share_one_lm_and_one_pool_per_sample(tmp_path: Path, data_csv:
     report, _ = write_report(load_experiment(path), out)
     text = report.read_text()
     assert "## Filter: rows dropped per pool" in text and "| lm x2 +filter | conditioned |" in text
+
+
+def test_validation_split_scores_every_cell_without_touching_samples_or_test(tmp_path: Path, data_csv: Path):
+    plain = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0])))
+    validated = load_experiment(write_yaml(tmp_path / "b.yaml", baseline_config(
+        data_csv, seeds=[0], validation={"size": 30, "seed": 4})))
+    assert [c.sample_key for c in expand(plain)] == [c.sample_key for c in expand(validated)]
+    assert not {c.key for c in expand(plain)} & {c.key for c in expand(validated)}  # scores differ: new cells
+
+    out = tmp_path / "out"
+    run_experiment(validated, out)
+    rows = ResultsLog(out / "results.jsonl").read()
+    data = next(iter(runner.prepare(validated).values()))
+    test_texts = set(data.test["text"])
+    for examples in (5, 10):
+        train = data.sample(examples, 0)
+        val = data.validation(train)
+        assert 0 < len(val) <= 30
+        assert not set(val["text"]) & (set(train["text"]) | test_texts)
+    for row in rows:
+        assert 0 <= row["validation_metrics"]["macro_f1"] <= 1
+        assert row["validation_metrics"] != row["metrics"]
+    report, _ = write_report(validated, out)
+    text = report.read_text()
+    assert "## Lift in macro-F1 on the validation split" in text and "30 pool rows" in text
+    run_experiment(plain, tmp_path / "plain")
+    assert "validation split" not in write_report(plain, tmp_path / "plain")[0].read_text()
+
+
+def test_top_k_cells_take_the_rows_the_classifier_is_surest_of(tmp_path: Path, data_csv: Path, tiny_model_dir,
+                                                               monkeypatch):
+    import pandas as pd
+
+    from augment.filter import filter_synthetic
+
+    config = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(
+        data_csv, seeds=[0], examples_per_class=[5], augmenters=[{"type": "none"}, lm_spec(tiny_model_dir)],
+        ratios=[1, 3], filters=[True],
+        filter={"fidelity": "top-k", "fidelity_top_k": 1000, "near_dup_threshold": None,
+                "train_copy_threshold": None})))
+    data = next(iter(runner.prepare(config).values()))
+    pos = [f"love great happy thanks {i}" if i % 2 else f"hate awful worst delay {i}" for i in range(40)]
+    neg = [f"hate awful worst delay {i}" if i % 2 else f"love great happy thanks {i}" for i in range(40)]
+    pool = pd.DataFrame({"text": pos + neg, "label": ["pos"] * 40 + ["neg"] * 40})
+    cells = [c for c in expand(config) if c.augmenter.type == "lm"]
+    work = runner.SampleWork(config, data, 5, 0, cells[0].sample_key, tmp_path / "cache")
+    monkeypatch.setattr(work, "pool", lambda spec: (pool, {"lm": {}, "pool": {}}))
+    for cell in cells:
+        rows, extra = work.synthetic(cell)
+        need = cell.rows_per_label()
+        assert rows.groupby("label").size().to_dict() == {"neg": need, "pos": need}
+        own = filter_synthetic(pool, work.train, config.filter.model_copy(update={"fidelity_top_k": need}),
+                               seed=0).kept
+        assert sorted(rows["text"]) == sorted(own["text"])
+        words = {"pos": "love", "neg": "hate"}
+        assert all(words[label] in text for text, label in zip(rows["text"], rows["label"]))
