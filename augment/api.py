@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +64,25 @@ class Augmenter:
         return sorted(self.manifest["labels"])
 
     def generate(self, label: str | None = None, n: int = 100, config: GenerateConfig | None = None,
-                 **sampling: Any) -> pd.DataFrame:
-        """``n`` rows per label (all labels when ``label`` is None); ``sampling`` overrides ``config``."""
+                 prefix_texts: Sequence[str] | None = None, **sampling: Any) -> pd.DataFrame:
+        """``n`` rows per label (all labels when ``label`` is None); ``sampling`` overrides ``config``.
+
+        With ``prefix_words`` set, prompts start with the first words of the label's training
+        rows, or of ``prefix_texts`` (unlabelled rows of the domain) when given.
+        """
         base = (config or GenerateConfig()).model_dump()
         config = build(GenerateConfig, "generate", **{**base, "n": n, **sampling})
         labels = self.labels if label is None else [label]
-        frames = [self._generate_one(l, config) for l in labels]
+        frames = [self._generate_one(l, config, prefix_texts) for l in labels]
         return pd.concat(frames, ignore_index=True)
 
-    def _generate_one(self, label: str, config: GenerateConfig) -> pd.DataFrame:
+    def _generate_one(self, label: str, config: GenerateConfig, prefix_texts: Sequence[str] | None) -> pd.DataFrame:
         if label not in self.manifest["labels"]:
             raise ConfigError(f"{self.run.root}: no label '{label}'; labels are {', '.join(self.labels)}")
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
-        return collect_rows(iter_batches(self._generators[label], config, train_texts(self.run, label)), config.n)
+        prompts = list(prefix_texts) if prefix_texts is not None else train_texts(self.run, label)
+        return collect_rows(iter_batches(self._generators[label], config, prompts), config.n)
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -144,6 +144,10 @@ def generate(
     top_p: Annotated[Optional[float], typer.Option(help="Top-p (1: off).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed.")] = None,
     prefix_words: Annotated[Optional[int], typer.Option(help="Prompt with first N words of real rows.")] = None,
+    prefix_file: Annotated[Optional[Path], typer.Option(
+        help="Take the prompts' first words from this file's texts (e.g. unlabelled rows; .txt: one per "
+             "line) instead of the training rows.")] = None,
+    prefix_col: Annotated[Optional[str], typer.Option(help="Text column of --prefix-file.")] = None,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16, fp16.")] = "auto",
     apply_filter: Annotated[bool, typer.Option("--filter/--no-filter",
                                          help="Drop duplicates, copies of training rows and bad lengths "
@@ -171,6 +175,14 @@ def generate(
         n=n, batch_size=bs, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed, prefix_words=prefix_words)))
     filter_cfg = build(FilterConfig, _where(config, "filter"), **sections["filter"]) if apply_filter else None
+    prefix_texts = None
+    if prefix_file is not None:
+        if gen_cfg.prefix_words == 0:
+            raise ConfigError("--prefix-file gives the prompts' first words: set --prefix-words (e.g. 3)")
+        from augment.data import load_texts
+
+        prefix_texts = load_texts(prefix_file, DataConfig(path=str(prefix_file), text_col=prefix_col),
+                                  flag="--prefix-col")
     output_format(out)
     check_output_path(out, overwrite)
     rundir = RunDir(run)
@@ -192,7 +204,7 @@ def generate(
 
             result = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
                                       precision=precision, filter_config=filter_cfg,
-                                      on_rows=advance, comm=comm)
+                                      on_rows=advance, comm=comm, prefix_texts=prefix_texts)
     finally:
         close(comm)
     if result is None:  # not rank 0: it writes and reports

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,10 +68,14 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
                      overwrite: bool = False, resume: bool = False, precision: str = "auto",
                      filter_config: FilterConfig | None = None,
                      on_rows: Callable[[str, int], None] | None = None,
-                     comm: Comm | None = None) -> GenerateResult | None:
+                     comm: Comm | None = None,
+                     prefix_texts: Sequence[str] | None = None) -> GenerateResult | None:
     """Generate ``config.n`` rows per label; with ``filter_config`` write only the rows
     that pass the filters to ``out`` and the rest, with the filter that dropped them,
     beside it as ``NAME.dropped.EXT``.
+
+    Prompts start with the first ``config.prefix_words`` words of the label's training
+    rows, or of ``prefix_texts`` (say, unlabelled rows of the same domain) when given.
 
     Under a launcher (``comm`` from ``augment.shard.comm_from_env``) the batches are
     spread over the ranks and the output is the one a single process writes; rank 0
@@ -80,13 +84,14 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     comm = comm or LocalComm()
     out = Path(out)
     output_format(out)
+    prefixes_hash = None if prefix_texts is None else hash_json(list(prefix_texts))
 
     def open_job() -> Path:
         if out.exists() and not overwrite:
             raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
         for label in labels:
             run.finished_model(label)
-        return _open_parts(parts_dir(out), run, labels, config, resume)
+        return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash)
 
     parts = on_rank0(comm, open_job)
     parts.mkdir(parents=True, exist_ok=True)  # ranks on another node's disk keep their own parts
@@ -95,7 +100,8 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         gen = LabelGenerator.load(run, label, precision)
         size = on_rank0(comm, lambda: _pinned_batch_size(parts, label, resolve_batch_size(gen, config)))
         batch_sizes[label] = size
-        rows = sharded_rows(gen, config.model_copy(update={"batch_size": size}), train_texts(run, label), comm,
+        prompts = list(prefix_texts) if prefix_texts is not None else train_texts(run, label)
+        rows = sharded_rows(gen, config.model_copy(update={"batch_size": size}), prompts, comm,
                             size=size, cached=lambda i, label=label: _read_part(parts, label, i),
                             saved=lambda i, batch, label=label: _write_part(parts, label, i, batch),
                             on_rows=(lambda k, label=label: on_rows(label, k)) if on_rows else None)
@@ -116,6 +122,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     write_json_atomic(out.with_name(out.name + ".provenance.json"), provenance(
         config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
         filter=report, batch_sizes=batch_sizes, world_size=comm.world_size,
+        prefixes="training rows" if prefix_texts is None else {"texts": len(prefix_texts), "hash": prefixes_hash},
         models={l: manifest["models"][manifest["labels"][l]["model"]].get("hash") for l in labels},
         finetune=manifest["finetune"], data=manifest["data"]))
     shutil.rmtree(parts, ignore_errors=True)
@@ -131,9 +138,12 @@ class GenerateResult:
     filter_report: dict[str, Any] | None
 
 
-def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool) -> Path:
+def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool,
+                prefixes_hash: str | None = None) -> Path:
     key = {"run": str(run.root.resolve()), "labels": labels, "config": config.model_dump(),
            "models": hash_json(run.read_manifest()["models"])}
+    if prefixes_hash is not None:
+        key["prefixes"] = prefixes_hash
     meta = parts / "job.json"
     if parts.exists():
         if not resume:

@@ -175,3 +175,31 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture) -> None:
 def test_fetch_unknown_asset(capsys: pytest.CaptureFixture) -> None:
     code, _, err = run_cli(capsys, "fetch", "gpt5")
     assert code == 2 and "unknown asset 'gpt5'" in err
+
+
+def test_prompts_from_an_unlabelled_file(cli_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    texts = tmp_path / "unlabelled.txt"
+    texts.write_text("zebra quartz one\nzebra quartz two\n\nwalrus fjord three\n", encoding="utf-8")
+    out = tmp_path / "rows.jsonl"
+    code, _, err = run_cli(capsys, "generate", "--run", cli_run, "--out", out, "-n", "6", "--batch-size", "3",
+                           "--max-new-tokens", "4", "--prefix-file", texts, "--prefix-words", "2", "--no-filter",
+                           "--no-progress")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 12
+    assert all(r["text"].startswith(("zebra quartz", "walrus fjord")) for r in rows)
+    prov = json.loads((tmp_path / "rows.jsonl.provenance.json").read_text())
+    assert prov["prefixes"]["texts"] == 3
+
+    code, _, err = run_cli(capsys, "generate", "--run", cli_run, "--out", tmp_path / "x.csv", "--prefix-file", texts,
+                           "--no-progress")
+    assert code == 2 and "--prefix-words" in err
+    table = tmp_path / "unlabelled.csv"
+    pd.DataFrame({"body": ["a b"], "id": [1]}).to_csv(table, index=False)
+    code, _, err = run_cli(capsys, "generate", "--run", cli_run, "--out", tmp_path / "y.csv", "--prefix-file", table,
+                           "--prefix-words", "1", "--no-progress")
+    assert code == 2 and "unlabelled.csv" in err and "--prefix-col" in err
+    code, _, err = run_cli(capsys, "generate", "--run", cli_run, "--out", tmp_path / "y.csv", "--prefix-file", table,
+                           "--prefix-col", "body", "--prefix-words", "1", "-n", "2", "--max-new-tokens", "2",
+                           "--no-filter", "--no-progress")
+    assert code == 0, err

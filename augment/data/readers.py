@@ -73,6 +73,31 @@ def load_dataset(source: Any, config: DataConfig | None = None) -> pd.DataFrame:
     return frame
 
 
+def load_texts(source: Any, config: DataConfig | None = None, flag: str = "--text-col") -> list[str]:
+    """Unlabelled texts (for prompts): a .txt file with one text per line, or the text column of
+    any source ``load_dataset`` reads; cleaned and deduplicated as ``config`` says."""
+    config = config or DataConfig(path=str(source) if isinstance(source, (str, Path)) else "<memory>")
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".txt":
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+        texts = [line for line in decode(path, config.encoding).splitlines() if line.strip()]
+        name = str(path)
+    else:
+        raw = read_frame(source, config)
+        raw.frame.columns = [str(c) for c in raw.frame.columns]
+        col = _pick(raw.frame, config.text_col, raw.text_col, TEXT_CANDIDATES, "text", raw.name, flag)
+        texts = [_as_text(v, i, raw, col) for i, v in enumerate(raw.frame[col].tolist())]
+        name = raw.name
+    if config.clean:
+        texts = [t for t in map(clean_text, texts) if t]
+    if config.dedup:
+        texts = list(dict.fromkeys(texts))
+    if not texts:
+        raise DataError(f"{name}: no texts")
+    return texts
+
+
 def read_frame(source: Any, config: DataConfig) -> RawTable:
     if isinstance(source, pd.DataFrame):
         return RawTable(source.copy(), "DataFrame", lambda i: f"row {i}")

@@ -38,9 +38,13 @@ def lm_key(sample_key: str, spec: LMSpec, seed: int) -> str:
     return hash_json({"format": CACHE_FORMAT, "sample": sample_key, "finetune": finetune.model_dump()})[:16]
 
 
-def pool_key(lm: str, spec: LMSpec, seed: int, rows: int) -> str:
+def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = None) -> str:
+    """``prompts``: a hash of the unlabelled prompt texts, when the pool is prompted with them."""
     generate = spec.generate.model_copy(update={"seed": seed, "n": rows})
-    return hash_json({"format": CACHE_FORMAT, "lm": lm, "generate": generate.model_dump()})[:16]
+    key = {"format": CACHE_FORMAT, "lm": lm, "generate": generate.model_dump()}
+    if prompts is not None:
+        key["prompts"] = prompts
+    return hash_json(key)[:16]
 
 
 def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: int,
@@ -74,7 +78,7 @@ def _finished(run_dir: Path) -> bool:
 
 
 def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: list[str], rows: int,
-                   seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+                   seed: int, prefix_texts: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``rows`` generated rows per label, in generation order (so prefixes are valid subsets)."""
     path = cache / "pool" / f"{key}.jsonl"
     if path.exists():
@@ -87,7 +91,8 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     config = spec.generate.model_copy(update={"seed": seed, "n": rows})
     log.info("generating %d rows per label with %s", rows, spec.name)
     augmenter = Augmenter.load(run_dir)
-    frame = pd.concat([augmenter.generate(label, n=rows, config=config) for label in labels], ignore_index=True)
+    frame = pd.concat([augmenter.generate(label, n=rows, config=config, prefix_texts=prefix_texts)
+                       for label in labels], ignore_index=True)
     frame = frame[[TEXT, LABEL]].astype(str)
     write_jsonl_atomic(path, frame.to_dict("records"))
     wall = time.perf_counter() - start

@@ -63,6 +63,9 @@ class LMSpec(StageConfig):
     generate: GenerateConfig = GenerateConfig()
     pool_margin: float = Field(1.5, ge=1, description="Pool = largest ratio x examples x this, so filtered "
                                                        "cells still find enough rows.")
+    prompts: Literal["labelled", "pool"] = Field(
+        "labelled", description="Where prefix_words come from: the sample's labelled rows, or unlabelled rows "
+                                "of the training pool (their labels unused; test and validation rows never).")
 
     @field_validator("finetune", "generate")
     @classmethod
@@ -71,6 +74,12 @@ class LMSpec(StageConfig):
         if owned:
             raise ValueError(f"'{sorted(owned)[0]}' is set by the grid (seeds, ratios); remove it")
         return value
+
+    @model_validator(mode="after")
+    def _prompts_need_words(self) -> "LMSpec":
+        if self.prompts == "pool" and self.generate.prefix_words == 0:
+            raise ValueError("prompts 'pool' needs generate.prefix_words > 0")
+        return self
 
 
 AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec], Field(discriminator="type")]

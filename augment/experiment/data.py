@@ -50,6 +50,14 @@ class PreparedData:
                                  random_state=self.validation_split.seed)
         return drawn[~drawn[TEXT].isin(set(train[TEXT]))].reset_index(drop=True)
 
+    def unlabelled(self) -> list[str]:
+        """Pool texts without their labels, for prompts: never a test row, never a validation row."""
+        texts = self.pool[TEXT]
+        if self.validation_split is not None:
+            drawn = self.validation(self.pool.iloc[:0])
+            texts = texts[~texts.isin(set(drawn[TEXT]))]
+        return texts.tolist()
+
     def judge(self) -> Any:
         """The quality judge: trained once on real pool rows (never test rows, never the filter's model)."""
         if self._judge is None:

@@ -25,7 +25,7 @@ from augment.experiment.config import ExperimentConfig, LMSpec
 from augment.experiment.data import PreparedData, prepare
 from augment.experiment.grid import Cell, expand, pool_rows, resolved
 from augment.experiment.results import RESULTS, ResultsLog
-from augment.io import provenance, write_json_atomic
+from augment.io import hash_json, provenance, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,10 @@ class SampleWork:
                     "data": self.data.config.model_dump()}
             run_dir, lm = artefacts.trained_lm(self.cache, key, spec, self.train, self.seed, info)
             rows = pool_rows(self.config, spec, self.examples)
-            pkey = artefacts.pool_key(key, spec, self.seed, rows)
-            frame, pool = artefacts.synthetic_pool(self.cache, pkey, spec, run_dir, self.data.labels, rows, self.seed)
+            prompts = self.data.unlabelled() if spec.prompts == "pool" else None
+            pkey = artefacts.pool_key(key, spec, self.seed, rows, None if prompts is None else hash_json(prompts))
+            frame, pool = artefacts.synthetic_pool(self.cache, pkey, spec, run_dir, self.data.labels, rows, self.seed,
+                                                   prompts)
             self._pools[spec.name] = frame, {"lm": lm, "pool": pool}
         frame, info = self._pools[spec.name]
         return frame, info

@@ -154,3 +154,20 @@ def test_sampling_errors():
         sample_per_class(frame, 3, seed=0)
     with pytest.raises(DataError, match="'neg' have fewer than 2 rows"):
         split_train_test(frame, 0.5, seed=0)
+
+
+def test_load_texts_reads_lines_and_text_columns(tmp_path):
+    from augment.data import load_texts
+
+    lines = tmp_path / "u.txt"
+    lines.write_text("one\n\ntwo\none\n", encoding="utf-8")
+    assert load_texts(lines) == ["one", "two"]
+    table = tmp_path / "u.jsonl"
+    table.write_text('{"tweet": "hi @bob"}\n{"tweet": "yo"}\n', encoding="utf-8")
+    assert load_texts(table, DataConfig(path=str(table), clean=True)) == ["hi @user", "yo"]
+    empty = tmp_path / "e.txt"
+    empty.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(DataError, match="e.txt: no texts"):
+        load_texts(empty)
+    with pytest.raises(DataError, match="missing.txt: file not found"):
+        load_texts(tmp_path / "missing.txt")

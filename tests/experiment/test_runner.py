@@ -259,3 +259,33 @@ def test_top_k_cells_take_the_rows_the_classifier_is_surest_of(tmp_path: Path, d
         assert sorted(rows["text"]) == sorted(own["text"])
         words = {"pos": "love", "neg": "hate"}
         assert all(words[label] in text for text, label in zip(rows["text"], rows["label"]))
+
+
+def test_pool_prompts_come_from_unlabelled_pool_rows_only(tmp_path: Path, data_csv: Path, tiny_model_dir):
+    import pandas as pd
+
+    spec = {**lm_spec(tiny_model_dir), "prompts": "pool"}
+    spec["generate"]["prefix_words"] = 0
+    with pytest.raises(ConfigError, match="prefix_words"):
+        load_experiment(write_yaml(tmp_path / "bad.yaml", baseline_config(data_csv, augmenters=[spec])))
+    spec["generate"]["prefix_words"] = 2
+    config = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(
+        data_csv, seeds=[0], examples_per_class=[5], augmenters=[{"type": "none"}, spec], ratios=[1],
+        validation={"size": 15, "seed": 2})))
+    data = next(iter(runner.prepare(config).values()))
+    prompts = data.unlabelled()
+    held_out = set(data.test["text"]) | set(data.validation(data.pool.iloc[:0])["text"])
+    assert prompts and not set(prompts) & held_out
+    assert len(prompts) == len(data.pool) - 15
+
+    out = tmp_path / "out"
+    run_experiment(config, out)
+    pools = list((out / "cache" / "pool").glob("*.jsonl"))
+    assert len(pools) == 1
+    starts = tuple({" ".join(t.split()[:2]) for t in prompts})
+    rows = pd.read_json(pools[0], lines=True)
+    assert len(rows) and all(t.startswith(starts) for t in rows["text"])  # the LM may glue on to the last word
+    labelled = load_experiment(write_yaml(tmp_path / "b.yaml", baseline_config(
+        data_csv, seeds=[0], examples_per_class=[5], augmenters=[{"type": "none"}, {**spec, "prompts": "labelled"}],
+        ratios=[1], validation={"size": 15, "seed": 2})))
+    assert {c.key for c in expand(labelled)} != {c.key for c in expand(config)}
