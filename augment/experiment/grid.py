@@ -62,7 +62,7 @@ def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
     key = {
         "format": GRID_FORMAT,
         "sample": cell.sample_key,
-        "augmenter": cell.augmenter.model_dump(),
+        "augmenter": _augmenter_key(cell.augmenter),
         "ratio": cell.ratio,
         "pool": pool_rows(config, cell.augmenter, cell.examples_per_class),
         "filter": config.filter.model_dump() if cell.filtered else None,
@@ -71,6 +71,15 @@ def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
     if config.validation is not None:  # absent from the key otherwise: earlier results stay valid
         key["validation"] = config.validation.model_dump()
     return key
+
+
+def _augmenter_key(augmenter: Any) -> dict[str, Any]:
+    """The augmenter's settings, less those at the default they had before they existed,
+    so that adding a setting never orphans finished results."""
+    dumped = augmenter.model_dump()
+    if dumped.get("prompts") == "labelled":
+        del dumped["prompts"]
+    return dumped
 
 
 def pool_rows(config: ExperimentConfig, augmenter: Any, examples: int) -> int | None:

@@ -289,3 +289,21 @@ def test_pool_prompts_come_from_unlabelled_pool_rows_only(tmp_path: Path, data_c
         data_csv, seeds=[0], examples_per_class=[5], augmenters=[{"type": "none"}, {**spec, "prompts": "labelled"}],
         ratios=[1], validation={"size": 15, "seed": 2})))
     assert {c.key for c in expand(labelled)} != {c.key for c in expand(config)}
+
+
+@pytest.mark.parametrize("name", ["tweets-lowdata", "tweets-lowdata-v2", "tweets-lowdata-v3", "tweets-lowdata-v4"])
+def test_committed_results_stay_valid(name: str):
+    """A new setting (with its old behaviour as default) must not orphan finished cells."""
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    config = load_experiment(root / f"{name}.yaml")
+    committed = {json.loads(line)["key"] for line in (root / "results" / name / "results.jsonl").open()}
+    assert committed == {c.key for c in expand(config)}
+
+
+def test_explicit_default_prompts_keep_the_cell_keys(tmp_path: Path, data_csv: Path, tiny_model_dir):
+    def keys(**extra) -> set[str]:
+        spec = {**lm_spec(tiny_model_dir), **extra}
+        config = baseline_config(data_csv, augmenters=[{"type": "none"}, spec])
+        return {c.key for c in expand(load_experiment(write_yaml(tmp_path / "a.yaml", config)))}
+
+    assert keys() == keys(prompts="labelled") != keys(prompts="pool")
