@@ -19,8 +19,9 @@ from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
 from augment.data import load_dataset
 from augment.errors import ConfigError
 from augment.finetune import finetune_run
-from augment.generate import LabelGenerator, collect_rows, iter_batches, train_texts
+from augment.generate import COLUMNS, LabelGenerator, train_texts
 from augment.run import RunDir
+from augment.shard import LocalComm, sharded_rows
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Augmenter:
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
         prompts = list(prefix_texts) if prefix_texts is not None else train_texts(self.run, label)
-        return collect_rows(iter_batches(self._generators[label], config, prompts), config.n)
+        return pd.DataFrame(sharded_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,25 +146,6 @@ def prefix_source(train_rows: list[str], words: int, seed: int) -> Callable[[int
     return prefixes
 
 
-def iter_batches(gen: LabelGenerator, config: GenerateConfig, train_rows: list[str],
-                 done: Callable[[int], list[dict] | None] | None = None) -> Iterator[tuple[int, list[dict]]]:
-    """Yield (batch index, rows) until ``config.n`` rows are kept; ``done`` returns cached batches."""
-    size = resolve_batch_size(gen, config)
-    prefixes = prefix_source(train_rows, config.prefix_words, config.seed)
-    params = json.dumps(sampling_params(config, size), sort_keys=True)
-    kept, index = 0, 0
-    limit = attempt_limit(config, size)
-    while kept < config.n:
-        if index >= limit:
-            raise too_few_rows(gen.label, kept, index, config)
-        rows = done(index) if done else None
-        if rows is None:
-            rows = sample_batch(gen, config, index, prefixes(index, size), params)
-        kept += len(rows)
-        yield index, rows
-        index += 1
-
-
 def attempt_limit(config: GenerateConfig, size: int) -> int:
     """Batches tried before giving up: ``max_attempts`` times the batches ``n`` rows need."""
     return config.max_attempts * max(1, -(-config.n // size))
@@ -174,17 +155,6 @@ def too_few_rows(label: str, kept: int, batches: int, config: GenerateConfig) ->
     return AugmentError(f"label '{label}': only {kept} of {config.n} rows after {batches} batches "
                         f"(rows shorter than min_chars={config.min_chars} are dropped); "
                         "train longer or lower min_chars")
-
-
-def collect_rows(batches: Iterator[tuple[int, list[dict]]], n: int,
-                 on_batch: Callable[[int, list[dict]], None] | None = None) -> pd.DataFrame:
-    """The first ``n`` rows of ``batches`` in batch order, as the output's columns."""
-    rows: list[dict] = []
-    for index, batch in batches:
-        if on_batch:
-            on_batch(index, batch)
-        rows.extend(batch)
-    return pd.DataFrame(rows[:n], columns=COLUMNS)
 
 
 def resolve_batch_size(gen: LabelGenerator, config: GenerateConfig) -> int:

@@ -6,7 +6,7 @@ Cases, per model, all sampling top-k 50 / top-p 0.95 from a bare EOS prompt:
 
 - ``pipeline/row`` (baseline): HF ``pipeline("text-generation")`` called once per row;
 - ``generate/1 batch`` (baseline): plain ``model.generate`` on all rows as one padded batch;
-- ``augment`` (fast): ``augment.generate.iter_batches``, the shipped path (shared unpadded
+- ``augment`` (fast): ``augment.shard.sharded_rows``, the shipped path (shared unpadded
   prompt, automatic batch size, EOS stopping, top-k sampling without a vocabulary sort).
 
 The per-row pipeline is measured on fewer rows (``--baseline-rows``); rates are per row.
@@ -71,9 +71,9 @@ def one_batch_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens
 
 
 def augment_case(model: Any, tokenizer: Any, place: Any, shape: str, config: Any) -> Callable[[], float]:
-    """The shipped path, batch by batch as ``iter_batches`` drives it (seeded batches, auto size).
+    """The shipped path, batch by batch as ``sharded_rows`` drives it (seeded batches, auto size).
 
-    ``iter_batches`` would also regenerate a whole batch when ``min_chars`` drops a
+    ``sharded_rows`` would also regenerate a whole batch when ``min_chars`` drops a
     row; the baselines keep every row, so here every sampled row counts.
     """
     from augment.generate import LabelGenerator, batch_seed, resolve_batch_size

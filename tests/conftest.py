@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from transformers.utils import logging as hf_logging
 
 from augment.models import build_tiny_gpt2
+
+# transformers binds its stderr handler to sys.stderr on first use; make that the session's
+# stream, not one test's captured stream, which is closed (and then fails) once the test ends.
+hf_logging.get_logger("transformers")
 
 
 @pytest.fixture(scope="session", autouse=True)

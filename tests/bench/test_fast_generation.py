@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from augment.config import GenerateConfig
-from augment.generate import LabelGenerator, TopKTopP, auto_batch_size, iter_batches, sampling_kwargs
+from augment.generate import LabelGenerator, TopKTopP, auto_batch_size, sampling_kwargs
+from augment.shard import LocalComm, sharded_rows
 from augment.models import load_model, load_tokenizer, placement
 
 
@@ -55,8 +56,8 @@ def test_generate_same_rows_as_hf_sampling(gen: LabelGenerator, top_k: int, top_
 
 def test_rows_reproducible_for_seed_and_batch_size(gen: LabelGenerator) -> None:
     config = GenerateConfig(n=5, batch_size=2, max_new_tokens=6, seed=3, min_chars=0)
-    first = [r["text"] for _, rows in iter_batches(gen, config, []) for r in rows]
-    again = [r["text"] for _, rows in iter_batches(gen, config, []) for r in rows]
+    first = [r["text"] for r in sharded_rows(gen, config, [], LocalComm())]
+    again = [r["text"] for r in sharded_rows(gen, config, [], LocalComm())]
     assert first == again and len(first) >= 5
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 
 from augment.config import GenerateConfig
 from augment.errors import AugmentError
-from augment.generate import iter_batches
+from augment.generate import sample_batch, sampling_params
 from augment.shard import LocalComm, batches_needed, merge_shards, on_rank0, owned_indices, sharded_rows
 from tests.threadcomm import in_threads
 
@@ -33,7 +34,13 @@ def run_ranks(world: int, config: GenerateConfig) -> list[list[dict]]:
 
 
 def single_process(config: GenerateConfig) -> list[dict]:
-    rows = [r for _, batch in iter_batches(FakeGen(), config, []) for r in batch]
+    """The specification: batches 0, 1, 2... in order until ``n`` rows are kept."""
+    rows: list[dict] = []
+    params = json.dumps(sampling_params(config, config.batch_size), sort_keys=True)
+    index = 0
+    while len(rows) < config.n:
+        rows += sample_batch(FakeGen(), config, index, [""] * config.batch_size, params)
+        index += 1
     return rows[: config.n]
 
 
@@ -120,7 +127,7 @@ def test_two_gloo_processes_match_single_process(tiny_model_dir) -> None:
     gen = LabelGenerator(load_model(str(tiny_model_dir)).eval(), tokenizer, placement("fp32"), "pos", False,
                          ["pos"], "t")
     config = GenerateConfig(n=5, batch_size=2, max_new_tokens=4, min_chars=0, seed=5)
-    expected = [r for _, batch in iter_batches(gen, config, []) for r in batch][:5]
+    expected = sharded_rows(gen, config, [], LocalComm())
     assert [r["text"] for r in rows] == [r["text"] for r in expected]
     assert len(rows) == 5
 
