@@ -19,7 +19,7 @@ from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
 from augment.data import load_dataset
 from augment.errors import ConfigError
 from augment.finetune import finetune_run
-from augment.generate import COLUMNS, LabelGenerator, train_texts
+from augment.generate import COLUMNS, LabelGenerator, prompt_texts
 from augment.run import RunDir
 from augment.shard import LocalComm, sharded_rows
 
@@ -82,7 +82,7 @@ class Augmenter:
             raise ConfigError(f"{self.run.root}: no label '{label}'; labels are {', '.join(self.labels)}")
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
-        prompts = list(prefix_texts) if prefix_texts is not None else train_texts(self.run, label)
+        prompts = prompt_texts(self.run, label, prefix_texts)
         return pd.DataFrame(sharded_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
 
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,6 +241,12 @@ STATIC_CACHE_MIN_TOKENS = 500_000
 def sampling_params(config: GenerateConfig, batch_size: int) -> dict[str, Any]:
     keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
     return {**{k: getattr(config, k) for k in keys}, "batch_size": batch_size}
+
+
+def prompt_texts(run: RunDir, label: str, given: Sequence[str] | None = None) -> list[str]:
+    """The texts whose first words start the prompts: ``given`` (e.g. unlabelled rows),
+    else the label's training rows."""
+    return list(given) if given is not None else train_texts(run, label)
 
 
 def train_texts(run: RunDir, label: str) -> list[str]:

@@ -21,7 +21,7 @@ import pandas as pd
 from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
-from augment.generate import COLUMNS, LabelGenerator, resolve_batch_size, train_texts
+from augment.generate import COLUMNS, LabelGenerator, prompt_texts, resolve_batch_size, train_texts
 from augment.io import atomic_path, hash_json, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir, slug
 from augment.shard import Comm, LocalComm, on_rank0, sharded_rows
@@ -100,9 +100,8 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         gen = LabelGenerator.load(run, label, precision)
         size = on_rank0(comm, lambda: _pinned_batch_size(parts, label, resolve_batch_size(gen, config)))
         batch_sizes[label] = size
-        prompts = list(prefix_texts) if prefix_texts is not None else train_texts(run, label)
-        rows = sharded_rows(gen, config.model_copy(update={"batch_size": size}), prompts, comm,
-                            size=size, cached=lambda i, label=label: _read_part(parts, label, i),
+        rows = sharded_rows(gen, config, prompt_texts(run, label, prefix_texts), comm, size=size,
+                            cached=lambda i, label=label: _read_part(parts, label, i),
                             saved=lambda i, batch, label=label: _write_part(parts, label, i, batch),
                             on_rows=(lambda k, label=label: on_rows(label, k)) if on_rows else None)
         frames.append(pd.DataFrame(rows, columns=COLUMNS))

@@ -9,7 +9,7 @@ stops and the rows of batches ``0..m`` are merged in index order and cut to
 
 ``augment generate`` shards itself when a launcher started it::
 
-    torchrun --nproc-per-node 2 -m augment generate --run RUN_DIR --out rows.csv
+    torchrun --nproc-per-node 2 -m augment generate -r RUN_DIR --out rows.csv
 
 Each rank uses ``cuda:LOCAL_RANK`` on a GPU machine and the CPU elsewhere
 (``gloo``). Every rank saves its finished batches under ``OUT.parts/`` (so
@@ -131,7 +131,7 @@ def on_rank0(comm: Comm, work: Callable[[], T]) -> T:
     return result
 
 
-def sharded_rows(gen: LabelGenerator, config: GenerateConfig, train_rows: list[str], comm: Comm, *,
+def sharded_rows(gen: LabelGenerator, config: GenerateConfig, prompt_texts: list[str], comm: Comm, *,
                  size: int | None = None, cached: Callable[[int], list[dict] | None] | None = None,
                  saved: Callable[[int, list[dict]], None] | None = None,
                  on_rows: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
@@ -143,7 +143,7 @@ def sharded_rows(gen: LabelGenerator, config: GenerateConfig, train_rows: list[s
     """
     if size is None:
         size = comm.all_gather(resolve_batch_size(gen, config))[0]
-    prefixes = prefix_source(train_rows, config.prefix_words, config.seed)
+    prefixes = prefix_source(prompt_texts, config.prefix_words, config.seed)
     params = json.dumps(sampling_params(config, size), sort_keys=True)
     limit = attempt_limit(config, size)
     mine: Shard = {}

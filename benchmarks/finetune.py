@@ -125,7 +125,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
-    return run_benchmark("finetune", "fine-tuning (per optimizer step; rows/s = rows per step / median step time)", parse(argv), bench_model)
+    title = "fine-tuning (per optimizer step; rows/s = rows per step / median step time)"
+    return run_benchmark("finetune", title, parse(argv), bench_model)
 
 
 if __name__ == "__main__":

@@ -44,17 +44,22 @@ class PreparedData:
     def validation(self, train: pd.DataFrame) -> pd.DataFrame | None:
         """The validation draw minus this sample's own rows (the same draw for every sample, so
         training samples, and the LMs cached for them, do not depend on it)."""
+        drawn = self._validation_draw()
+        if drawn is None:
+            return None
+        return drawn[~drawn[TEXT].isin(set(train[TEXT]))].reset_index(drop=True)
+
+    def _validation_draw(self) -> pd.DataFrame | None:
         if self.validation_split is None:
             return None
-        drawn = self.pool.sample(n=min(self.validation_split.size, len(self.pool)),
-                                 random_state=self.validation_split.seed)
-        return drawn[~drawn[TEXT].isin(set(train[TEXT]))].reset_index(drop=True)
+        return self.pool.sample(n=min(self.validation_split.size, len(self.pool)),
+                                random_state=self.validation_split.seed)
 
     def unlabelled(self) -> list[str]:
         """Pool texts without their labels, for prompts: never a test row, never a validation row."""
         texts = self.pool[TEXT]
-        if self.validation_split is not None:
-            drawn = self.validation(self.pool.iloc[:0])
+        drawn = self._validation_draw()
+        if drawn is not None:
             texts = texts[~texts.isin(set(drawn[TEXT]))]
         return texts.tolist()
 
