@@ -22,8 +22,7 @@ import torch
 from augment.config import GenerateConfig
 from augment.errors import AugmentError
 from augment.models import Placement, load_model, load_tokenizer, placement
-from augment.prompts import label_token, scrub
-from augment.prompts import prompt as make_prompt
+from augment.prompts import label_token, prompt_ids, scrub, separator_id
 from augment.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -47,6 +46,11 @@ class LabelGenerator:
     conditioned: bool
     all_labels: list[str]
     model_name: str
+    separator: int | None = None   # None: the tokenizer's EOS (runs made before the separator was chosen)
+
+    @property
+    def separator_id(self) -> int:
+        return self.tokenizer.eos_token_id if self.separator is None else self.separator
 
     @classmethod
     def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
@@ -57,13 +61,12 @@ class LabelGenerator:
         tokenizer.padding_side = "left"
         model = load_model(str(path), dtype=place.dtype).to(place.device).eval()
         return cls(model, tokenizer, place, label, manifest["mode"] == "conditioned",
-                   sorted(manifest["labels"]), f"{run.root.name}/{path.name}")
+                   sorted(manifest["labels"]), f"{run.root.name}/{path.name}", separator_id(manifest, tokenizer))
 
     def prompt_ids(self, prefixes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompts; each starts with EOS, as every training row did."""
         label = self.label if self.conditioned else None
-        eos = self.tokenizer.eos_token_id
-        rows = [[eos] + self.tokenizer.encode(make_prompt(label, p), add_special_tokens=False) for p in prefixes]
+        rows = [prompt_ids(self.tokenizer, self.separator_id, label, p) for p in prefixes]
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -88,7 +91,7 @@ class LabelGenerator:
                 input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=config.max_new_tokens,
                 **sampling_kwargs(config), **cache_kwargs(self.place, config),
                 suppress_tokens=self.suppressed(),
-                eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id)
+                eos_token_id=self.separator_id, pad_token_id=self.tokenizer.pad_token_id)
         texts = self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
         return [scrub(p + t, self.all_labels) for p, t in zip(prefixes, texts)]
 

@@ -9,7 +9,8 @@ separator or a label marker (nlpaug #268 leaked ``</s><s>FAVOR``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 CONDITIONED = "_conditioned"
 
@@ -31,3 +32,20 @@ def scrub(text: str, labels: Iterable[str]) -> str:
     for label in labels:
         text = text.replace(label_token(label), " ")
     return text.strip()
+
+
+def encode_text(tokenizer: Any, text: str) -> list[int]:
+    """Data is never parsed as control tokens: a row holding ``<|endoftext|>`` stays plain text."""
+    return list(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+
+
+def prompt_ids(tokenizer: Any, separator_id: int, label: str | None, prefix: str = "") -> list[int]:
+    """Separator (what every training row followed), then the label's marker token, then the prefix as text."""
+    marker = [] if label is None else [tokenizer.convert_tokens_to_ids(label_token(label))]
+    return [separator_id, *marker, *encode_text(tokenizer, prefix)]
+
+
+def separator_id(manifest: Mapping[str, Any], tokenizer: Any) -> int:
+    """The token rows were packed with (chosen per model at fine-tuning); EOS for runs that predate the choice."""
+    chosen = manifest.get("separator")
+    return int(chosen["id"]) if chosen else int(tokenizer.eos_token_id)
