@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 from rich.table import Table
 
-from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build, load_yaml, merge
+from augment.config import SECTIONS, DataConfig, FinetuneConfig, GenerateConfig, build, load_yaml, merge
 from augment.errors import AugmentError, ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -62,7 +62,7 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _sections(config: Path | None) -> dict[str, dict[str, Any]]:
-    return load_yaml(config) if config else {"data": {}, "finetune": {}, "generate": {}, "filter": {}}
+    return load_yaml(config) if config else {name: {} for name in SECTIONS}
 
 
 def _where(config: Path | None, section: str) -> str:
@@ -93,6 +93,9 @@ def finetune(
     save_steps: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps.")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16, fp16.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
+    eval_fraction: Annotated[Optional[float], typer.Option(
+        help="Share of each label's rows held out; the checkpoint with the lowest held-out loss is kept.")] = None,
+    eval_steps: Annotated[Optional[int], typer.Option(help="Evaluate held-out rows every N steps.")] = None,
     trust_pickle: Annotated[Optional[bool], typer.Option("--trust-pickle", help="Allow pickled weights.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
@@ -109,7 +112,7 @@ def finetune(
     ft_cfg = build(FinetuneConfig, _where(config, "finetune"), **merge(sections["finetune"], dict(
         model=model, mode=mode, backend=backend, max_steps=max_steps, batch_size=batch_size,
         block_size=block_size, learning_rate=learning_rate, save_steps=save_steps, precision=precision,
-        seed=seed, trust_pickle=trust_pickle)))
+        seed=seed, eval_fraction=eval_fraction, eval_steps=eval_steps, trust_pickle=trust_pickle)))
     frame = load_dataset(data_cfg.path, data_cfg)
     counts = frame["label"].value_counts().sort_index()
     logging.getLogger("augment").info("%d rows: %s", len(frame), ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -118,15 +121,72 @@ def finetune(
     out_console.print(run_table(out, manifest))
 
 
+@app.command()
+def adapt(
+    texts: Annotated[Optional[str], typer.Option(help="Unlabelled texts: .txt (one per line) or a CSV/TSV/JSONL/"
+                                                      "Parquet text column.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Adapted model directory to create.")] = ...,
+    config: ConfigOpt = None,
+    text_col: Annotated[Optional[str], typer.Option(help="Text column of --texts.")] = None,
+    clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use at most N texts (a seeded sample).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model: HF id/path, or smollm2-135m / tiny-gpt2.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Blocks per step.")] = None,
+    block_size: Annotated[Optional[int], typer.Option(help="Tokens per packed block.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
+    eval_fraction: Annotated[Optional[float], typer.Option(help="Share of texts held out for the loss.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16, fp16.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted adaptation.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Continue pre-training a base LM on unlabelled in-domain texts; then `finetune --model OUT`."""
+    import random
+
+    from augment.data import load_texts
+    from augment.finetune.adapt import AdaptConfig, adapt_model
+
+    sections = _sections(config)
+    data_cfg = build(DataConfig, _where(config, "data"), **merge(
+        {k: v for k, v in sections["data"].items() if k in ("encoding", "clean", "dedup")},
+        dict(path=texts or sections["data"].get("path"), text_col=text_col, clean=clean)))
+    cfg = build(AdaptConfig, _where(config, "adapt"), **merge(sections["adapt"], dict(
+        model=model, max_steps=max_steps, batch_size=batch_size, block_size=block_size,
+        learning_rate=learning_rate, eval_fraction=eval_fraction, precision=precision, seed=seed)))
+    rows = load_texts(data_cfg.path, data_cfg)
+    if limit is not None and limit < len(rows):
+        rows = random.Random(cfg.seed).sample(rows, limit)
+    record = adapt_model(rows, out, cfg, source=data_cfg.path, resume=resume, overwrite=overwrite,
+                         progress=progress)
+    out_console.print(adapt_table(out, record))
+
+
+def adapt_table(root: Path, record: Any) -> Table:
+    table = Table(title=f"{root} (adapted from {record.base_model})")
+    for col in ("texts", "held out", "separator", "steps", "tokens", "loss first → last", "held-out loss", "time"):
+        table.add_column(col)
+    loss = f"{record.first_loss:.3f} → {record.final_loss:.3f}" if record.final_loss is not None else "-"
+    held = f"{record.eval_loss:.3f} (step {record.best_step})" if record.eval_loss is not None else "-"
+    table.add_row(str(record.texts), str(record.eval_rows), record.separator.token, str(record.steps),
+                  str(record.tokens or "-"), loss, held, f"{record.wall_s:.0f}s")
+    return table
+
+
 def run_table(root: Path, manifest: dict[str, Any]) -> Table:
-    table = Table(title=f"{root} ({manifest['mode']}, {manifest['finetune']['model']})")
-    for col in ("label", "rows", "model dir", "status", "steps", "loss first → last", "time"):
+    separator = (manifest.get("separator") or {}).get("token", "EOS")
+    adapted = " adapted" if manifest.get("adapted_from") else ""
+    table = Table(title=f"{root} ({manifest['mode']}, {manifest['finetune']['model']}{adapted}, "
+                        f"separator {separator})")
+    for col in ("label", "rows", "model dir", "status", "steps", "loss first → last", "held-out loss", "time"):
         table.add_column(col)
     for label, info in sorted(manifest["labels"].items()):
         m = manifest["models"][info["model"]]
         loss = (f"{m['first_loss']:.3f} → {m['final_loss']:.3f}" if m.get("final_loss") is not None else "-")
+        held = (f"{m['eval_loss']:.3f} (step {m.get('best_step')})" if m.get("eval_loss") is not None else "-")
         table.add_row(label, str(info["rows"]), info["model"], m["status"], str(m.get("steps", "-")),
-                      loss, f"{m['wall_s']:.0f}s" if "wall_s" in m else "-")
+                      loss, held, f"{m['wall_s']:.0f}s" if "wall_s" in m else "-")
     return table
 
 
@@ -281,9 +341,14 @@ _register_experiment()
 
 @app.command()
 def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
-    """Show what a run directory holds."""
+    """Show what a run directory (or an adapted model directory) holds."""
+    from augment.finetune.adapt import read_record
     from augment.run import RunDir
 
+    record = read_record(run) if run.is_dir() else None
+    if record is not None:
+        out_console.print(adapt_table(run, record))
+        return
     out_console.print(run_table(run, RunDir(run).read_manifest()))
 
 

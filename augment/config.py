@@ -48,6 +48,12 @@ class FinetuneConfig(StageConfig):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     save_steps: int = Field(50, gt=0, description="Checkpoint every N steps (what a crash can cost).")
     save_total_limit: int = Field(2, gt=0, description="Checkpoints kept per model.")
+    eval_fraction: float = Field(0.0, ge=0, lt=0.5, description=(
+        "Share of each label's rows held out (at least one row) to measure loss; the checkpoint with the lowest "
+        "held-out loss is kept, so max_steps becomes an upper bound. 0: off."))
+    eval_steps: int = Field(5, gt=0, description="Evaluate the held-out rows every N steps (with eval_fraction).")
+    early_stopping: int | None = Field(None, gt=0, description=(
+        "Stop after N evaluations without a new best held-out loss (with eval_fraction)."))
     min_rows: int = Field(5, ge=1, description="A label with fewer training rows is an error.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 on GPUs that support it, else fp32.")
@@ -108,7 +114,7 @@ def merge(*layers: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-SECTIONS = ("data", "finetune", "generate", "filter")
+SECTIONS = ("data", "adapt", "finetune", "generate", "filter")
 
 
 def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:

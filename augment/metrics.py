@@ -17,12 +17,18 @@ Every number is computed on the same word tokens as the filters
   trained on the real rows, predicts. Pass a different classifier from the one
   the fidelity filter used, or the number only echoes the filter.
 * ``mean_words`` vs ``real_mean_words``: generators drift shorter or longer.
+* ``fragment_rate`` vs ``real_fragment_rate``: share of rows that begin mid-sentence
+  (a leading ``,`` ``.`` ``'s`` ``-`` ``)`` and the like), the sign of rows cut out of
+  a longer text rather than written as rows. ``real_*`` numbers are measured on
+  ``reference`` rows (default: ``train``); pass real rows as many as the synthetic
+  ones for a fair ``real_distinct_2``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter
 from typing import Any, Sequence
 
@@ -108,12 +114,21 @@ def label_agreement(classifier: Any, synthetic: pd.DataFrame) -> tuple[float | N
     return float(hits.mean()), {str(k): float(v) for k, v in by_label.sort_index().items()}
 
 
+FRAGMENT = re.compile(r"""^\s*(?:[,.;:!?)\]}\-\u2013\u2014\u2026/|%]|'(?:s|re|m|ll|ve|d|t)\b|n't\b)""", re.IGNORECASE)
+
+
+def fragment_rate(texts: Sequence[str]) -> float | None:
+    """Share of texts that start mid-sentence (see ``FRAGMENT``)."""
+    return float(np.mean([bool(FRAGMENT.match(t)) for t in texts])) if len(texts) else None
+
+
 def mean_words(texts: Sequence[str]) -> float | None:
     return float(np.mean([len(words(t)) for t in texts])) if len(texts) else None
 
 
 def quality_report(synthetic: pd.DataFrame, train: pd.DataFrame, classifier: Any = None, seed: int = 0, *,
-                   ngram: int = 3, novelty_threshold: float = 0.5, self_bleu_rows: int = 1000) -> dict[str, Any]:
+                   ngram: int = 3, novelty_threshold: float = 0.5, self_bleu_rows: int = 1000,
+                   reference: Sequence[str] | None = None) -> dict[str, Any]:
     """JSON-ready quality metrics of ``synthetic`` against the real ``train`` rows.
 
     ``classifier``: a fitted estimator is used as given; an unfitted one or a
@@ -124,6 +139,7 @@ def quality_report(synthetic: pd.DataFrame, train: pd.DataFrame, classifier: Any
     require_columns(synthetic, "synthetic rows")
     require_columns(train, "training rows")
     texts = synthetic[TEXT].astype(str).tolist()
+    real = list(reference) if reference is not None else train[TEXT].astype(str).tolist()
     overlap = max_overlap(texts, train[TEXT].astype(str).tolist(), ngram)
     agreement, by_label = label_agreement(_agreement_classifier(classifier, train, seed), synthetic)
     return {
@@ -131,6 +147,8 @@ def quality_report(synthetic: pd.DataFrame, train: pd.DataFrame, classifier: Any
         "rows_by_label": {str(k): int(v) for k, v in synthetic[LABEL].value_counts().sort_index().items()},
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
+        "real_distinct_2": distinct_n(real, 2),
+        "reference_rows": len(real),
         "self_bleu": self_bleu(texts, seed, self_bleu_rows),
         "self_bleu_rows": min(len(texts), self_bleu_rows),
         "novelty": float(np.mean(overlap < novelty_threshold)) if len(texts) else None,
@@ -139,8 +157,11 @@ def quality_report(synthetic: pd.DataFrame, train: pd.DataFrame, classifier: Any
         "novelty_threshold": novelty_threshold,
         "label_agreement": agreement,
         "label_agreement_by_label": by_label,
+        "label_agreement_min": min(by_label.values()) if by_label else None,
+        "fragment_rate": fragment_rate(texts),
+        "real_fragment_rate": fragment_rate(real),
         "mean_words": mean_words(texts),
-        "real_mean_words": mean_words(train[TEXT].astype(str).tolist()),
+        "real_mean_words": mean_words(real),
     }
 
 

@@ -19,14 +19,6 @@ def label_token(label: str) -> str:
     return f"<|label={label}|>"
 
 
-def training_row(text: str, label: str | None) -> str:
-    return text if label is None else label_token(label) + text
-
-
-def prompt(label: str | None, prefix: str = "") -> str:
-    return ("" if label is None else label_token(label)) + prefix
-
-
 def scrub(text: str, labels: Iterable[str]) -> str:
     """Remove any marker that survived decoding (e.g. a tokenizer that kept special tokens)."""
     for label in labels:

@@ -42,9 +42,9 @@ class StepTimer(TrainerCallback):
 
 def packed_data(tokenizer: Any, rows: list[str], block: int) -> tuple[Any, Any, float, float]:
     """Dataset, collator, rows per block, real tokens per block."""
-    from augment.finetune.packing import BlockDataset, PadCollator, pack, tokenize_rows
+    from augment.finetune.packing import BlockDataset, PadCollator, TrainingRow, pack, tokenize_rows
 
-    blocks = pack(tokenize_rows(tokenizer, rows), tokenizer.eos_token_id, block)
+    blocks = pack(tokenize_rows(tokenizer, [TrainingRow(r) for r in rows]), tokenizer.eos_token_id, block)
     tokens = sum(len(b) for b in blocks)
     return BlockDataset(blocks), PadCollator(tokenizer.pad_token_id), len(rows) / len(blocks), tokens / len(blocks)
 

@@ -18,6 +18,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,34 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 
 
-def lm_key(sample_key: str, spec: LMSpec, seed: int) -> str:
+def lm_key(sample_key: str, spec: LMSpec, seed: int, adapted: str | None = None) -> str:
+    """``adapted``: the key of the adapted start model, when there is one."""
     finetune = spec.finetune.model_copy(update={"seed": seed})
-    return hash_json({"format": CACHE_FORMAT, "sample": sample_key, "finetune": finetune.model_dump()})[:16]
+    key = {"format": CACHE_FORMAT, "sample": sample_key, "finetune": finetune.model_dump()}
+    if adapted is not None:
+        key["adapted"] = adapted
+    return hash_json(key)[:16]
+
+
+def adapt_key(data_key: dict[str, Any], spec: LMSpec, texts: list[str]) -> str:
+    config = spec.adapt_config()
+    assert config is not None
+    return hash_json({"format": CACHE_FORMAT, "data": data_key, "adapt": config.model_dump(),
+                      "texts": hash_json(texts)})[:16]
+
+
+def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source: str) -> tuple[Path, dict[str, Any]]:
+    """The model adapted on the dataset's unlabelled pool texts, trained once (or resumed) for every sample."""
+    from augment.finetune.adapt import adapt_model, read_record
+
+    out = cache / "adapt" / key
+    config = spec.adapt_config()
+    assert config is not None
+    cached = read_record(out) if out.is_dir() else None
+    record = cached or adapt_model(texts, out, config, source=source, resume=True)
+    return out, {"key": key, "cached": cached is not None, "texts": record.texts, "tokens": record.tokens,
+                 "steps": record.steps, "eval_loss": record.eval_loss, "best_step": record.best_step,
+                 "separator": record.separator.token, "wall_s": 0.0 if cached else record.wall_s}
 
 
 def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = None) -> str:
@@ -48,7 +74,7 @@ def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = 
 
 
 def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: int,
-               data_info: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+               data_info: dict[str, Any], start: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The fine-tuned run directory for this sample, training (or resuming) it if needed."""
     from augment.finetune import finetune_run
 
@@ -57,15 +83,17 @@ def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: i
         return run_dir, {"key": key, "cached": True, "wall_s": 0.0}
     if run_dir.exists() and not (run_dir / "run.json").exists():
         shutil.rmtree(run_dir)   # killed before its manifest was written: nothing to resume
-    start = time.perf_counter()
+    began = time.perf_counter()
     log.info("fine-tuning %s (%s, %d steps) on %d rows", spec.name, spec.finetune.mode,
              spec.finetune.max_steps, len(train))
-    config = spec.finetune.model_copy(update={"seed": seed})
+    config = spec.finetune.model_copy(update={"seed": seed, **({"model": str(start)} if start else {})})
     manifest = finetune_run(train, run_dir, config, data_info=data_info, resume=run_dir.exists())
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - began
     shutil.rmtree(run_dir / ".work", ignore_errors=True)   # resume checkpoints: GBs, useless once finished
     losses = {k: [m.get("first_loss"), m.get("final_loss")] for k, m in manifest["models"].items()}
-    return run_dir, {"key": key, "cached": False, "wall_s": round(wall, 2), "loss_first_last": losses}
+    held_out = {k: [m.get("eval_loss"), m.get("best_step")] for k, m in manifest["models"].items()}
+    return run_dir, {"key": key, "cached": False, "wall_s": round(wall, 2), "loss_first_last": losses,
+                     "held_out_loss_step": held_out, "separator": manifest["separator"]["token"]}
 
 
 def _finished(run_dir: Path) -> bool:
@@ -78,8 +106,9 @@ def _finished(run_dir: Path) -> bool:
 
 
 def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: list[str], rows: int,
-                   seed: int, prefix_texts: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """``rows`` generated rows per label, in generation order (so prefixes are valid subsets)."""
+                   seed: int, prefix_texts: Mapping[str, list[str]] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``rows`` generated rows per label, in generation order (so prefixes are valid subsets);
+    ``prefix_texts``: each label's prompt texts."""
     path = cache / "pool" / f"{key}.jsonl"
     if path.exists():
         with open(path, encoding="utf-8") as fh:
@@ -91,7 +120,8 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     config = spec.generate.model_copy(update={"seed": seed, "n": rows})
     log.info("generating %d rows per label with %s", rows, spec.name)
     augmenter = Augmenter.load(run_dir)
-    frame = pd.concat([augmenter.generate(label, n=rows, config=config, prefix_texts=prefix_texts)
+    frame = pd.concat([augmenter.generate(label, n=rows, config=config,
+                                          prefix_texts=None if prefix_texts is None else prefix_texts[label])
                        for label in labels], ignore_index=True)
     frame = frame[[TEXT, LABEL]].astype(str)
     write_jsonl_atomic(path, frame.to_dict("records"))

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConfig, read_yaml_mapping
 from augment.errors import ConfigError
 from augment.filter import FilterConfig
+from augment.finetune.adapt import AdaptConfig
 
 
 class TestSplit(StageConfig):
@@ -60,12 +61,17 @@ class LMSpec(StageConfig):
     type: Literal["lm"]
     name: str = "lm"
     finetune: FinetuneConfig
+    adapt: AdaptConfig | None = Field(
+        None, description="First continue pre-training finetune.model on unlabelled pool texts (never test or "
+                          "validation rows), once per dataset; every sample's LM starts from the adapted model.")
+    adapt_texts: int = Field(5000, gt=1, description="Pool texts the adaptation reads (a seeded sample).")
     generate: GenerateConfig = GenerateConfig()
     pool_margin: float = Field(1.5, ge=1, description="Pool = largest ratio x examples x this, so filtered "
                                                        "cells still find enough rows.")
-    prompts: Literal["labelled", "pool"] = Field(
-        "labelled", description="Where prefix_words come from: the sample's labelled rows, or unlabelled rows "
-                                "of the training pool (their labels unused; test and validation rows never).")
+    prompts: Literal["labelled", "pool", "pool-by-label"] = Field(
+        "labelled", description="Where prefix_words come from: the sample's labelled rows; unlabelled rows of the "
+                                "training pool (test and validation rows never); or pool rows that the fidelity "
+                                "classifier (trained on the sample) assigns to each label, most confident first.")
 
     @field_validator("finetune", "generate")
     @classmethod
@@ -75,11 +81,23 @@ class LMSpec(StageConfig):
             raise ValueError(f"'{sorted(owned)[0]}' is set by the grid (seeds, ratios); remove it")
         return value
 
+    @field_validator("adapt")
+    @classmethod
+    def _adapt_starts_from_finetune_model(cls, value: AdaptConfig | None) -> AdaptConfig | None:
+        if value is not None and "model" in value.model_fields_set:
+            raise ValueError("'model' is finetune.model (the adaptation's start); remove it from adapt")
+        return value
+
     @model_validator(mode="after")
     def _prompts_need_words(self) -> "LMSpec":
-        if self.prompts == "pool" and self.generate.prefix_words == 0:
-            raise ValueError("prompts 'pool' needs generate.prefix_words > 0")
+        if self.prompts != "labelled" and self.generate.prefix_words == 0:
+            raise ValueError(f"prompts '{self.prompts}' needs generate.prefix_words > 0")
+        if self.adapt is not None and self.finetune.backend != "torch":
+            raise ValueError("adapt needs the torch back-end")
         return self
+
+    def adapt_config(self) -> AdaptConfig | None:
+        return None if self.adapt is None else self.adapt.model_copy(update={"model": self.finetune.model})
 
 
 AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec], Field(discriminator="type")]

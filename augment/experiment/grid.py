@@ -77,9 +77,17 @@ def _augmenter_key(augmenter: Any) -> dict[str, Any]:
     """The augmenter's settings, less those at the default they had before they existed,
     so that adding a setting never orphans finished results."""
     dumped = augmenter.model_dump()
-    if dumped.get("prompts") == "labelled":
-        del dumped["prompts"]
+    for key, historical in LATER_SETTINGS.items():
+        if key in dumped and dumped[key] == historical:
+            del dumped[key]
+    for key, historical in LATER_FINETUNE_SETTINGS.items():
+        if "finetune" in dumped and dumped["finetune"].get(key) == historical:
+            del dumped["finetune"][key]
     return dumped
+
+
+LATER_SETTINGS: dict[str, Any] = {"prompts": "labelled", "adapt": None, "adapt_texts": 5000}
+LATER_FINETUNE_SETTINGS: dict[str, Any] = {"eval_fraction": 0.0, "eval_steps": 5, "early_stopping": None}
 
 
 def pool_rows(config: ExperimentConfig, augmenter: Any, examples: int) -> int | None:

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 REPORT = "report.md"
 PLOT_PREFIXES = ("lift-", "scores-")
 GROUP = ("dataset", "classifier", "examples_per_class", "augmenter", "type", "mode", "ratio", "filter")
-QUALITY_KEYS = ("distinct_1", "distinct_2", "self_bleu", "novelty", "label_agreement", "mean_words",
-                "real_mean_words")
+QUALITY_KEYS = ("distinct_1", "distinct_2", "real_distinct_2", "self_bleu", "novelty", "label_agreement",
+                "label_agreement_min", "fragment_rate", "real_fragment_rate", "mean_words", "real_mean_words")
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,8 @@ def quality_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
             key = (r["dataset"], r["examples_per_class"], r["augmenter"], r["mode"] or "-", r["ratio"], r["filter"])
             sets[key][r["seed"]] = r["quality"]
     header = ["dataset", "examples/class", "augmenter", "mode", "ratio", "filter", "seeds", "rows",
-              "distinct-1", "distinct-2", "self-BLEU", "novelty", "label agreement", "words", "real words"]
+              "distinct-1", "distinct-2", "real distinct-2", "self-BLEU", "novelty", "label agreement",
+              "worst label", "fragments", "real fragments", "words", "real words"]
     out = []
     for key, by_seed in sorted(sets.items(), key=lambda kv: (kv[0][:2], _kind(kv[0][2], rows), kv[0][2:])):
         qs = list(by_seed.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import random
 import shutil
 import time
 from collections.abc import Callable
@@ -70,24 +71,58 @@ class SampleWork:
 
     def pool(self, spec: LMSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
         if spec.name not in self._pools:
-            key = artefacts.lm_key(self.sample_key, spec, self.seed)
+            start, adapted = self._adapted(spec)
+            key = artefacts.lm_key(self.sample_key, spec, self.seed, None if adapted is None else adapted["key"])
             info = {"dataset": self.data.name, "examples_per_class": self.examples, "seed": self.seed,
                     "data": self.data.config.model_dump()}
-            run_dir, lm = artefacts.trained_lm(self.cache, key, spec, self.train, self.seed, info)
+            run_dir, lm = artefacts.trained_lm(self.cache, key, spec, self.train, self.seed, info, start)
             rows = pool_rows(self.config, spec, self.examples)
-            prompts = self.data.unlabelled() if spec.prompts == "pool" else None
-            pkey = artefacts.pool_key(key, spec, self.seed, rows, None if prompts is None else hash_json(prompts))
+            prompts = self._prompts(spec, rows)
+            pkey = artefacts.pool_key(key, spec, self.seed, rows, None if prompts is None else _prompts_hash(prompts))
             frame, pool = artefacts.synthetic_pool(self.cache, pkey, spec, run_dir, self.data.labels, rows, self.seed,
                                                    prompts)
-            self._pools[spec.name] = frame, {"lm": lm, "pool": pool}
+            self._pools[spec.name] = frame, {"lm": lm, "pool": pool, **({"adapt": adapted} if adapted else {})}
         frame, info = self._pools[spec.name]
         return frame, info
+
+    def _adapted(self, spec: LMSpec) -> tuple[Path | None, dict[str, Any] | None]:
+        """The dataset's adapted start model (one for every sample and size), if the spec asks for one."""
+        if spec.adapt is None:
+            return None, None
+        texts = self.data.unlabelled()
+        if len(texts) > spec.adapt_texts:
+            texts = random.Random(spec.adapt.seed).sample(texts, spec.adapt_texts)
+        data_key = {"dataset": self.data.name, "data": self.data.config.model_dump(),
+                    "test": self.config.test.model_dump()}
+        key = artefacts.adapt_key(data_key, spec, texts)
+        path, info = artefacts.adapted_model(self.cache, key, spec, texts, f"dataset '{self.data.name}' pool")
+        return path, info
+
+    def _prompts(self, spec: LMSpec, rows: int) -> dict[str, list[str]] | None:
+        """Each label's prompt texts: the same pool texts for all, or those the fidelity classifier gives it."""
+        if spec.prompts == "labelled":
+            return None
+        texts = self.data.unlabelled()
+        if spec.prompts == "pool":
+            return {label: texts for label in self.data.labels}
+        from augment.filter import texts_by_label
+
+        candidates = random.Random(f"prompts:{self.seed}").sample(texts, min(len(texts), PROMPT_CANDIDATES))
+        return texts_by_label(self.fidelity_classifier(), candidates, max(rows, MIN_PROMPTS_PER_LABEL))
+
+    def fidelity_classifier(self) -> Any:
+        """The filter's classifier, trained on this sample's labelled rows only (once)."""
+        from classifiers import fitted_classifier
+
+        if self._fidelity is None:
+            self._fidelity = fitted_classifier(self.config.filter.fidelity_classifier, self.train[TEXT].tolist(),
+                                               self.train[LABEL].tolist(), self.seed)
+        return self._fidelity
 
     def filtered(self, spec: LMSpec, need: int) -> Any:
         """The pool through the filters. With top-k fidelity a cell keeps the ``need`` rows per
         label the classifier is surest of (at most ``fidelity_top_k``), as LAMBADA does."""
         from augment.filter import filter_synthetic
-        from classifiers import fitted_classifier
 
         config = self.config.filter
         if config.fidelity == "top-k":
@@ -95,12 +130,14 @@ class SampleWork:
         key = (spec.name, config.fidelity_top_k)
         if key not in self._filtered:
             pool, _ = self.pool(spec)
-            if config.fidelity != "off" and self._fidelity is None:
-                self._fidelity = fitted_classifier(config.fidelity_classifier, self.train[TEXT].tolist(),
-                                                   self.train[LABEL].tolist(), self.seed)
-            self._filtered[key] = filter_synthetic(pool, self.train, config, seed=self.seed,
-                                                   classifier=self._fidelity)
+            classifier = self.fidelity_classifier() if config.fidelity != "off" else None
+            self._filtered[key] = filter_synthetic(pool, self.train, config, seed=self.seed, classifier=classifier)
         return self._filtered[key]
+
+    def _real_reference(self, rows: int) -> list[str]:
+        """As many real pool texts as the synthetic set has rows, so set-size-dependent metrics compare."""
+        texts = self.data.unlabelled()
+        return random.Random(f"reference:{self.seed}").sample(texts, min(rows, len(texts)))
 
     def quality(self, cell: Cell, synthetic: pd.DataFrame) -> dict[str, Any] | None:
         """Quality of the rows a cell trains on; the same for every classifier."""
@@ -109,8 +146,21 @@ class SampleWork:
         key = (cell.augmenter.name, cell.ratio, cell.filtered)
         if key not in self._quality:
             self._quality[key] = (None if synthetic.empty else
-                                  quality_report(synthetic, self.train, self.data.judge(), seed=self.seed))
+                                  quality_report(synthetic, self.train, self.data.judge(), seed=self.seed,
+                                                 reference=self._real_reference(len(synthetic))))
         return self._quality[key]
+
+
+PROMPT_CANDIDATES = 4000   # pool texts scored for label-aware prompts (scoring all of a large pool costs minutes)
+MIN_PROMPTS_PER_LABEL = 200
+
+
+def _prompts_hash(prompts: dict[str, list[str]]) -> str:
+    """Pool prompts shared by every label hash as before, so cached pools of earlier runs stay valid."""
+    shared = list(prompts.values())
+    if all(p is shared[0] for p in shared):
+        return hash_json(shared[0])
+    return hash_json(prompts)
 
 
 def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str, Any]:

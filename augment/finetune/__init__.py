@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -16,8 +17,9 @@ from augment.config import FinetuneConfig
 from augment.data.readers import LABEL, TEXT
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
+from augment.finetune.packing import TrainingRow
 from augment.io import atomic_dir, hash_dir, hash_json, provenance, write_jsonl_atomic
-from augment.prompts import label_token, training_row
+from augment.prompts import label_token
 from augment.run import FORMAT, RunDir
 
 log = logging.getLogger(__name__)
@@ -37,17 +39,31 @@ def get_backend(name: str) -> Backend:
     raise AugmentError(f"unknown back-end '{name}'; expected torch or gpt-2-simple")
 
 
-def model_rows(frame: pd.DataFrame, mode: str) -> dict[str, tuple[list[str], list[str]]]:
-    """Model key -> (labels it serves, formatted training rows)."""
+ModelRows = dict[str, tuple[list[str], list[TrainingRow], list[TrainingRow]]]
+
+
+def model_rows(frame: pd.DataFrame, mode: str, eval_fraction: float = 0.0, seed: int = 0) -> ModelRows:
+    """Model key -> (labels it serves, training rows, held-out rows); each label holds out its own share."""
     run = RunDir(Path("."))
-    groups: dict[str, tuple[list[str], list[str]]] = {}
+    groups: ModelRows = {}
     for label, group in frame.groupby(LABEL, sort=True):
         key = run.model_key(str(label), mode)
-        labels, rows = groups.setdefault(key, ([], []))
+        labels, train, held_out = groups.setdefault(key, ([], [], []))
         labels.append(str(label))
         conditioned = str(label) if mode == "conditioned" else None
-        rows.extend(training_row(t, conditioned) for t in group[TEXT])
+        rows = [TrainingRow(t, conditioned) for t in group[TEXT]]
+        n_eval = held_out_count(len(rows), eval_fraction)
+        order = random.Random(f"{seed}:{label}").sample(range(len(rows)), len(rows))
+        held_out.extend(rows[i] for i in sorted(order[:n_eval]))
+        train.extend(rows[i] for i in sorted(order[n_eval:]))
     return groups
+
+
+def held_out_count(rows: int, fraction: float) -> int:
+    """At least one held-out row when asked for, never the last training row."""
+    if fraction <= 0 or rows < 2:
+        return 0
+    return min(rows - 1, max(1, round(rows * fraction)))
 
 
 def validate(frame: pd.DataFrame, config: FinetuneConfig, source: str) -> None:
@@ -93,14 +109,15 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
         resolve_model(config.model, config.trust_pickle)  # a missing or refused model fails before RUN_DIR exists
     run = RunDir(Path(run_dir))
     state = _process_state(config)
-    groups = model_rows(frame, config.mode)
+    groups = model_rows(frame, config.mode, config.eval_fraction, config.seed)
+    backend = get_backend(config.backend)
     if state.is_main_process:
-        manifest = _open_run(run, frame, config, data_info, groups, resume, overwrite)
+        manifest = _open_run(run, frame, config, data_info, groups, resume, overwrite, backend)
     state.wait_for_everyone()
     if not state.is_main_process:
         manifest = run.read_manifest()
-    backend = get_backend(config.backend)
-    for key, (labels, rows) in groups.items():
+    separator = int(manifest["separator"]["id"])
+    for key, (labels, rows, held_out) in groups.items():
         entry = manifest["models"][key]
         if entry["status"] == "done" and (run.model_dir(key) / "config.json").exists():
             log.info("%s: already trained, skipping", key)
@@ -108,12 +125,14 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
                 on_model(key, None)
             continue
         markers = tuple(label_token(l) for l in labels) if config.mode == "conditioned" else ()
-        result = _train_one(backend, run, key, rows, config, resume, progress, markers, state.is_main_process)
+        result = _train_one(backend, run, key, (rows, held_out), config, resume, progress, markers, separator,
+                            state.is_main_process)
         if state.is_main_process:
             entry.update(status="done", steps=result.steps, first_loss=result.first_loss,
                          final_loss=result.final_loss, wall_s=round(result.wall_s, 2),
                          resumed_from_step=result.resumed_from_step, hash=hash_dir(run.model_dir(key)),
-                         processes=state.num_processes)
+                         processes=state.num_processes, eval_rows=len(held_out), eval_loss=result.eval_loss,
+                         best_step=result.best_step, eval_losses=result.eval_losses)
             run.write_manifest(manifest)
         state.wait_for_everyone()
         if on_model:
@@ -145,12 +164,16 @@ class _SingleProcess:
 
 
 def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],
-              groups: dict[str, tuple[list[str], list[str]]], resume: bool, overwrite: bool) -> dict[str, Any]:
+              groups: ModelRows, resume: bool, overwrite: bool, backend: Backend) -> dict[str, Any]:
     previous = prepare_run_dir(run, resume, overwrite)
     manifest = _new_manifest(frame, config, data_info, groups)
     if previous is not None:
         _check_compatible(previous, manifest, run)
         manifest["models"] = previous["models"]
+    if previous is not None and previous.get("separator"):
+        manifest["separator"] = previous["separator"]
+    else:
+        manifest["separator"] = backend.choose_separator(config, frame[TEXT].tolist()).model_dump()
     try:
         run.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -160,15 +183,17 @@ def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_inf
     return manifest
 
 
-def _train_one(backend: Backend, run: RunDir, key: str, rows: list[str], config: FinetuneConfig,
-               resume: bool, progress: bool, markers: tuple[str, ...], main: bool = True) -> TrainResult:
+def _train_one(backend: Backend, run: RunDir, key: str, rows: tuple[list[TrainingRow], list[TrainingRow]],
+               config: FinetuneConfig, resume: bool, progress: bool, markers: tuple[str, ...], separator: int,
+               main: bool = True) -> TrainResult:
     work = run.work_dir(key)
     work.mkdir(parents=True, exist_ok=True)
-    log.info("fine-tuning %s on %d rows (%s back-end, %d steps)", key, len(rows), backend.name, config.max_steps)
+    train, held_out = rows
+    log.info("fine-tuning %s on %d rows, %d held out (%s back-end, up to %d steps)", key, len(train),
+             len(held_out), backend.name, config.max_steps)
     with _model_output(run.model_dir(key), main) as out:
-        if markers:
-            return backend.train(rows, work, out, config, resume, progress, special_tokens=markers)
-        return backend.train(rows, work, out, config, resume, progress)
+        return backend.train(train, work, out, config, resume, progress, special_tokens=markers,
+                             separator=separator, eval_rows=held_out)
 
 
 @contextlib.contextmanager
@@ -183,14 +208,25 @@ def _model_output(path: Path, main: bool) -> Iterator[Path]:
 
 
 def _new_manifest(frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],
-                  groups: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+                  groups: ModelRows) -> dict[str, Any]:
     labels = {label: {"model": key, "rows": int((frame[LABEL] == label).sum())}
-              for key, (members, _) in groups.items() for label in members}
+              for key, (members, _, _) in groups.items() for label in members}
     models = {key: {"labels": members, "rows": len(rows), "status": "pending"}
-              for key, (members, rows) in groups.items()}
+              for key, (members, rows, _) in groups.items()}
     return {"format": FORMAT, "mode": config.mode, "finetune": config.model_dump(), "data": data_info,
             "data_hash": hash_json(frame[[TEXT, LABEL]].values.tolist()), "labels": labels,
-            "models": models, "provenance": provenance(None)}
+            "models": models, "adapted_from": adapted_from(config), "provenance": provenance(None)}
+
+
+def adapted_from(config: FinetuneConfig) -> dict[str, Any] | None:
+    """What the start model was adapted on, when it is an ``augment adapt`` output."""
+    record = Path(config.model).expanduser() / "adapt.json"
+    if config.backend != "torch" or not record.is_file():
+        return None
+    import json
+
+    adapt = json.loads(record.read_text(encoding="utf-8"))
+    return {k: adapt.get(k) for k in ("base_model", "texts", "texts_hash", "steps", "tokens", "eval_loss")}
 
 
 def _check_compatible(previous: dict[str, Any], manifest: dict[str, Any], run: RunDir) -> None:

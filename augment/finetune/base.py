@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from augment.config import FinetuneConfig
+from augment.finetune.packing import TrainingRow
+from augment.finetune.separator import Separator
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class TrainResult:
     losses: list[tuple[int, float]] = field(default_factory=list)
     wall_s: float = 0.0
     resumed_from_step: int | None = None
+    eval_losses: list[tuple[int, float]] = field(default_factory=list)
+    best_step: int | None = None   # the step whose weights were kept (lowest held-out loss)
+    eval_loss: float | None = None
+    tokens: int | None = None      # training tokens seen (steps x batch x block, an upper bound)
 
     @property
     def first_loss(self) -> float | None:
@@ -36,11 +42,17 @@ class TrainResult:
 class Backend(Protocol):
     name: str
 
-    def train(self, rows: list[str], work_dir: Path, out_dir: Path, config: FinetuneConfig,
-              resume: bool, progress: bool, special_tokens: tuple[str, ...] = ()) -> TrainResult:
+    def choose_separator(self, config: FinetuneConfig, texts: list[str]) -> Separator:
+        """The token rows are packed and prompted with (measured on the start model, or fixed)."""
+        ...
+
+    def train(self, rows: list[TrainingRow], work_dir: Path, out_dir: Path, config: FinetuneConfig,
+              resume: bool, progress: bool, special_tokens: tuple[str, ...] = (), separator: int | None = None,
+              eval_rows: list[TrainingRow] | None = None) -> TrainResult:
         """Fine-tune ``config.model`` on ``rows`` and save a HF model dir into ``out_dir``.
 
         ``special_tokens`` (label markers of the conditioned mode) must become
         single added tokens of the saved tokenizer, with embeddings resized.
+        ``eval_rows``, when given, measure held-out loss and pick the checkpoint kept.
         """
         ...

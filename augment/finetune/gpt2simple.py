@@ -28,7 +28,10 @@ from augment.convert.gpt2_tf import HParams
 from augment.convert.tf_worker import require_tf, run_task
 from augment.errors import AugmentError
 from augment.finetune.base import TrainResult
+from augment.finetune.packing import TrainingRow
+from augment.finetune.separator import Separator
 from augment.io import atomic_dir
+from augment.prompts import encode_text
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ def token_file(rows: list[str], base: Path, hp: HParams, dest: Path) -> int:
     if hp.n_vocab <= EOS_ID:
         raise AugmentError(f"{base}: n_vocab={hp.n_vocab} has no <|endoftext|> token ({EOS_ID})")
     tokenizer = GPT2TokenizerFast(vocab=str(base / "encoder.json"), merges=str(base / "vocab.bpe"))
-    ids = [t for row in tokenizer(rows, add_special_tokens=False)["input_ids"] for t in (*row, EOS_ID)]
+    ids = [t for row in rows for t in (*encode_text(tokenizer, row), EOS_ID)]
     if not ids:
         raise AugmentError("no training rows")
     if len(ids) < hp.n_ctx + 2:
@@ -140,8 +143,15 @@ def _warn_ignored(config: FinetuneConfig) -> None:
 class GPT2SimpleBackend:
     name = "gpt-2-simple"
 
-    def train(self, rows: list[str], work_dir: Path, out_dir: Path, config: FinetuneConfig,
-              resume: bool, progress: bool, special_tokens: tuple[str, ...] = ()) -> TrainResult:
+    def choose_separator(self, config: FinetuneConfig, texts: list[str]) -> Separator:
+        """gpt-2-simple's vocabulary has one boundary token, and its sampler stops only there."""
+        return Separator(token="<|endoftext|>", id=EOS_ID, source="fixed by gpt-2-simple")
+
+    def train(self, rows: list[TrainingRow], work_dir: Path, out_dir: Path, config: FinetuneConfig,
+              resume: bool, progress: bool, special_tokens: tuple[str, ...] = (), separator: int | None = None,
+              eval_rows: list[TrainingRow] | None = None) -> TrainResult:
+        if eval_rows:
+            log.warning("gpt-2-simple has no held-out evaluation; %d held-out rows are not used", len(eval_rows))
         if special_tokens:
             raise AugmentError(f"the gpt-2-simple back-end cannot add tokens ({', '.join(special_tokens)}): its "
                                "vocabulary is fixed by encoder.json; use mode per-label or backend torch")
@@ -155,7 +165,7 @@ class GPT2SimpleBackend:
         hp = HParams.from_json(base / "hparams.json")
         done = read_counter(run_dir)
         _warn_ignored(config)
-        token_file(rows, base, hp, work_dir / "train.npz")
+        token_file([r.text for r in rows], base, hp, work_dir / "train.npz")
         start, losses = time.perf_counter(), []
         if config.max_steps > (done or 0):
             spec = finetune_spec(config, base, work_dir, work_dir / "train.npz", config.max_steps - (done or 0),

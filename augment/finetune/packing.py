@@ -1,30 +1,46 @@
 """Turn training rows into packed blocks of token ids.
 
-Every row ends with EOS and the stream starts with one, so the model learns
-"after EOS a new row begins" and generation can start from a bare EOS. Rows
-are packed, not padded: a tweet is ~20 tokens, padding to the longest row would
-waste most of every step.
+Every row ends with the separator and the stream starts with one, so the model
+learns "after the separator a new row begins" and generation can start from a
+bare separator. Rows are packed, not padded: a tweet is ~20 tokens, padding to
+the longest row would waste most of every step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from augment.prompts import encode_text, label_token
 
-def pack(token_rows: Sequence[Sequence[int]], eos_id: int, block_size: int) -> list[list[int]]:
-    stream: list[int] = [eos_id]
+
+@dataclass(frozen=True)
+class TrainingRow:
+    """One row as the model sees it; ``label`` (conditioned mode) becomes its marker token, never text."""
+
+    text: str
+    label: str | None = None
+
+
+def pack(token_rows: Sequence[Sequence[int]], separator: int, block_size: int) -> list[list[int]]:
+    stream: list[int] = [separator]
     for row in token_rows:
         stream.extend(row)
-        stream.append(eos_id)
+        stream.append(separator)
     blocks = [stream[i:i + block_size] for i in range(0, len(stream), block_size)]
     return [b for b in blocks if len(b) >= 2]
 
 
-def tokenize_rows(tokenizer: Any, rows: Sequence[str]) -> list[list[int]]:
-    return tokenizer(list(rows), add_special_tokens=False)["input_ids"]
+def tokenize_rows(tokenizer: Any, rows: Sequence[TrainingRow]) -> list[list[int]]:
+    """Text through ``encode_text`` (special-token strings stay text); a label as its one marker id."""
+    out = []
+    for row in rows:
+        marker = [] if row.label is None else [tokenizer.convert_tokens_to_ids(label_token(row.label))]
+        out.append(marker + encode_text(tokenizer, row.text))
+    return out
 
 
 class BlockDataset(torch.utils.data.Dataset):
@@ -39,7 +55,7 @@ class BlockDataset(torch.utils.data.Dataset):
 
 
 class PadCollator:
-    """Pads only the short last block; padding never hides the EOS labels.
+    """Pads only the short last block; padding never hides the separator labels.
 
     (HF's LM collator masks every ``pad_token_id`` label, and GPT-2's pad is
     its EOS, so the model would never learn to stop.)

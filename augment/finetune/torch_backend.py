@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from augment.config import FinetuneConfig
 from augment.finetune.base import TrainResult
-from augment.finetune.packing import BlockDataset, PadCollator, pack, tokenize_rows
+from augment.finetune.packing import BlockDataset, PadCollator, TrainingRow, pack, tokenize_rows
+from augment.finetune.separator import Separator, choose_separator
 from augment.io import atomic_path
 from augment.models import load_model, load_tokenizer, placement, resolve_model
 
@@ -38,7 +39,7 @@ class LossLog(TrainerCallback):
             Path(tmp).write_text("".join(kept), encoding="utf-8")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
-        if logs and "loss" in logs and state.is_world_process_zero:
+        if logs and ("loss" in logs or "eval_loss" in logs) and state.is_world_process_zero:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
@@ -50,8 +51,14 @@ def _logged_step(line: str) -> float:
         return float("inf")  # a line torn by a kill
 
 
-def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool) -> TrainingArguments:
+def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool,
+                       evaluate: bool = False) -> TrainingArguments:
+    """With held-out rows, evaluate every ``eval_steps`` and checkpoint only on a new best, so the
+    best model is what is kept (and what a resume restarts from)."""
     place = placement(config.precision)
+    held_out = dict(eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="best",
+                    load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
+                    per_device_eval_batch_size=config.batch_size) if evaluate else dict(save_strategy="steps")
     return TrainingArguments(
         output_dir=str(checkpoints),
         max_steps=config.max_steps,
@@ -62,7 +69,6 @@ def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool
         warmup_steps=0.05,
         lr_scheduler_type="linear",
         logging_steps=max(1, min(10, config.max_steps // 10)),
-        save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
         bf16=place.train_bf16,
@@ -75,18 +81,30 @@ def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool
         dataloader_num_workers=0,
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,
+        **held_out,
     )
 
 
 class TorchBackend:
     name = "torch"
 
-    def train(self, rows: list[str], work_dir: Path, out_dir: Path, config: FinetuneConfig,
-              resume: bool, progress: bool, special_tokens: tuple[str, ...] = ()) -> TrainResult:
+    def choose_separator(self, config: FinetuneConfig, texts: list[str]) -> Separator:
+        """The start model's own recorded separator (an adapted model was trained with it), else measured."""
+        path = resolve_model(config.model, config.trust_pickle)
+        inherited = inherited_separator(Path(path))
+        if inherited is not None:
+            return inherited
+        model = load_model(path, trust_pickle=config.trust_pickle).eval()
+        return choose_separator(model, load_tokenizer(path), texts, seed=config.seed)
+
+    def train(self, rows: list[TrainingRow], work_dir: Path, out_dir: Path, config: FinetuneConfig,
+              resume: bool, progress: bool, special_tokens: tuple[str, ...] = (), separator: int | None = None,
+              eval_rows: list[TrainingRow] | None = None) -> TrainResult:
         path = resolve_model(config.model, config.trust_pickle)
         tokenizer = load_tokenizer(path)
         if special_tokens:
             tokenizer.add_tokens(list(special_tokens), special_tokens=True)
+        sep = tokenizer.eos_token_id if separator is None else separator
         checkpoints = work_dir / "checkpoints"
         last = last_complete_checkpoint(checkpoints) if resume else None
         if last and int(Path(last).name.split("-")[-1]) >= config.max_steps:
@@ -95,10 +113,14 @@ class TorchBackend:
         if special_tokens:
             model.resize_token_embeddings(len(tokenizer))
         block = min(config.block_size, _max_positions(model.config))
-        blocks = pack(tokenize_rows(tokenizer, rows), tokenizer.eos_token_id, block)
-        trainer = Trainer(model=model, args=training_arguments(config, checkpoints, progress),
-                          data_collator=PadCollator(tokenizer.pad_token_id),
-                          train_dataset=BlockDataset(blocks), callbacks=[LossLog(work_dir / "train_log.jsonl")])
+        blocks = pack(tokenize_rows(tokenizer, rows), sep, block)
+        held_out = pack(tokenize_rows(tokenizer, eval_rows), sep, block) if eval_rows else []
+        callbacks: list[TrainerCallback] = [LossLog(work_dir / "train_log.jsonl")]
+        if held_out and config.early_stopping:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
+        trainer = Trainer(model=model, args=training_arguments(config, checkpoints, progress, bool(held_out)),
+                          data_collator=PadCollator(tokenizer.pad_token_id), train_dataset=BlockDataset(blocks),
+                          eval_dataset=BlockDataset(held_out) if held_out else None, callbacks=callbacks)
         trainer.remove_callback(PrinterCallback)
         if last:
             log.info("resuming from %s", last)
@@ -107,9 +129,28 @@ class TorchBackend:
         trainer.save_model(str(out_dir))
         tokenizer.save_pretrained(str(out_dir))
         (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the manifest has the config
-        losses = [(e["step"], float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
         resumed = int(Path(last).name.split("-")[-1]) if last else None
-        return TrainResult(trainer.state.global_step, losses, time.perf_counter() - start, resumed)
+        return _result(trainer.state, time.perf_counter() - start, resumed, config)
+
+
+def _result(state: Any, wall_s: float, resumed: int | None, config: FinetuneConfig) -> TrainResult:
+    history = state.log_history
+    losses = [(e["step"], float(e["loss"])) for e in history if "loss" in e]
+    evals = [(e["step"], float(e["eval_loss"])) for e in history if "eval_loss" in e]
+    best_step = state.best_global_step if evals else None
+    best = dict(evals).get(best_step) if best_step is not None else None
+    return TrainResult(state.global_step, losses, wall_s, resumed, eval_losses=evals, best_step=best_step,
+                       eval_loss=best, tokens=state.global_step * config.batch_size * config.grad_accum
+                       * config.block_size)
+
+
+def inherited_separator(model_dir: Path) -> Separator | None:
+    """The separator an adapted model was trained with (``adapt.json``), if the dir holds one."""
+    record = model_dir / "adapt.json"
+    if not record.is_file():
+        return None
+    chosen = json.loads(record.read_text(encoding="utf-8")).get("separator")
+    return Separator(**{**chosen, "source": f"inherited from {model_dir.name}"}) if chosen else None
 
 
 def last_complete_checkpoint(checkpoints: Path) -> str | None:
@@ -141,7 +182,10 @@ def finish_from_checkpoint(checkpoint: Path, tokenizer: Any, out_dir: Path) -> T
             shutil.copyfile(file, out_dir / file.name)
     tokenizer.save_pretrained(str(out_dir))
     losses = [(e["step"], float(e["loss"])) for e in state["log_history"] if "loss" in e]
-    return TrainResult(state["global_step"], losses, 0.0, state["global_step"])
+    evals = [(e["step"], float(e["eval_loss"])) for e in state["log_history"] if "eval_loss" in e]
+    best = state.get("best_global_step") if evals else None
+    return TrainResult(state["global_step"], losses, 0.0, state["global_step"], eval_losses=evals,
+                       best_step=best, eval_loss=dict(evals).get(best) if best is not None else None)
 
 
 def _max_positions(config: Any) -> int:

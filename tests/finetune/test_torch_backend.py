@@ -16,7 +16,7 @@ from tests.conftest import train_run
 
 
 def test_pack_keeps_eos_between_rows_and_labels_them():
-    blocks = pack([[1, 2], [3], [4, 5, 6]], eos_id=0, block_size=4)
+    blocks = pack([[1, 2], [3], [4, 5, 6]], separator=0, block_size=4)
     assert blocks == [[0, 1, 2, 0], [3, 0, 4, 5], [6, 0]]
     batch = PadCollator(pad_id=0)([{"input_ids": b} for b in blocks[1:]])
     assert batch["input_ids"].tolist() == [[3, 0, 4, 5], [6, 0, 0, 0]]
