@@ -17,7 +17,6 @@ import pandas as pd
 
 from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
 from augment.data import load_dataset
-from augment.errors import ConfigError
 from augment.finetune import finetune_run
 from augment.generate import COLUMNS, LabelGenerator, prompt_texts
 from augment.run import RunDir
@@ -62,7 +61,7 @@ class Augmenter:
 
     @property
     def labels(self) -> list[str]:
-        return sorted(self.manifest["labels"])
+        return sorted(self.manifest.labels)
 
     def generate(self, label: str | None = None, n: int = 100, config: GenerateConfig | None = None,
                  prefix_texts: Sequence[str] | None = None, **sampling: Any) -> pd.DataFrame:
@@ -78,8 +77,7 @@ class Augmenter:
         return pd.concat(frames, ignore_index=True)
 
     def _generate_one(self, label: str, config: GenerateConfig, prefix_texts: Sequence[str] | None) -> pd.DataFrame:
-        if label not in self.manifest["labels"]:
-            raise ConfigError(f"{self.run.root}: no label '{label}'; labels are {', '.join(self.labels)}")
+        self.manifest.model_key(label, self.run.root)  # an unknown label fails before any model loads
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
         prompts = prompt_texts(self.run, label, prefix_texts)

@@ -136,6 +136,8 @@ def adapt(
     block_size: Annotated[Optional[int], typer.Option(help="Tokens per packed block.")] = None,
     learning_rate: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
     eval_fraction: Annotated[Optional[float], typer.Option(help="Share of texts held out for the loss.")] = None,
+    eval_steps: Annotated[Optional[int], typer.Option(help="Evaluate held-out texts every N steps.")] = None,
+    save_steps: Annotated[Optional[int], typer.Option(help="Checkpoint every N steps (eval-fraction 0).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto, fp32, bf16, fp16.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted adaptation.")] = False,
@@ -154,7 +156,8 @@ def adapt(
         dict(path=texts or sections["data"].get("path"), text_col=text_col, clean=clean)))
     cfg = build(AdaptConfig, _where(config, "adapt"), **merge(sections["adapt"], dict(
         model=model, max_steps=max_steps, batch_size=batch_size, block_size=block_size,
-        learning_rate=learning_rate, eval_fraction=eval_fraction, precision=precision, seed=seed)))
+        learning_rate=learning_rate, eval_fraction=eval_fraction, eval_steps=eval_steps, save_steps=save_steps,
+        precision=precision, seed=seed)))
     rows = load_texts(data_cfg.path, data_cfg)
     if limit is not None and limit < len(rows):
         rows = random.Random(cfg.seed).sample(rows, limit)
@@ -174,19 +177,18 @@ def adapt_table(root: Path, record: Any) -> Table:
     return table
 
 
-def run_table(root: Path, manifest: dict[str, Any]) -> Table:
-    separator = (manifest.get("separator") or {}).get("token", "EOS")
-    adapted = " adapted" if manifest.get("adapted_from") else ""
-    table = Table(title=f"{root} ({manifest['mode']}, {manifest['finetune']['model']}{adapted}, "
-                        f"separator {separator})")
+def run_table(root: Path, manifest: Any) -> Table:
+    separator = manifest.separator.token if manifest.separator else "EOS"
+    adapted = f" adapted from {manifest.adapted_from['base_model']}" if manifest.adapted_from else ""
+    table = Table(title=f"{root} ({manifest.mode}, {manifest.finetune['model']}{adapted}, separator {separator})")
     for col in ("label", "rows", "model dir", "status", "steps", "loss first → last", "held-out loss", "time"):
         table.add_column(col)
-    for label, info in sorted(manifest["labels"].items()):
-        m = manifest["models"][info["model"]]
-        loss = (f"{m['first_loss']:.3f} → {m['final_loss']:.3f}" if m.get("final_loss") is not None else "-")
-        held = (f"{m['eval_loss']:.3f} (step {m.get('best_step')})" if m.get("eval_loss") is not None else "-")
-        table.add_row(label, str(info["rows"]), info["model"], m["status"], str(m.get("steps", "-")),
-                      loss, held, f"{m['wall_s']:.0f}s" if "wall_s" in m else "-")
+    for label, info in sorted(manifest.labels.items()):
+        m = manifest.models[info.model]
+        loss = f"{m.first_loss:.3f} → {m.final_loss:.3f}" if m.final_loss is not None else "-"
+        held = f"{m.eval_loss:.3f} (step {m.best_step})" if m.eval_loss is not None else "-"
+        table.add_row(label, str(info.rows), info.model, m.status, "-" if m.steps is None else str(m.steps),
+                      loss, held, "-" if m.wall_s is None else f"{m.wall_s:.0f}s")
     return table
 
 
@@ -247,7 +249,7 @@ def generate(
     check_output_path(out, overwrite)
     rundir = RunDir(run)
     manifest = rundir.read_manifest()
-    known = sorted(manifest["labels"])
+    known = sorted(manifest.labels)
     labels = known if label == ["all"] else label
     for l in labels:
         if l not in known:

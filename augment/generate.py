@@ -22,7 +22,7 @@ import torch
 from augment.config import GenerateConfig
 from augment.errors import AugmentError
 from augment.models import Placement, load_model, load_tokenizer, placement
-from augment.prompts import label_token, prompt_ids, scrub, separator_id
+from augment.prompts import label_token, prompt_ids, scrub
 from augment.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ class LabelGenerator:
         tokenizer = load_tokenizer(str(path))
         tokenizer.padding_side = "left"
         model = load_model(str(path), dtype=place.dtype).to(place.device).eval()
-        return cls(model, tokenizer, place, label, manifest["mode"] == "conditioned",
-                   sorted(manifest["labels"]), f"{run.root.name}/{path.name}", separator_id(manifest, tokenizer))
+        return cls(model, tokenizer, place, label, manifest.mode == "conditioned", sorted(manifest.labels),
+                   f"{run.root.name}/{path.name}", manifest.separator_id(tokenizer))
 
     def prompt_ids(self, prefixes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompts; each starts with EOS, as every training row did."""

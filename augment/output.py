@@ -122,8 +122,8 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
         filter=report, batch_sizes=batch_sizes, world_size=comm.world_size,
         prefixes="training rows" if prefix_texts is None else {"texts": len(prefix_texts), "hash": prefixes_hash},
-        models={l: manifest["models"][manifest["labels"][l]["model"]].get("hash") for l in labels},
-        finetune=manifest["finetune"], data=manifest["data"]))
+        models={l: manifest.model_for(l, run.root).hash for l in labels},
+        finetune=manifest.finetune, data=manifest.data))
     shutil.rmtree(parts, ignore_errors=True)
     return GenerateResult(frame, generated, report)
 
@@ -140,7 +140,7 @@ class GenerateResult:
 def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool,
                 prefixes_hash: str | None = None) -> Path:
     key = {"run": str(run.root.resolve()), "labels": labels, "config": config.model_dump(),
-           "models": hash_json(run.read_manifest()["models"])}
+           "models": hash_json(run.read_manifest().model_dump(mode="json")["models"])}
     if prefixes_hash is not None:
         key["prefixes"] = prefixes_hash
     meta = parts / "job.json"

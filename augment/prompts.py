@@ -9,7 +9,7 @@ separator or a label marker (nlpaug #268 leaked ``</s><s>FAVOR``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 CONDITIONED = "_conditioned"
@@ -35,9 +35,3 @@ def prompt_ids(tokenizer: Any, separator_id: int, label: str | None, prefix: str
     """Separator (what every training row followed), then the label's marker token, then the prefix as text."""
     marker = [] if label is None else [tokenizer.convert_tokens_to_ids(label_token(label))]
     return [separator_id, *marker, *encode_text(tokenizer, prefix)]
-
-
-def separator_id(manifest: Mapping[str, Any], tokenizer: Any) -> int:
-    """The token rows were packed with (chosen per model at fine-tuning); EOS for runs that predate the choice."""
-    chosen = manifest.get("separator")
-    return int(chosen["id"]) if chosen else int(tokenizer.eos_token_id)

@@ -1,8 +1,8 @@
-"""The run directory: one HF model dir per label plus a manifest that says what is done.
+"""The run directory: one HF model dir per label plus a typed manifest that says what is done.
 
 Layout::
 
-    RUN_DIR/run.json          manifest: format, mode, labels, configs, status per model
+    RUN_DIR/run.json          manifest (``Manifest``): format, mode, labels, configs, separator, status per model
     RUN_DIR/train.jsonl       the exact rows each model was trained on
     RUN_DIR/<label>/          a plain Hugging Face model dir (per-label mode)
     RUN_DIR/_conditioned/     the single model (label-conditioned mode)
@@ -16,14 +16,82 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from augment.errors import RunDirError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from augment.errors import ConfigError, RunDirError
 from augment.io import write_json_atomic
 from augment.prompts import CONDITIONED
 
 MANIFEST = "run.json"
 FORMAT = 1
+
+
+class Record(BaseModel):
+    """Keys a newer augment wrote are kept when an older one rewrites the file."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Separator(Record):
+    """The token rows are packed and prompted with, and the evidence it was chosen on:
+    mean NLL of the first tokens of real rows after each candidate."""
+
+    token: str
+    id: int
+    nll: dict[str, float] = {}
+    source: str = "measured"
+
+
+class LabelEntry(Record):
+    model: str
+    rows: int
+
+
+class ModelEntry(Record):
+    labels: list[str]
+    rows: int
+    status: Literal["pending", "done"] = "pending"
+    steps: int | None = None
+    first_loss: float | None = None
+    final_loss: float | None = None
+    wall_s: float | None = None
+    resumed_from_step: int | None = None
+    hash: str | None = None
+    processes: int | None = None
+    eval_rows: int = 0
+    eval_loss: float | None = None
+    best_step: int | None = None
+    eval_losses: list[tuple[int, float]] = []
+
+
+class Manifest(Record):
+    """``run.json``. Runs written by 0.1.0 read as they are: later fields have defaults."""
+
+    format: int = FORMAT
+    mode: Literal["per-label", "conditioned"]
+    finetune: dict[str, Any]
+    data: dict[str, Any]
+    data_hash: str
+    labels: dict[str, LabelEntry]
+    models: dict[str, ModelEntry]
+    separator: Separator | None = None
+    adapted_from: dict[str, Any] | None = None
+    provenance: dict[str, Any] = {}
+
+    def model_key(self, label: str, root: Path) -> str:
+        """The key of the model that generates ``label``, or an error listing the labels that exist."""
+        if label not in self.labels:
+            raise ConfigError(f"{root}: no label '{label}'; labels are {', '.join(sorted(self.labels))}")
+        return self.labels[label].model
+
+    def model_for(self, label: str, root: Path) -> ModelEntry:
+        return self.models[self.model_key(label, root)]
+
+    def separator_id(self, tokenizer: Any) -> int:
+        """The chosen separator; EOS for runs made before the choice existed."""
+        return tokenizer.eos_token_id if self.separator is None else self.separator.id
 
 
 def slug(label: str) -> str:
@@ -51,35 +119,42 @@ class RunDir:
     def work_dir(self, key: str) -> Path:
         return self.root / ".work" / key
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        write_json_atomic(self.manifest_path, manifest)
+    def is_finished(self, manifest: Manifest, key: str) -> bool:
+        """Marked done and its model dir in place (a dir appears only by atomic rename)."""
+        return manifest.models[key].status == "done" and (self.model_dir(key) / "config.json").exists()
 
-    def read_manifest(self) -> dict[str, Any]:
+    def all_finished(self, manifest: Manifest) -> bool:
+        return all(self.is_finished(manifest, key) for key in manifest.models)
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_json_atomic(self.manifest_path, manifest.model_dump(mode="json"))
+
+    def read_manifest(self) -> Manifest:
         if not self.root.exists():
             raise RunDirError(f"{self.root}: run directory not found")
         if not self.manifest_path.exists():
             raise RunDirError(f"{self.root}: not an augment run directory (no {MANIFEST}); "
                               "create one with `augment finetune --out DIR`")
         try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            raw = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunDirError(f"{self.manifest_path}: corrupt manifest ({exc})") from None
-        version = manifest.get("format") if isinstance(manifest, dict) else None
+        version = raw.get("format") if isinstance(raw, dict) else None
         if version != FORMAT:
             raise RunDirError(f"{self.manifest_path}: run format {version!r}, this augment reads format "
                               f"{FORMAT}; re-run `augment finetune` with this version")
-        return manifest
+        try:
+            return Manifest(**raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise RunDirError(f"{self.manifest_path}: corrupt manifest ('{where}': {first['msg'].lower()})") from None
 
     def finished_model(self, label: str) -> Path:
         """The model dir that generates ``label``, or an error saying what exists."""
         manifest = self.read_manifest()
-        labels = manifest["labels"]
-        if label not in labels:
-            raise RunDirError(f"{self.root}: no label '{label}'; labels are {', '.join(sorted(labels))}")
-        key = labels[label]["model"]
-        entry = manifest["models"][key]
-        path = self.model_dir(key)
-        if entry.get("status") != "done" or not (path / "config.json").exists():
+        key = manifest.model_key(label, self.root)
+        if not self.is_finished(manifest, key):
             raise RunDirError(f"{self.root}: the model for '{label}' is not finished; "
                               "run `augment finetune ... --resume` to complete it")
-        return path
+        return self.model_dir(key)

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from augment.data import LABEL, TEXT
+from augment.errors import AugmentError
 from augment.experiment.config import LMSpec
 from augment.io import hash_json, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir
@@ -90,19 +91,19 @@ def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: i
     manifest = finetune_run(train, run_dir, config, data_info=data_info, resume=run_dir.exists())
     wall = time.perf_counter() - began
     shutil.rmtree(run_dir / ".work", ignore_errors=True)   # resume checkpoints: GBs, useless once finished
-    losses = {k: [m.get("first_loss"), m.get("final_loss")] for k, m in manifest["models"].items()}
-    held_out = {k: [m.get("eval_loss"), m.get("best_step")] for k, m in manifest["models"].items()}
+    losses = {k: [m.first_loss, m.final_loss] for k, m in manifest.models.items()}
+    held_out = {k: [m.eval_loss, m.best_step] for k, m in manifest.models.items()}
     return run_dir, {"key": key, "cached": False, "wall_s": round(wall, 2), "loss_first_last": losses,
-                     "held_out_loss_step": held_out, "separator": manifest["separator"]["token"]}
+                     "held_out_loss_step": held_out,
+                     "separator": manifest.separator.token if manifest.separator else None}
 
 
 def _finished(run_dir: Path) -> bool:
+    run = RunDir(run_dir)
     try:
-        manifest = RunDir(run_dir).read_manifest()
-    except Exception:
+        return run.all_finished(run.read_manifest())
+    except AugmentError:
         return False
-    return all(m.get("status") == "done" and (run_dir / k / "config.json").exists()
-               for k, m in manifest["models"].items())
 
 
 def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: list[str], rows: int,

@@ -256,7 +256,19 @@ def cost_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"(includes the artefacts each cell was first to need)",
             f"- LM fine-tuning: {len(lms)} runs, {sum(v['wall_s'] for v in lms.values()) / 60:.1f} min; "
             f"pool generation: {len(pools)} pools, {sum(v['wall_s'] for v in pools.values()) / 60:.1f} min "
-            "(artefacts reused from an earlier run's cache are not counted)"]
+            "(artefacts reused from an earlier run's cache are not counted)", *adapt_lines(rows)]
+
+
+def adapt_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """What each domain adaptation read and cost (the first cell that needed it trained it)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("adapt") and (r["adapt"]["key"] not in seen or not r["adapt"].get("cached")):
+            seen[r["adapt"]["key"]] = r["adapt"]
+    return [f"- adaptation {a['key']}: {a['texts']} pool texts, {a['steps']} steps, {a['tokens']} training tokens, "
+            f"held-out loss {_num(a.get('eval_loss'))} (step {a.get('best_step')}), separator "
+            f"`{a.get('separator')}`" + (f", {a['wall_s'] / 60:.1f} min" if not a.get("cached") else ", cached")
+            for a in seen.values()]
 
 
 # --- the report ------------------------------------------------------------------------------------

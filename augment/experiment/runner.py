@@ -56,7 +56,8 @@ class SampleWork:
         if spec.type in ("oversample", "eda"):
             return self._baseline(spec, k), {}
         pool, info = self.pool(spec)
-        extra: dict[str, Any] = {"lm": info["lm"], "pool": info["pool"], "pool_rows": _counts(pool)}
+        extra: dict[str, Any] = {"lm": info["lm"], "pool": info["pool"], "pool_rows": _counts(pool),
+                                 **({"adapt": info["adapt"]} if "adapt" in info else {})}
         if cell.filtered:
             result = self.filtered(spec, k)
             extra["filter_report"] = result.to_dict()

@@ -20,7 +20,7 @@ from augment.finetune.base import Backend, TrainResult
 from augment.finetune.packing import TrainingRow
 from augment.io import atomic_dir, hash_dir, hash_json, provenance, write_jsonl_atomic
 from augment.prompts import label_token
-from augment.run import FORMAT, RunDir
+from augment.run import LabelEntry, Manifest, ModelEntry, RunDir
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def validate(frame: pd.DataFrame, config: FinetuneConfig, source: str) -> None:
         raise DataError(f"{source}: the conditioned mode needs the torch back-end (it adds label tokens)")
 
 
-def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> Manifest | None:
     """The manifest to continue from, or None for a fresh run."""
     if not run.root.exists():
         return None
@@ -95,7 +95,7 @@ def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> dict[str, Any
 
 def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, data_info: dict[str, Any],
                  resume: bool = False, overwrite: bool = False, progress: bool = False,
-                 on_model: Callable[[str, TrainResult | None], None] | None = None) -> dict[str, Any]:
+                 on_model: Callable[[str, TrainResult | None], None] | None = None) -> Manifest:
     """Train every model of the run, skipping finished ones on resume; returns the manifest.
 
     Under ``torchrun``/``accelerate launch`` every rank calls this: the Trainer
@@ -116,10 +116,10 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
     state.wait_for_everyone()
     if not state.is_main_process:
         manifest = run.read_manifest()
-    separator = int(manifest["separator"]["id"])
+    assert manifest.separator is not None
+    separator = manifest.separator.id
     for key, (labels, rows, held_out) in groups.items():
-        entry = manifest["models"][key]
-        if entry["status"] == "done" and (run.model_dir(key) / "config.json").exists():
+        if run.is_finished(manifest, key):
             log.info("%s: already trained, skipping", key)
             if on_model:
                 on_model(key, None)
@@ -128,16 +128,22 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
         result = _train_one(backend, run, key, (rows, held_out), config, resume, progress, markers, separator,
                             state.is_main_process)
         if state.is_main_process:
-            entry.update(status="done", steps=result.steps, first_loss=result.first_loss,
-                         final_loss=result.final_loss, wall_s=round(result.wall_s, 2),
-                         resumed_from_step=result.resumed_from_step, hash=hash_dir(run.model_dir(key)),
-                         processes=state.num_processes, eval_rows=len(held_out), eval_loss=result.eval_loss,
-                         best_step=result.best_step, eval_losses=result.eval_losses)
+            manifest.models[key] = finished_entry(manifest.models[key], result, run.model_dir(key),
+                                                  state.num_processes, len(held_out))
             run.write_manifest(manifest)
         state.wait_for_everyone()
         if on_model:
             on_model(key, result)
     return manifest if state.is_main_process else run.read_manifest()
+
+
+def finished_entry(entry: ModelEntry, result: TrainResult, model_dir: Path, processes: int,
+                   eval_rows: int) -> ModelEntry:
+    return entry.model_copy(update=dict(
+        status="done", steps=result.steps, first_loss=result.first_loss, final_loss=result.final_loss,
+        wall_s=round(result.wall_s, 2), resumed_from_step=result.resumed_from_step, hash=hash_dir(model_dir),
+        processes=processes, eval_rows=eval_rows, eval_loss=result.eval_loss, best_step=result.best_step,
+        eval_losses=result.eval_losses))
 
 
 def _process_state(config: FinetuneConfig) -> Any:
@@ -164,16 +170,16 @@ class _SingleProcess:
 
 
 def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],
-              groups: ModelRows, resume: bool, overwrite: bool, backend: Backend) -> dict[str, Any]:
+              groups: ModelRows, resume: bool, overwrite: bool, backend: Backend) -> Manifest:
     previous = prepare_run_dir(run, resume, overwrite)
     manifest = _new_manifest(frame, config, data_info, groups)
     if previous is not None:
         _check_compatible(previous, manifest, run)
-        manifest["models"] = previous["models"]
-    if previous is not None and previous.get("separator"):
-        manifest["separator"] = previous["separator"]
+        manifest.models = previous.models
+    if previous is not None and previous.separator is not None:
+        manifest.separator = previous.separator
     else:
-        manifest["separator"] = backend.choose_separator(config, frame[TEXT].tolist()).model_dump()
+        manifest.separator = backend.choose_separator(config, frame[TEXT].tolist())
     try:
         run.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -208,33 +214,32 @@ def _model_output(path: Path, main: bool) -> Iterator[Path]:
 
 
 def _new_manifest(frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],
-                  groups: ModelRows) -> dict[str, Any]:
-    labels = {label: {"model": key, "rows": int((frame[LABEL] == label).sum())}
+                  groups: ModelRows) -> Manifest:
+    labels = {label: LabelEntry(model=key, rows=int((frame[LABEL] == label).sum()))
               for key, (members, _, _) in groups.items() for label in members}
-    models = {key: {"labels": members, "rows": len(rows), "status": "pending"}
-              for key, (members, rows, _) in groups.items()}
-    return {"format": FORMAT, "mode": config.mode, "finetune": config.model_dump(), "data": data_info,
-            "data_hash": hash_json(frame[[TEXT, LABEL]].values.tolist()), "labels": labels,
-            "models": models, "adapted_from": adapted_from(config), "provenance": provenance(None)}
+    models = {key: ModelEntry(labels=members, rows=len(rows)) for key, (members, rows, _) in groups.items()}
+    return Manifest(mode=config.mode, finetune=config.model_dump(), data=data_info,
+                    data_hash=hash_json(frame[[TEXT, LABEL]].values.tolist()), labels=labels, models=models,
+                    adapted_from=adapted_from(config), provenance=provenance(None))
 
 
 def adapted_from(config: FinetuneConfig) -> dict[str, Any] | None:
     """What the start model was adapted on, when it is an ``augment adapt`` output."""
-    record = Path(config.model).expanduser() / "adapt.json"
-    if config.backend != "torch" or not record.is_file():
+    from augment.finetune.adapt import read_record
+
+    path = Path(config.model).expanduser()
+    record = read_record(path) if config.backend == "torch" and path.is_dir() else None
+    if record is None:
         return None
-    import json
-
-    adapt = json.loads(record.read_text(encoding="utf-8"))
-    return {k: adapt.get(k) for k in ("base_model", "texts", "texts_hash", "steps", "tokens", "eval_loss")}
+    return record.model_dump(include={"base_model", "source", "texts", "texts_hash", "steps", "tokens", "eval_loss"})
 
 
-def _check_compatible(previous: dict[str, Any], manifest: dict[str, Any], run: RunDir) -> None:
+def _check_compatible(previous: Manifest, manifest: Manifest, run: RunDir) -> None:
     for key in ("mode", "data_hash"):
-        if previous.get(key) != manifest[key]:
+        if getattr(previous, key) != getattr(manifest, key):
             raise RunDirError(f"{run.root}: cannot resume: {key} differs from the original run "
                               "(different data or mode); use --overwrite to start again")
-    old, new = dict(previous["finetune"]), dict(manifest["finetune"])
+    old, new = dict(previous.finetune), dict(manifest.finetune)
     changed = sorted(k for k in new if old.get(k) != new[k] and k not in ("max_steps", "save_steps"))
     if changed:
         raise RunDirError(f"{run.root}: cannot resume with different settings ({', '.join(changed)})")

@@ -14,24 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
-
 from augment.prompts import encode_text
+from augment.run import Separator
 
 DOCUMENT_SEPARATORS = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<s>", "<|begin_of_text|>", "<|startoftext|>")
 FIRST_TOKENS = 4
 MAX_ROWS = 64
-
-
-class Separator(BaseModel):
-    """The chosen separator and the evidence: mean NLL of the first tokens of real rows after each candidate."""
-
-    model_config = ConfigDict(frozen=True)
-
-    token: str
-    id: int
-    nll: dict[str, float] = {}
-    source: str = "measured"
 
 
 def candidates(tokenizer: Any) -> dict[str, int]:

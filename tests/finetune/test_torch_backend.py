@@ -25,11 +25,11 @@ def test_pack_keeps_eos_between_rows_and_labels_them():
 
 def test_per_label_dirs_load_with_plain_transformers(trained_run):
     manifest = RunDir(trained_run).read_manifest()
-    assert sorted(manifest["labels"]) == ["neg", "pos"]
+    assert sorted(manifest.labels) == ["neg", "pos"]
     for label in ("neg", "pos"):
-        entry = manifest["models"][label]
-        assert entry["status"] == "done" and entry["steps"] == 30
-        assert entry["final_loss"] < entry["first_loss"] / 3
+        entry = manifest.models[label]
+        assert entry.status == "done" and entry.steps == 30
+        assert entry.final_loss < entry.first_loss / 3
         model = AutoModelForCausalLM.from_pretrained(trained_run / label)
         tok = AutoTokenizer.from_pretrained(trained_run / label)
         assert (trained_run / label / "model.safetensors").exists()
@@ -44,8 +44,8 @@ def test_per_label_dirs_load_with_plain_transformers(trained_run):
 
 def test_conditioned_mode_adds_one_token_per_label(conditioned_run):
     manifest = RunDir(conditioned_run).read_manifest()
-    assert manifest["mode"] == "conditioned"
-    assert {v["model"] for v in manifest["labels"].values()} == {"_conditioned"}
+    assert manifest.mode == "conditioned"
+    assert {v.model for v in manifest.labels.values()} == {"_conditioned"}
     tok = AutoTokenizer.from_pretrained(conditioned_run / "_conditioned")
     assert tok.encode("<|label=pos|>", add_special_tokens=False) == [len(tok) - 1] or \
         len(tok.encode("<|label=pos|>", add_special_tokens=False)) == 1
@@ -59,13 +59,13 @@ def test_resume_continues_from_checkpoint(tiny_model_dir, tweets, tmp_path):
     with pytest.raises(OutputExistsError, match="pass --resume"):
         train_run(tiny_model_dir, frame, run, max_steps=20)
     manifest = RunDir(run).read_manifest()
-    manifest["models"]["pos"]["status"] = "pending"  # as if killed after checkpoint-10
+    manifest.models["pos"].status = "pending"  # as if killed after checkpoint-10
     RunDir(run).write_manifest(manifest)
     config = FinetuneConfig(model=str(tiny_model_dir), max_steps=20, batch_size=8, block_size=32,
                             learning_rate=5e-3, save_steps=10)
     done = finetune_run(frame, run, config, data_info={"path": "tweets"}, resume=True)
-    entry = done["models"]["pos"]
-    assert entry["resumed_from_step"] == 10 and entry["steps"] == 20
+    entry = done.models["pos"]
+    assert entry.resumed_from_step == 10 and entry.steps == 20
     assert (run / ".work" / "pos" / "checkpoints" / "checkpoint-20").is_dir()
 
 
@@ -76,12 +76,12 @@ def test_resume_keeps_one_loss_per_step(tiny_model_dir, tweets, tmp_path):
     checkpoints = run / ".work" / "pos" / "checkpoints"
     shutil.rmtree(checkpoints / "checkpoint-10")  # as if killed between checkpoint-8 and the end
     manifest = RunDir(run).read_manifest()
-    manifest["models"]["pos"]["status"] = "pending"
+    manifest.models["pos"].status = "pending"
     RunDir(run).write_manifest(manifest)
     config = FinetuneConfig(model=str(tiny_model_dir), max_steps=10, batch_size=8, block_size=32,
                             learning_rate=5e-3, save_steps=4)
     done = finetune_run(frame, run, config, data_info={"path": "tweets"}, resume=True)
-    assert done["models"]["pos"]["resumed_from_step"] == 8
+    assert done.models["pos"].resumed_from_step == 8
     log = [json.loads(line) for line in (run / ".work" / "pos" / "train_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == list(range(1, 11))
 

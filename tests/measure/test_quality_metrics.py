@@ -75,3 +75,17 @@ def test_empty_and_single_label_inputs_give_none_not_nan():
     one_label = quality_report(SYN, TRAIN[TRAIN["label"] == "a"])
     assert one_label["label_agreement"] is None
     assert mean_words([]) is None
+
+
+def test_fragment_rate_counts_rows_that_start_mid_sentence():
+    from augment.metrics import fragment_rate, quality_report
+
+    rows = ["'s response:", ", we should go", "use 90% of the time?", "- ok then", "I love it", "n't go", "@user hi"]
+    assert fragment_rate(rows) == pytest.approx(4 / 7)
+    assert fragment_rate([]) is None
+    synthetic = pd.DataFrame({"text": rows, "label": ["pos"] * 7})
+    train = pd.DataFrame({"text": ["Good day", "bad day"], "label": ["pos", "neg"]})
+    report = quality_report(synthetic, train, reference=["A real row", ". a fragment"])
+    assert report["fragment_rate"] == pytest.approx(4 / 7) and report["real_fragment_rate"] == 0.5
+    assert report["reference_rows"] == 2 and report["real_distinct_2"] == 1.0
+    assert report["label_agreement_min"] == min(report["label_agreement_by_label"].values())

@@ -59,10 +59,10 @@ def test_provenance_is_enough_to_reproduce(outputs: tuple[Path, Path], small_run
     assert (prov["config"]["seed"], prov["config"]["n"], prov["config"]["temperature"]) == (3, 6, 0.9)
     assert {"augment", "torch", "transformers"} <= prov["versions"].keys()
     manifest = RunDir(small_run).read_manifest()
-    assert prov["finetune"] == manifest["finetune"] and prov["data"] == manifest["data"]
+    assert prov["finetune"] == manifest.finetune and prov["data"] == manifest.data
     for label in ("neg", "pos"):
-        model = manifest["labels"][label]["model"]
-        assert prov["models"][label] == manifest["models"][model]["hash"] == hash_dir(small_run / model)
+        model = manifest.labels[label].model
+        assert prov["models"][label] == manifest.models[model].hash == hash_dir(small_run / model)
     # 'auto' must be recorded as the size it resolved to: a batch's rows depend on the batch size.
     frame = pd.read_json(here / name, lines=True) if name.endswith(".jsonl") else pd.read_csv(here / name)
     used = {label: json.loads(p)["batch_size"] for label, p in zip(frame["label"], frame["params"])}

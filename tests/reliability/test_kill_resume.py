@@ -46,18 +46,18 @@ def max_weight_diff(a: Path, b: Path) -> float:
 
 def _resume_and_compare(run: Path, reference: Path, args: list[str], resumed_expected: int, killed_at: int) -> None:
     manifest = RunDir(run).read_manifest()
-    assert manifest["models"]["pos"]["status"] == "pending"
+    assert manifest.models["pos"].status == "pending"
     assert not (run / "pos").exists(), "a killed run must not leave a model dir that looks finished"
     assert main([*args, "--resume"]) == 0
-    entry = RunDir(run).read_manifest()["models"]["pos"]
-    assert entry["status"] == "done" and entry["steps"] == MAX_STEPS
-    assert entry["resumed_from_step"] == resumed_expected
-    assert 0 <= killed_at - entry["resumed_from_step"] <= SAVE_STEPS  # steps redone after the crash
+    entry = RunDir(run).read_manifest().models["pos"]
+    assert entry.status == "done" and entry.steps == MAX_STEPS
+    assert entry.resumed_from_step == resumed_expected
+    assert 0 <= killed_at - entry.resumed_from_step <= SAVE_STEPS  # steps redone after the crash
     diff = max_weight_diff(run / "pos", reference / "pos")
     print(f"killed after step {killed_at}, resumed from {entry['resumed_from_step']}, "
           f"steps redone {killed_at - entry['resumed_from_step']}, max weight diff {diff}")
     assert diff == 0.0
-    assert entry["hash"] == RunDir(reference).read_manifest()["models"]["pos"]["hash"]
+    assert entry.hash == RunDir(reference).read_manifest().models["pos"].hash
 
 
 @pytest.mark.slow

@@ -118,16 +118,16 @@ def test_finetune_disk_full_then_resume(fault_csv, tiny_model_dir, tmp_path, mon
     assert main(finetune_args(fault_csv, tiny_model_dir, run)) == 2
     assert f"{run / 'pos'}: write failed (No space left on device)" in error_line(capsys)
     assert not (run / "pos").exists() and not list(run.glob(".pos.partial-*"))
-    assert RunDir(run).read_manifest()["models"]["pos"]["status"] == "pending"
+    assert RunDir(run).read_manifest().models["pos"].status == "pending"
     monkeypatch.undo()
     assert main([*finetune_args(fault_csv, tiny_model_dir, run), "--resume"]) == 0
-    entry = RunDir(run).read_manifest()["models"]["pos"]
-    assert entry["status"] == "done" and entry["resumed_from_step"] == 2 and entry["steps"] == 2
+    entry = RunDir(run).read_manifest().models["pos"]
+    assert entry.status == "done" and entry.resumed_from_step == 2 and entry.steps == 2
     assert fault_csv.read_bytes() == before
     reference = tmp_path / "uninterrupted"
     assert main(finetune_args(fault_csv, tiny_model_dir, reference)) == 0
-    assert entry["hash"] == RunDir(reference).read_manifest()["models"]["pos"]["hash"]
-    assert entry["final_loss"] == RunDir(reference).read_manifest()["models"]["pos"]["final_loss"]
+    assert entry.hash == RunDir(reference).read_manifest().models["pos"].hash
+    assert entry.final_loss == RunDir(reference).read_manifest().models["pos"].final_loss
 
 
 def test_convert_disk_full(tiny_model_dir, tmp_path, monkeypatch, capsys):

@@ -1,0 +1,104 @@
+"""Domain adaptation: a real model dir with its record, resumable after a kill, and the start of every fine-tune."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from augment.cli import main
+from augment.config import FinetuneConfig
+from augment.errors import OutputExistsError
+from augment.finetune import finetune_run
+from augment.finetune.adapt import AdaptConfig, adapt_model, read_record, work_dir
+from augment.run import RunDir
+from tests.reliability.procs import Child, complete_checkpoints
+
+WORDS = "the flight crew seat bag delay gate late early thanks again today my trip".split()
+
+
+def unlabelled(n: int = 200, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(6)) for _ in range(n)]
+
+
+def weights(path: Path) -> dict[str, np.ndarray]:
+    return load_file(str(path / "model.safetensors"))
+
+
+def max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    return max(float(np.abs(a[k].astype(np.float64) - b[k]).max()) for k in a if k in b)
+
+
+@pytest.fixture(scope="module")
+def adapted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("adapt") / "adapted"
+    config = AdaptConfig(model=str(tiny_model_dir), max_steps=12, batch_size=8, block_size=32,
+                         learning_rate=5e-3, eval_fraction=0.1, eval_steps=4)
+    adapt_model(unlabelled(), out, config, source="test texts")
+    return out
+
+
+def test_adapted_dir_is_a_model_with_its_record(adapted: Path, tiny_model_dir: Path):
+    record = read_record(adapted)
+    assert record is not None and record.base_model == str(tiny_model_dir)
+    assert record.texts == 200 and record.eval_rows == 20 and record.steps == 12
+    assert record.tokens == 12 * 8 * 32
+    assert record.separator.token == "<|endoftext|>" and record.separator.id == 50256
+    assert record.eval_loss is not None and record.first_loss > record.final_loss
+    assert max_diff(weights(adapted), weights(tiny_model_dir)) > 1e-3
+    assert not work_dir(adapted).exists(), "checkpoints are removed once the model is finished"
+
+
+def test_finetune_starts_from_the_adapted_weights(adapted: Path, tiny_model_dir: Path, tweets, tmp_path: Path):
+    run = tmp_path / "run"
+    finetune_run(tweets, run, FinetuneConfig(model=str(adapted), max_steps=1, batch_size=4, block_size=16,
+                                             learning_rate=1e-9), data_info={"path": "tweets"})
+    tuned = weights(run / "pos")
+    assert max_diff(tuned, weights(adapted)) < 1e-6
+    assert max_diff(tuned, weights(tiny_model_dir)) > 1e-3
+    manifest = RunDir(run).read_manifest()
+    assert manifest.adapted_from["base_model"] == str(tiny_model_dir)
+    assert manifest.adapted_from["texts"] == 200
+    assert manifest.separator.source == "inherited from adapted"
+
+
+def test_existing_output_needs_overwrite(adapted: Path, tiny_model_dir: Path):
+    config = AdaptConfig(model=str(tiny_model_dir), max_steps=2, batch_size=4, block_size=16)
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        adapt_model(unlabelled(), adapted, config, source="test texts")
+    assert adapt_model(unlabelled(), adapted, config, source="test texts", resume=True).steps == 12
+
+
+def adapt_args(texts: Path, model: Path, out: Path) -> list[str]:
+    return ["adapt", "--texts", str(texts), "--model", str(model), "--out", str(out), "--max-steps", "12",
+            "--save-steps", "4", "--batch-size", "4", "--block-size", "16", "--lr", "5e-3",
+            "--eval-fraction", "0", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_adapt_resumes_after_a_kill_to_the_uninterrupted_weights(tiny_model_dir: Path, tmp_path: Path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(unlabelled(120)), encoding="utf-8")
+    reference = tmp_path / "reference"
+    assert main(adapt_args(texts, tiny_model_dir, reference)) == 0
+    out = tmp_path / "adapted"
+    child = Child(adapt_args(texts, tiny_model_dir, out), tmp_path / "child.log")
+    checkpoints = work_dir(out) / "checkpoints"
+    child.wait_for(lambda: 4 in complete_checkpoints(checkpoints), timeout=900)
+    child.kill()
+    assert not out.exists(), "a killed adaptation must not leave a model dir that looks finished"
+    assert main(adapt_args(texts, tiny_model_dir, out) + ["--resume"]) == 0
+    assert max_diff(weights(out), weights(reference)) == 0.0
+    assert read_record(out).steps == 12
+    assert not work_dir(out).exists()
+
+
+def test_info_shows_the_adapted_model(adapted: Path, capsys: pytest.CaptureFixture):
+    assert main(["info", str(adapted)]) == 0
+    shown = capsys.readouterr().out
+    assert "adapted from" in shown and "held-out" in shown and "200" in shown
