@@ -10,9 +10,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from augment.errors import ConfigError
 from classifiers.embedding import EmbeddingLogReg
+from classifiers.setfit import SetFitClassifier
 from classifiers.tfidf import TfidfLogReg
 
-CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr")
+CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr", "setfit")
 
 
 def known_classifier(name: str) -> str:
@@ -24,7 +25,8 @@ def known_classifier(name: str) -> str:
 
 def make_classifier(name: str, seed: int, class_weight: str | None = None) -> Any:
     """An unfitted estimator; ``seed`` becomes its ``random_state``."""
-    builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg}
+    builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg,
+                                               "setfit": SetFitClassifier}
     if name not in builders:
         raise ConfigError(f"classifier '{name}' is unknown; expected one of {', '.join(CLASSIFIER_NAMES)}")
     return builders[name](random_state=seed, class_weight=class_weight)

@@ -148,7 +148,11 @@ def _check_models(config: ExperimentConfig) -> None:
     names = {*config.classifiers, config.quality.judge}
     if True in config.filters and config.filter.fidelity != "off":
         names.add(config.filter.fidelity_classifier)
-    if "minilm-lr" in names:
+    if names & {"minilm-lr", "setfit"}:
         from classifiers import minilm_path
 
         minilm_path()
+    if "setfit" in names:
+        from classifiers.setfit import _import_setfit
+
+        _import_setfit()
