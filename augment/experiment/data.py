@@ -33,6 +33,15 @@ class PreparedData:
     judge_seed: int
     validation_split: ValidationSplit | None = None
     _judge: Any = field(default=None, repr=False)
+    # frozen-encoder embeddings (minilm-lr) shared by every cell of this dataset in one run:
+    # the test and validation rows, and each sample's real rows, are encoded once
+    embeddings: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.embeddings is None:
+            from classifiers import EmbeddingCache
+
+            self.embeddings = EmbeddingCache()
 
     @property
     def labels(self) -> list[str]:
@@ -71,8 +80,8 @@ class PreparedData:
             rows = pd.concat([g.sample(n=min(len(g), self.judge_rows), random_state=self.judge_seed)
                               for _, g in self.pool.groupby(LABEL, sort=True)])
             log.info("%s: training the quality judge (%s) on %d pool rows", self.name, self.judge_name, len(rows))
-            self._judge = make_classifier(self.judge_name, self.judge_seed).fit(rows[TEXT].tolist(),
-                                                                                 rows[LABEL].tolist())
+            judge = make_classifier(self.judge_name, self.judge_seed, embedding_cache=self.embeddings)
+            self._judge = judge.fit(rows[TEXT].tolist(), rows[LABEL].tolist())
         return self._judge
 
     def stats(self) -> dict[str, Any]:

@@ -120,7 +120,8 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str
     synthetic, extra = work.synthetic(cell)
     made = time.perf_counter()
     train = pd.concat([work.train[[TEXT, LABEL]], synthetic], ignore_index=True)
-    classifier = make_classifier(cell.classifier, cell.seed).fit(train[TEXT].tolist(), train[LABEL].tolist())
+    classifier = make_classifier(cell.classifier, cell.seed, embedding_cache=work.data.embeddings)
+    classifier.fit(train[TEXT].tolist(), train[LABEL].tolist())
     scores = evaluate(classifier, work.data.test[TEXT].tolist(), work.data.test[LABEL].tolist())
     val = work.validation
     extra_scores = {} if val is None else {
