@@ -56,6 +56,30 @@ class EDASpec(StageConfig):
     alpha: float = Field(0.1, gt=0, le=1, description="Share of words changed per row.")
 
 
+class OracleSpec(StageConfig):
+    """The ceiling: real labelled rows in exactly the counts the synthetic rows would add."""
+
+    type: Literal["oracle"]
+    name: str = "oracle"
+
+
+class PseudoLabelSpec(StageConfig):
+    """What the unlabelled pool texts give without generation: labelled by a classifier trained
+    on the cell's sample, the ``k`` rows per label it is surest of."""
+
+    type: Literal["pseudo-label"]
+    name: str = "pseudo-label"
+    classifier: str = Field("tfidf-lr", description="Labeller trained on the cell's real rows: tfidf-lr, "
+                                                    "minilm-lr, setfit.")
+
+    @field_validator("classifier")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from classifiers.factory import known_classifier
+
+        return known_classifier(value)
+
+
 class LMSpec(StageConfig):
     type: Literal["lm"]
     name: str = "lm"
@@ -82,7 +106,8 @@ class LMSpec(StageConfig):
         return self
 
 
-AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec], Field(discriminator="type")]
+AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec, OracleSpec, PseudoLabelSpec],
+                          Field(discriminator="type")]
 
 
 class QualityConfig(StageConfig):

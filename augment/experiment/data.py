@@ -72,6 +72,15 @@ class PreparedData:
             texts = texts[~texts.isin(set(drawn[TEXT]))]
         return texts.tolist()
 
+    def outside(self, *frames: pd.DataFrame) -> pd.DataFrame:
+        """Pool rows that are in none of ``frames`` (a cell's sample and validation rows) and not in the
+        validation draw: what an oracle or a pseudo-labeller may add without leaking evaluation rows."""
+        taken = set().union(*(set(f[TEXT]) for f in frames))
+        drawn = self._validation_draw()
+        if drawn is not None:
+            taken |= set(drawn[TEXT])
+        return self.pool[~self.pool[TEXT].isin(taken)].reset_index(drop=True)
+
     def judge(self) -> Any:
         """The quality judge: trained once on real pool rows (never test rows, never the filter's model)."""
         if self._judge is None:
@@ -101,7 +110,19 @@ def prepare(config: ExperimentConfig) -> dict[str, PreparedData]:
         _check(config, name, pool, test)
         prepared[name] = PreparedData(name, data, pool, test, config.quality.judge,
                                       config.quality.judge_rows_per_class, config.quality.seed, config.validation)
+        _check_references(config, prepared[name])
     return prepared
+
+
+def _check_references(config: ExperimentConfig, data: PreparedData) -> None:
+    """Oracle rows beyond the pool, or a pseudo-labeller with too few texts: one error, before any model."""
+    from augment.experiment.references import check_reference_rows
+
+    specs = [s for s in config.augmenters if s.type in ("oracle", "pseudo-label")]
+    if specs:
+        available = data.outside()
+        for spec in specs:
+            check_reference_rows(data.name, spec, config.examples_per_class, config.ratios, available, data.labels)
 
 
 def _split(config: ExperimentConfig, name: str, data: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,7 +175,8 @@ def _check_models(config: ExperimentConfig) -> None:
             check_model_dir(path, ft.trust_pickle)
         elif ft.model.startswith((".", "/", "~")):
             raise ConfigError(f"augmenter '{spec.name}': model directory {ft.model} not found")
-    names = {*config.classifiers, config.quality.judge}
+    names = {*config.classifiers, config.quality.judge,
+             *(s.classifier for s in config.augmenters if s.type == "pseudo-label")}
     if True in config.filters and config.filter.fidelity != "off":
         names.add(config.filter.fidelity_classifier)
     if names & {"minilm-lr", "setfit"}:

@@ -41,13 +41,18 @@ class Cell:
 
     def rows_per_label(self) -> int:
         """Synthetic rows added per label."""
-        return 0 if self.ratio is None else max(1, round(self.ratio * self.examples_per_class))
+        return 0 if self.ratio is None else rows_per_label(self.ratio, self.examples_per_class)
 
     def describe(self) -> dict[str, Any]:
         """The fields a results row and the report group by."""
         return {"key": self.key, "dataset": self.dataset, "examples_per_class": self.examples_per_class,
                 "seed": self.seed, "augmenter": self.augmenter.name, "type": self.augmenter.type,
                 "mode": self.mode, "ratio": self.ratio, "filter": self.filtered, "classifier": self.classifier}
+
+
+def rows_per_label(ratio: float, examples: int) -> int:
+    """Rows an augmenter adds per label at ``ratio`` (at least one); prepare-time checks use it too."""
+    return max(1, round(ratio * examples))
 
 
 def sample_key(config: ExperimentConfig, dataset: str, examples: int, seed: int) -> str:

@@ -46,6 +46,8 @@ class SampleWork:
         self._filtered: dict[tuple[str, int | None], Any] = {}
         self._fidelity: Any = None
         self._quality: dict[tuple[str, float | None, bool], dict[str, Any] | None] = {}
+        self._references: dict[str, pd.DataFrame] = {}
+        self._labellers: dict[str, Any] = {}
 
     def synthetic(self, cell: Cell) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The synthetic rows of a cell and what it took to make them."""
@@ -54,6 +56,8 @@ class SampleWork:
             return pd.DataFrame(columns=[TEXT, LABEL]), {}
         if spec.type in ("oversample", "eda"):
             return self._baseline(spec, k), {}
+        if spec.type in ("oracle", "pseudo-label"):
+            return self._reference(spec, k)
         pool, info = self.pool(spec)
         extra: dict[str, Any] = {"lm": info["lm"], "pool": info["pool"], "pool_rows": _counts(pool)}
         if cell.filtered:
@@ -67,6 +71,35 @@ class SampleWork:
 
         aug = EDAAugmenter(self.train, alpha=spec.alpha) if spec.type == "eda" else OversampleAugmenter(self.train)
         return pd.concat([aug.generate(label=l, n=k, seed=self.seed) for l in self.data.labels], ignore_index=True)
+
+    def _reference(self, spec: Any, k: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Real rows in the cell's counts: the oracle's true labels, or the pseudo-labeller's surest."""
+        from augment.experiment import references
+
+        if spec.name not in self._references:
+            frames = [self.train] if self.validation is None else [self.train, self.validation]
+            candidates = self.data.outside(*frames)
+            if spec.type == "oracle":
+                self._references[spec.name] = references.oracle_order(candidates, self.seed)
+            else:
+                self._references[spec.name] = references.pseudo_labelled(candidates[TEXT].tolist(),
+                                                                         self._labeller(spec.classifier))
+        ordered = self._references[spec.name]
+        rows = references.first_per_label(ordered, k)
+        if spec.type == "oracle":
+            return rows, {"reference": {"candidates": len(ordered)}}
+        accuracy = references.pseudo_label_accuracy(rows, self.data.pool)
+        return rows, {"reference": {"candidates": len(ordered), "classifier": spec.classifier,
+                                    "pseudo_label_accuracy": accuracy}}
+
+    def _labeller(self, name: str) -> Any:
+        """The pseudo-labeller: ``name`` trained on this sample's real rows, once per sample."""
+        from classifiers import make_classifier
+
+        if name not in self._labellers:
+            model = make_classifier(name, self.seed, embedding_cache=self.data.embeddings)
+            self._labellers[name] = model.fit(self.train[TEXT].tolist(), self.train[LABEL].tolist())
+        return self._labellers[name]
 
     def pool(self, spec: LMSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
         if spec.name not in self._pools:
