@@ -50,6 +50,18 @@ class PreparedData:
     def sample(self, examples: int, seed: int) -> pd.DataFrame:
         return sample_per_class(self.pool, examples, seed, source=f"dataset '{self.name}'")
 
+    def labelled(self, examples: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """A cell's training rows and validation rows. Honest selection: both come out of the
+        ``examples`` rows per class; otherwise the sample trains and the pool draw validates."""
+        sample = self.sample(examples, seed)
+        split = self.validation_split
+        if split is None or not split.honest:
+            return sample, self.validation(sample)
+        held = sample.groupby(LABEL, sort=True, group_keys=False).sample(
+            n=split.honest_per_class, random_state=_seed(split.seed, seed))
+        train = sample.drop(index=held.index)
+        return train.reset_index(drop=True), held.sort_index().reset_index(drop=True)
+
     def validation(self, train: pd.DataFrame) -> pd.DataFrame | None:
         """The validation draw minus this sample's own rows (the same draw for every sample, so
         training samples, and the LMs cached for them, do not depend on it)."""
@@ -59,7 +71,7 @@ class PreparedData:
         return drawn[~drawn[TEXT].isin(set(train[TEXT]))].reset_index(drop=True)
 
     def _validation_draw(self) -> pd.DataFrame | None:
-        if self.validation_split is None:
+        if self.validation_split is None or self.validation_split.honest:
             return None
         return self.pool.sample(n=min(self.validation_split.size, len(self.pool)),
                                 random_state=self.validation_split.seed)
@@ -95,6 +107,11 @@ class PreparedData:
 
     def stats(self) -> dict[str, Any]:
         return {"pool_rows": _counts(self.pool), "test_rows": _counts(self.test), "test_total": len(self.test)}
+
+
+def _seed(split_seed: int, sample_seed: int) -> int:
+    """One seed per (split seed, sample seed) for the honest split, never the global RNG."""
+    return (split_seed * 1_000_003 + sample_seed) % (2 ** 32)
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -164,10 +181,11 @@ def _check_models(config: ExperimentConfig) -> None:
         if not isinstance(spec, LMSpec):
             continue
         ft = spec.finetune
-        low = min(config.examples_per_class)
-        if low < ft.min_rows:
-            raise ConfigError(f"augmenter '{spec.name}': examples_per_class {low} is below finetune.min_rows="
-                              f"{ft.min_rows}; the LM would refuse to train")
+        low, honest = min(config.examples_per_class), config.honest_validation()
+        if low - honest < ft.min_rows:
+            rows = f"examples_per_class {low}" + (f" less {honest} honest validation rows" if honest else "")
+            raise ConfigError(f"augmenter '{spec.name}': {rows} is below finetune.min_rows={ft.min_rows}; "
+                              "the LM would refuse to train")
         if ft.model in SHORT_NAMES:
             continue
         path = Path(ft.model).expanduser()

@@ -58,8 +58,11 @@ def rows_per_label(ratio: float, examples: int) -> int:
 def sample_key(config: ExperimentConfig, dataset: str, examples: int, seed: int) -> str:
     """Identifies one training sample: the data, the test split it avoids, its size and seed."""
     data = config.named_datasets()[dataset]
-    return hash_json({"format": GRID_FORMAT, "data": data.model_dump(), "test": config.test.model_dump(),
-                      "examples_per_class": examples, "seed": seed})[:16]
+    key = {"format": GRID_FORMAT, "data": data.model_dump(), "test": config.test.model_dump(),
+           "examples_per_class": examples, "seed": seed}
+    if config.honest_validation():   # the training rows are fewer: LMs cached for the full sample do not apply
+        key["honest_validation"] = config.validation.key()
+    return hash_json(key)[:16]
 
 
 def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
@@ -74,7 +77,7 @@ def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
         "classifier": cell.classifier,
     }
     if config.validation is not None:  # absent from the key otherwise: earlier results stay valid
-        key["validation"] = config.validation.model_dump()
+        key["validation"] = config.validation.key()
     return key
 
 

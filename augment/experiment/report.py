@@ -303,10 +303,10 @@ def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str,
     lines += pseudo_label_lines(rows)
     validated = validation_rows(rows)
     if validated:
-        size = config.validation.size if config.validation else "?"
+        selection = config.validation.describe() if config.validation else "?"
         lines += ["", "## Lift in macro-F1 on the validation split", "",
-                  f"The same cells scored on {size} pool rows drawn once (minus each sample's own rows): "
-                  "choose settings here, so that the test split above is read only for the final numbers.", ""]
+                  f"The same cells scored on the validation rows ({selection}): choose settings here, so that "
+                  "the test split above is read only for the final numbers.", ""]
         lines += _table(*lift_rows(summarize(validated)))
     lines += ["", "## All cells", "", "Mean ± 95% CI half-width over seeds (Student t); lifts in points with "
               "95% CI of the seed-paired differences.", ""]
@@ -376,6 +376,8 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
                          f"of {ft.block_size} tokens, lr {ft.learning_rate:g}; sampling T={gen.temperature:g}, "
                          f"top-k {gen.top_k}, top-p {gen.top_p}, prefix_words {gen.prefix_words}, max "
                          f"{gen.max_new_tokens} new tokens; pool margin {spec.pool_margin:g}")
+    lines.append("- validation selection: " + (config.validation.describe() if config.validation else
+                                                 "none (no validation rows; nothing was selected on held-out rows)"))
     lines += reference_lines(config)
     if len(config.seeds) < 5:
         lines.append(f"- only {len(config.seeds)} seeds: intervals are wide and the t-quantile large")

@@ -40,8 +40,7 @@ class SampleWork:
                  sample_key: str, cache: Path):
         self.config, self.data, self.examples, self.seed = config, data, examples, seed
         self.sample_key, self.cache = sample_key, cache
-        self.train = data.sample(examples, seed)
-        self.validation = data.validation(self.train)
+        self.train, self.validation = data.labelled(examples, seed)
         self._pools: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
         self._filtered: dict[tuple[str, int | None], Any] = {}
         self._fidelity: Any = None
