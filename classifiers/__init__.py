@@ -12,4 +12,5 @@ from classifiers.setfit import SetFitClassifier
 from classifiers.tfidf import TfidfLogReg
 
 __all__ = ["CLASSIFIER_NAMES", "EMBEDDING_DIM", "EmbeddingCache", "EmbeddingLogReg", "SetFitClassifier",
-           "TfidfLogReg", "classification_metrics", "evaluate", "fitted_classifier", "is_fitted", "load_encoder", "make_classifier", "minilm_path"]
+           "TfidfLogReg", "classification_metrics", "evaluate", "fitted_classifier", "is_fitted", "load_encoder",
+           "make_classifier", "minilm_path"]

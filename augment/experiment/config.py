@@ -91,6 +91,17 @@ class EDASpec(StageConfig):
     type: Literal["eda"]
     name: str = "eda"
     alpha: float = Field(0.1, gt=0, le=1, description="Share of words changed per row.")
+    synonyms: Literal["off", "auto", "wordnet"] = Field(
+        "off", description="EDA's synonym replacement from the offline WordNet (`augment fetch wordnet`): 'wordnet' "
+                           "requires it, 'auto' uses it when present, 'off' never (the report says which ran).")
+
+    def resolved_synonyms(self) -> Literal["off", "wordnet"]:
+        """What runs: 'auto' becomes 'wordnet' where the offline WordNet is present (a cheap file check)."""
+        from augment import wordnet
+
+        if self.synonyms == "wordnet" or (self.synonyms == "auto" and wordnet.available()):
+            return "wordnet"
+        return "off"
 
 
 class OracleSpec(StageConfig):

@@ -174,9 +174,20 @@ def _check(config: ExperimentConfig, name: str, pool: pd.DataFrame, test: pd.Dat
                         f"outside the test split, but {detail}")
 
 
+def _check_wordnet(config: ExperimentConfig) -> None:
+    from augment import wordnet
+
+    for spec in config.augmenters:
+        if spec.type == "eda" and spec.synonyms == "wordnet" and not wordnet.available():
+            raise ConfigError(f"augmenter '{spec.name}': synonyms 'wordnet' needs the offline WordNet at "
+                              f"{wordnet.wordnet_dir()} and nltk: run `augment fetch wordnet` "
+                              "(or use synonyms: auto, which runs without it)")
+
+
 def _check_models(config: ExperimentConfig) -> None:
     from augment.models import SHORT_NAMES, check_model_dir
 
+    _check_wordnet(config)
     for spec in config.augmenters:
         if not isinstance(spec, LMSpec):
             continue

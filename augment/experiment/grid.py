@@ -87,6 +87,10 @@ def _augmenter_key(augmenter: Any) -> dict[str, Any]:
     dumped = augmenter.model_dump()
     if dumped.get("prompts") == "labelled":
         del dumped["prompts"]
+    if "synonyms" in dumped:   # EDA: what runs, not what was asked ('auto' depends on the machine)
+        dumped["synonyms"] = augmenter.resolved_synonyms()
+        if dumped["synonyms"] == "off":
+            del dumped["synonyms"]
     return dumped
 
 

@@ -379,6 +379,7 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
     lines.append("- validation selection: " + (config.validation.describe() if config.validation else
                                                  "none (no validation rows; nothing was selected on held-out rows)"))
     lines += reference_lines(config)
+    lines += eda_lines(config, rows)
     if len(config.seeds) < 5:
         lines.append(f"- only {len(config.seeds)} seeds: intervals are wide and the t-quantile large")
     if stale:
@@ -388,6 +389,21 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
         first = meta.get("first_run") or meta.get("created")
         lines.append(f"- first run started {first}, last run {meta.get('created')}; {versions}; "
                      f"{meta.get('platform')}")
+    return lines
+
+
+def eda_lines(config: ExperimentConfig, rows: list[dict[str, Any]]) -> list[str]:
+    """Whether EDA's synonym replacement ran, from the rows themselves (older rows had none)."""
+    lines = []
+    for spec in config.augmenters:
+        if spec.type != "eda":
+            continue
+        used = {(r.get("eda") or {}).get("synonyms", "off") for r in rows if r["augmenter"] == spec.name}
+        how = {"wordnet": "with synonym replacement and insertion from WordNet 3.0 (offline, Debian wordnet-base)",
+               "off": "without synonym replacement (no offline WordNet; `augment fetch wordnet` adds it): swap, "
+                      "delete, insert a word of the label's rows"}
+        text = "; ".join(how[u] for u in sorted(used)) or "no cells yet"
+        lines.append(f"- `{spec.name}`: EDA, alpha {spec.alpha:g}, {text}")
     return lines
 
 

@@ -53,8 +53,10 @@ class SampleWork:
         spec, k = cell.augmenter, cell.rows_per_label()
         if spec.type == "none":
             return pd.DataFrame(columns=[TEXT, LABEL]), {}
-        if spec.type in ("oversample", "eda"):
+        if spec.type == "oversample":
             return self._baseline(spec, k), {}
+        if spec.type == "eda":
+            return self._baseline(spec, k), {"eda": {"synonyms": spec.resolved_synonyms()}}
         if spec.type in ("oracle", "pseudo-label"):
             return self._reference(spec, k)
         pool, info = self.pool(spec)
@@ -68,7 +70,10 @@ class SampleWork:
     def _baseline(self, spec: Any, k: int) -> pd.DataFrame:
         from augment.baselines import EDAAugmenter, OversampleAugmenter
 
-        aug = EDAAugmenter(self.train, alpha=spec.alpha) if spec.type == "eda" else OversampleAugmenter(self.train)
+        if spec.type == "eda":
+            aug = EDAAugmenter(self.train, alpha=spec.alpha, synonyms=_synonyms(spec))
+        else:
+            aug = OversampleAugmenter(self.train)
         return pd.concat([aug.generate(label=l, n=k, seed=self.seed) for l in self.data.labels], ignore_index=True)
 
     def _reference(self, spec: Any, k: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -143,6 +148,15 @@ class SampleWork:
             self._quality[key] = (None if synthetic.empty else
                                   quality_report(synthetic, self.train, self.data.judge(), seed=self.seed))
         return self._quality[key]
+
+
+def _synonyms(spec: Any) -> Any:
+    """The offline WordNet for an EDA spec that resolves to it (loaded once per process), else None."""
+    if spec.resolved_synonyms() == "off":
+        return None
+    from augment.wordnet import load_wordnet, wordnet_dir
+
+    return load_wordnet(str(wordnet_dir()))
 
 
 def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str, Any]:
