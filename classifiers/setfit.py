@@ -70,7 +70,7 @@ class SetFitClassifier(ClassifierMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="setfit-") as scratch, _preserved_global_rng():
             trainer = setfit.Trainer(model=model, args=self._arguments(setfit, scratch, seed),
                                      train_dataset=Dataset.from_dict({"text": texts, "label": codes.tolist()}))
-            trainer.st_trainer.args.disable_tqdm = True
+            _quiet(trainer.st_trainer)
             trainer.st_trainer.args.dataloader_pin_memory = self.device != "cpu"
             trainer.train()
         self.model_ = model
@@ -82,7 +82,7 @@ class SetFitClassifier(ClassifierMixin, BaseEstimator):
             output_dir=scratch, batch_size=self.batch_size, num_epochs=self.num_epochs,
             num_iterations=self.num_iterations, max_steps=self.max_steps,
             body_learning_rate=self.body_learning_rate, seed=seed, report_to="none", save_strategy="no",
-            logging_strategy="no", show_progress_bar=False)
+            logging_strategy="no", logging_first_step=False, show_progress_bar=False)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         texts = _texts(X)
@@ -93,6 +93,15 @@ class SetFitClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _quiet(st_trainer: Any) -> None:
+    """Library code draws no progress bars: the HF Trainer chose its progress callback at init."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    st_trainer.args.disable_tqdm = True
+    st_trainer.pop_callback(ProgressCallback)
+    st_trainer.pop_callback(PrinterCallback)
 
 
 def _import_setfit() -> Any:
