@@ -229,7 +229,7 @@ class ExperimentConfig(StageConfig):
 
     def honest_validation(self) -> int:
         """Validation rows per class taken out of each sample (0 unless the honest selection is on)."""
-        return self.validation.honest_per_class or 0 if self.validation is not None else 0
+        return (self.validation.honest_per_class or 0) if self.validation is not None else 0
 
     def named_datasets(self) -> dict[str, DataConfig]:
         if self.datasets is not None:
