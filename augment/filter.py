@@ -62,7 +62,7 @@ class FilterConfig(StageConfig):
     fidelity_threshold: float = Field(0.5, ge=0, le=1, description="threshold: min probability of the row's label.")
     fidelity_top_k: int | None = Field(
         None, gt=0, description="top-k: rows kept per label (an experiment cell keeps at most its own need).")
-    fidelity_classifier: str = Field("tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr.")
+    fidelity_classifier: str = Field("tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit.")
 
     @field_validator("fidelity_classifier")
     @classmethod

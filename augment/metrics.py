@@ -132,7 +132,7 @@ def quality_report(synthetic: pd.DataFrame, train: pd.DataFrame, classifier: Any
     """JSON-ready quality metrics of ``synthetic`` against the real ``train`` rows.
 
     ``classifier``: a fitted estimator is used as given; an unfitted one or a
-    name ("tfidf-lr", "minilm-lr") is trained on ``train`` with ``seed``; None
+    name ("tfidf-lr", "minilm-lr", "setfit") is trained on ``train`` with ``seed``; None
     means "tfidf-lr". Agreement is None when ``train`` has fewer than 2 labels.
     Metrics with nothing to measure (empty set) are None, never NaN.
     """

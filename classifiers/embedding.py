@@ -10,7 +10,9 @@ is fetched from the Hugging Face hub: the directory is loaded with
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +58,62 @@ def load_encoder(model_path: str, device: str) -> Any:
     return SentenceTransformer(model_path, device=device, local_files_only=True)
 
 
+class EmbeddingCache:
+    """Sentence embeddings remembered per (model, device, text) for the life of one owner.
+
+    The frozen encoder gives every text the same vector in every cell, so an
+    experiment run that owns one cache encodes its fixed test and validation rows
+    (and each sample's real rows) once instead of once per cell. At most
+    ``max_rows`` vectors are kept (384 float32 each: 200k rows are about 300 MB);
+    the oldest go first. A vector may differ from a fresh encode in the last
+    float bits (batch padding), never more.
+
+    ``copy.deepcopy`` (which ``sklearn.clone`` applies to parameters) returns the
+    same cache: sharing it between clones is the point.
+    """
+
+    def __init__(self, max_rows: int = 200_000):
+        self.max_rows = max_rows
+        self.encoded = 0          # texts this cache had to encode
+        self.reused = 0           # texts it answered from memory
+        self._rows: dict[tuple[str, str], np.ndarray] = {}
+
+    def embed(self, texts: list[str], scope: str, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Vectors of ``texts`` (rows in order); ``encode`` is called once, on the texts not yet known."""
+        missing = [t for t in dict.fromkeys(texts) if (scope, t) not in self._rows]
+        if missing:
+            for text, vector in zip(missing, encode(missing)):
+                self._rows[(scope, text)] = vector
+            self.encoded += len(missing)
+        self.reused += len(texts) - len(missing)
+        out = np.stack([self._rows[(scope, t)] for t in texts])
+        self._evict()
+        return out
+
+    def _evict(self) -> None:
+        for key in list(itertools.islice(self._rows, max(0, len(self._rows) - self.max_rows))):
+            del self._rows[key]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "EmbeddingCache":
+        return self
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache(rows={len(self._rows)}, encoded={self.encoded}, reused={self.reused})"
+
+
 class EmbeddingLogReg(ClassifierMixin, BaseEstimator):
-    """scikit-learn classifier over raw strings: frozen MiniLM embeddings + logistic regression."""
+    """scikit-learn classifier over raw strings: frozen MiniLM embeddings + logistic regression.
+
+    ``cache``: an ``EmbeddingCache`` shared with other estimators (the experiment
+    runner passes one per run), or None to encode every call afresh.
+    """
 
     def __init__(self, C: float = 1.0, class_weight: str | dict | None = None, max_iter: int = 1000,
                  random_state: int | None = None, batch_size: int = 64, device: str = "cpu",
-                 model_path: str | None = None):
+                 model_path: str | None = None, cache: EmbeddingCache | None = None):
         self.C = C
         self.class_weight = class_weight
         self.max_iter = max_iter
@@ -69,13 +121,20 @@ class EmbeddingLogReg(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
         self.model_path = model_path
+        self.cache = cache
 
     def embed(self, X: Any) -> np.ndarray:
         """Unit-length 384-d sentence embeddings, one row per text."""
-        encoder = load_encoder(str(self.model_path or minilm_path()), self.device)
+        path = str(self.model_path or minilm_path())
         texts = [str(x) for x in (X.tolist() if hasattr(X, "tolist") else X)]
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        if self.cache is None:
+            return self._encode(path, texts)
+        return self.cache.embed(texts, f"{path}\x00{self.device}", lambda todo: self._encode(path, todo))
+
+    def _encode(self, path: str, texts: list[str]) -> np.ndarray:
+        encoder = load_encoder(path, self.device)
         return encoder.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
                               normalize_embeddings=True, show_progress_bar=False)
 

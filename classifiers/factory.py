@@ -9,10 +9,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from augment.errors import ConfigError
-from classifiers.embedding import EmbeddingLogReg
+from classifiers.embedding import EmbeddingCache, EmbeddingLogReg
+from classifiers.setfit import SetFitClassifier
 from classifiers.tfidf import TfidfLogReg
 
-CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr")
+CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr", "setfit")
 
 
 def known_classifier(name: str) -> str:
@@ -22,11 +23,20 @@ def known_classifier(name: str) -> str:
     return name
 
 
-def make_classifier(name: str, seed: int, class_weight: str | None = None) -> Any:
-    """An unfitted estimator; ``seed`` becomes its ``random_state``."""
-    builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg}
+def make_classifier(name: str, seed: int, class_weight: str | None = None,
+                    embedding_cache: EmbeddingCache | None = None) -> Any:
+    """An unfitted estimator; ``seed`` becomes its ``random_state``.
+
+    ``embedding_cache`` goes to the classifiers whose embeddings are frozen
+    (minilm-lr); setfit fine-tunes its encoder in every fit, so nothing of it can
+    be reused, and tfidf-lr has no encoder.
+    """
+    builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg,
+                                               "setfit": SetFitClassifier}
     if name not in builders:
         raise ConfigError(f"classifier '{name}' is unknown; expected one of {', '.join(CLASSIFIER_NAMES)}")
+    if name == "minilm-lr" and embedding_cache is not None:
+        return EmbeddingLogReg(random_state=seed, class_weight=class_weight, cache=embedding_cache)
     return builders[name](random_state=seed, class_weight=class_weight)
 
 

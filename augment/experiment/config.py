@@ -35,10 +35,47 @@ class TestSplit(StageConfig):
 
 
 class ValidationSplit(StageConfig):
-    """Rows to choose settings on, so that the test split is only ever read for the final numbers."""
+    """Rows to choose settings on, so that the test split is only ever read for the final numbers.
 
-    size: int = Field(2000, gt=0, description="Validation rows drawn from the training pool.")
-    seed: int = Field(1, description="Seed of the draw.")
+    Two selections. The default draws ``size`` rows from the training pool once: a
+    research aid, since a user with 10 labelled rows per class has no 2000
+    validation rows. ``honest_per_class`` is the few-shot mode a real user could
+    run: validation rows come out of the labelled budget, so of each class's
+    ``examples_per_class`` rows this many are held out for validation and the
+    rest are trained on (``examples_per_class: [20]`` with ``honest_per_class: 10``
+    is 10 train + 10 validation per class; LMs, filters and pseudo-labellers see
+    only the 10).
+    """
+
+    size: int = Field(2000, gt=0, description="Validation rows drawn from the training pool (pool selection).")
+    seed: int = Field(1, description="Seed of the draw, or of the honest split of each sample.")
+    honest_per_class: int | None = Field(
+        None, gt=0, description="Honest few-shot selection: validation rows per class taken out of each sample's "
+                                "examples_per_class labelled rows (None: the pool draw of `size` rows).")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> "ValidationSplit":
+        if self.honest_per_class is not None and "size" in self.model_fields_set:
+            raise ValueError("give either 'size' (rows drawn from the pool) or 'honest_per_class' (rows taken "
+                             "from the labelled budget), not both")
+        return self
+
+    @property
+    def honest(self) -> bool:
+        return self.honest_per_class is not None
+
+    def key(self) -> dict[str, Any]:
+        """What a cell key records; ``honest_per_class`` only when set, so earlier results stay valid."""
+        return self.model_dump(exclude=None if self.honest else {"honest_per_class"})
+
+    def describe(self) -> str:
+        """The selection, in words, for the report."""
+        if self.honest:
+            return (f"honest few-shot: {self.honest_per_class} of each class's examples_per_class labelled rows "
+                    f"are the validation set and the rest the training set (split seed {self.seed}); "
+                    "examples_per_class is the whole labelled budget")
+        return (f"{self.size} pool rows drawn once (seed {self.seed}), minus each sample's own rows: a research "
+                "aid, more labelled rows than a few-shot user has")
 
 
 class NoAugmentation(StageConfig):
@@ -55,6 +92,41 @@ class EDASpec(StageConfig):
     type: Literal["eda"]
     name: str = "eda"
     alpha: float = Field(0.1, gt=0, le=1, description="Share of words changed per row.")
+    synonyms: Literal["off", "auto", "wordnet"] = Field(
+        "off", description="EDA's synonym replacement from the offline WordNet (`augment fetch wordnet`): 'wordnet' "
+                           "requires it, 'auto' uses it when present, 'off' never (the report says which ran).")
+
+    def resolved_synonyms(self) -> Literal["off", "wordnet"]:
+        """What runs: 'auto' becomes 'wordnet' where the offline WordNet is present (a cheap file check)."""
+        from augment import wordnet
+
+        if self.synonyms == "wordnet" or (self.synonyms == "auto" and wordnet.available()):
+            return "wordnet"
+        return "off"
+
+
+class OracleSpec(StageConfig):
+    """The ceiling: real labelled rows in exactly the counts the synthetic rows would add."""
+
+    type: Literal["oracle"]
+    name: str = "oracle"
+
+
+class PseudoLabelSpec(StageConfig):
+    """What the unlabelled pool texts give without generation: labelled by a classifier trained
+    on the cell's sample, the ``k`` rows per label it is surest of."""
+
+    type: Literal["pseudo-label"]
+    name: str = "pseudo-label"
+    classifier: str = Field("tfidf-lr", description="Labeller trained on the cell's real rows: tfidf-lr, "
+                                                    "minilm-lr, setfit.")
+
+    @field_validator("classifier")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from classifiers.factory import known_classifier
+
+        return known_classifier(value)
 
 
 class LMSpec(StageConfig):
@@ -100,7 +172,8 @@ class LMSpec(StageConfig):
         return None if self.adapt is None else self.adapt.model_copy(update={"model": self.finetune.model})
 
 
-AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec], Field(discriminator="type")]
+AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec, OracleSpec, PseudoLabelSpec],
+                          Field(discriminator="type")]
 
 
 class QualityConfig(StageConfig):
@@ -123,7 +196,8 @@ class ExperimentConfig(StageConfig):
     datasets: dict[str, DataConfig] | None = Field(None, description="Several datasets, by name.")
     test: TestSplit = TestSplit()
     validation: ValidationSplit | None = Field(
-        None, description="Also score every cell on pool rows outside its training sample (report: validation lift).")
+        None, description="Also score every cell on validation rows (report: validation lift): a pool draw, or "
+                          "with honest_per_class rows taken out of each sample's labelled budget.")
     examples_per_class: list[int] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
     augmenters: list[AugmenterSpec] = Field(min_length=1)
@@ -164,7 +238,16 @@ class ExperimentConfig(StageConfig):
             raise ValueError(f"augmenter names must be unique, got {', '.join(names)}")
         if not any(a.type == "none" for a in self.augmenters):
             raise ValueError("augmenters must include type 'none': it is the baseline every lift is paired with")
+        honest = self.honest_validation()
+        if honest and honest >= min(self.examples_per_class):
+            raise ValueError(f"validation.honest_per_class {honest} takes the whole labelled budget: it must be "
+                             f"below every examples_per_class (smallest {min(self.examples_per_class)}), "
+                             "the rest is the training set")
         return self
+
+    def honest_validation(self) -> int:
+        """Validation rows per class taken out of each sample (0 unless the honest selection is on)."""
+        return (self.validation.honest_per_class or 0) if self.validation is not None else 0
 
     def named_datasets(self) -> dict[str, DataConfig]:
         if self.datasets is not None:

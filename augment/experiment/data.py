@@ -33,6 +33,15 @@ class PreparedData:
     judge_seed: int
     validation_split: ValidationSplit | None = None
     _judge: Any = field(default=None, repr=False)
+    # frozen-encoder embeddings (minilm-lr) shared by every cell of this dataset in one run:
+    # the test and validation rows, and each sample's real rows, are encoded once
+    embeddings: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.embeddings is None:
+            from classifiers import EmbeddingCache
+
+            self.embeddings = EmbeddingCache()
 
     @property
     def labels(self) -> list[str]:
@@ -40,6 +49,18 @@ class PreparedData:
 
     def sample(self, examples: int, seed: int) -> pd.DataFrame:
         return sample_per_class(self.pool, examples, seed, source=f"dataset '{self.name}'")
+
+    def labelled(self, examples: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """A cell's training rows and validation rows. Honest selection: both come out of the
+        ``examples`` rows per class; otherwise the sample trains and the pool draw validates."""
+        sample = self.sample(examples, seed)
+        split = self.validation_split
+        if split is None or not split.honest:
+            return sample, self.validation(sample)
+        held = sample.groupby(LABEL, sort=True, group_keys=False).sample(
+            n=split.honest_per_class, random_state=_seed(split.seed, seed))
+        train = sample.drop(index=held.index)
+        return train.reset_index(drop=True), held.sort_index().reset_index(drop=True)
 
     def validation(self, train: pd.DataFrame) -> pd.DataFrame | None:
         """The validation draw minus this sample's own rows (the same draw for every sample, so
@@ -50,7 +71,7 @@ class PreparedData:
         return drawn[~drawn[TEXT].isin(set(train[TEXT]))].reset_index(drop=True)
 
     def _validation_draw(self) -> pd.DataFrame | None:
-        if self.validation_split is None:
+        if self.validation_split is None or self.validation_split.honest:
             return None
         return self.pool.sample(n=min(self.validation_split.size, len(self.pool)),
                                 random_state=self.validation_split.seed)
@@ -63,6 +84,15 @@ class PreparedData:
             texts = texts[~texts.isin(set(drawn[TEXT]))]
         return texts.tolist()
 
+    def outside(self, *frames: pd.DataFrame) -> pd.DataFrame:
+        """Pool rows that are in none of ``frames`` (a cell's sample and validation rows) and not in the
+        validation draw: what an oracle or a pseudo-labeller may add without leaking evaluation rows."""
+        taken = set().union(*(set(f[TEXT]) for f in frames))
+        drawn = self._validation_draw()
+        if drawn is not None:
+            taken |= set(drawn[TEXT])
+        return self.pool[~self.pool[TEXT].isin(taken)].reset_index(drop=True)
+
     def judge(self) -> Any:
         """The quality judge: trained once on real pool rows (never test rows, never the filter's model)."""
         if self._judge is None:
@@ -71,12 +101,17 @@ class PreparedData:
             rows = pd.concat([g.sample(n=min(len(g), self.judge_rows), random_state=self.judge_seed)
                               for _, g in self.pool.groupby(LABEL, sort=True)])
             log.info("%s: training the quality judge (%s) on %d pool rows", self.name, self.judge_name, len(rows))
-            self._judge = make_classifier(self.judge_name, self.judge_seed).fit(rows[TEXT].tolist(),
-                                                                                 rows[LABEL].tolist())
+            judge = make_classifier(self.judge_name, self.judge_seed, embedding_cache=self.embeddings)
+            self._judge = judge.fit(rows[TEXT].tolist(), rows[LABEL].tolist())
         return self._judge
 
     def stats(self) -> dict[str, Any]:
         return {"pool_rows": _counts(self.pool), "test_rows": _counts(self.test), "test_total": len(self.test)}
+
+
+def _seed(split_seed: int, sample_seed: int) -> int:
+    """One seed per (split seed, sample seed) for the honest split, never the global RNG."""
+    return (split_seed * 1_000_003 + sample_seed) % (2 ** 32)
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -92,7 +127,19 @@ def prepare(config: ExperimentConfig) -> dict[str, PreparedData]:
         _check(config, name, pool, test)
         prepared[name] = PreparedData(name, data, pool, test, config.quality.judge,
                                       config.quality.judge_rows_per_class, config.quality.seed, config.validation)
+        _check_references(config, prepared[name])
     return prepared
+
+
+def _check_references(config: ExperimentConfig, data: PreparedData) -> None:
+    """Oracle rows beyond the pool, or a pseudo-labeller with too few texts: one error, before any model."""
+    from augment.experiment.references import check_reference_rows
+
+    specs = [s for s in config.augmenters if s.type in ("oracle", "pseudo-label")]
+    if specs:
+        available = data.outside()
+        for spec in specs:
+            check_reference_rows(data.name, spec, config.examples_per_class, config.ratios, available, data.labels)
 
 
 def _split(config: ExperimentConfig, name: str, data: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -127,17 +174,29 @@ def _check(config: ExperimentConfig, name: str, pool: pd.DataFrame, test: pd.Dat
                         f"outside the test split, but {detail}")
 
 
+def _check_wordnet(config: ExperimentConfig) -> None:
+    from augment import wordnet
+
+    for spec in config.augmenters:
+        if spec.type == "eda" and spec.synonyms == "wordnet" and not wordnet.available():
+            raise ConfigError(f"augmenter '{spec.name}': synonyms 'wordnet' needs the offline WordNet at "
+                              f"{wordnet.wordnet_dir()} and nltk: run `augment fetch wordnet` "
+                              "(or use synonyms: auto, which runs without it)")
+
+
 def _check_models(config: ExperimentConfig) -> None:
     from augment.models import SHORT_NAMES, check_model_dir
 
+    _check_wordnet(config)
     for spec in config.augmenters:
         if not isinstance(spec, LMSpec):
             continue
         ft = spec.finetune
-        low = min(config.examples_per_class)
-        if low < ft.min_rows:
-            raise ConfigError(f"augmenter '{spec.name}': examples_per_class {low} is below finetune.min_rows="
-                              f"{ft.min_rows}; the LM would refuse to train")
+        low, honest = min(config.examples_per_class), config.honest_validation()
+        if low - honest < ft.min_rows:
+            rows = f"examples_per_class {low}" + (f" less {honest} honest validation rows" if honest else "")
+            raise ConfigError(f"augmenter '{spec.name}': {rows} is below finetune.min_rows={ft.min_rows}; "
+                              "the LM would refuse to train")
         if ft.model in SHORT_NAMES:
             continue
         path = Path(ft.model).expanduser()
@@ -145,10 +204,15 @@ def _check_models(config: ExperimentConfig) -> None:
             check_model_dir(path, ft.trust_pickle)
         elif ft.model.startswith((".", "/", "~")):
             raise ConfigError(f"augmenter '{spec.name}': model directory {ft.model} not found")
-    names = {*config.classifiers, config.quality.judge}
+    names = {*config.classifiers, config.quality.judge,
+             *(s.classifier for s in config.augmenters if s.type == "pseudo-label")}
     if True in config.filters and config.filter.fidelity != "off":
         names.add(config.filter.fidelity_classifier)
-    if "minilm-lr" in names:
+    if names & {"minilm-lr", "setfit"}:
         from classifiers import minilm_path
 
         minilm_path()
+    if "setfit" in names:
+        from classifiers.setfit import _import_setfit
+
+        _import_setfit()

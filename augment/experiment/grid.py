@@ -41,7 +41,7 @@ class Cell:
 
     def rows_per_label(self) -> int:
         """Synthetic rows added per label."""
-        return 0 if self.ratio is None else max(1, round(self.ratio * self.examples_per_class))
+        return 0 if self.ratio is None else rows_per_label(self.ratio, self.examples_per_class)
 
     def describe(self) -> dict[str, Any]:
         """The fields a results row and the report group by."""
@@ -50,11 +50,19 @@ class Cell:
                 "mode": self.mode, "ratio": self.ratio, "filter": self.filtered, "classifier": self.classifier}
 
 
+def rows_per_label(ratio: float, examples: int) -> int:
+    """Rows an augmenter adds per label at ``ratio`` (at least one); prepare-time checks use it too."""
+    return max(1, round(ratio * examples))
+
+
 def sample_key(config: ExperimentConfig, dataset: str, examples: int, seed: int) -> str:
     """Identifies one training sample: the data, the test split it avoids, its size and seed."""
     data = config.named_datasets()[dataset]
-    return hash_json({"format": GRID_FORMAT, "data": data.model_dump(), "test": config.test.model_dump(),
-                      "examples_per_class": examples, "seed": seed})[:16]
+    key = {"format": GRID_FORMAT, "data": data.model_dump(), "test": config.test.model_dump(),
+           "examples_per_class": examples, "seed": seed}
+    if config.honest_validation():   # the training rows are fewer: LMs cached for the full sample do not apply
+        key["honest_validation"] = config.validation.key()
+    return hash_json(key)[:16]
 
 
 def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
@@ -69,7 +77,7 @@ def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
         "classifier": cell.classifier,
     }
     if config.validation is not None:  # absent from the key otherwise: earlier results stay valid
-        key["validation"] = config.validation.model_dump()
+        key["validation"] = config.validation.key()
     return key
 
 
@@ -83,6 +91,10 @@ def _augmenter_key(augmenter: Any) -> dict[str, Any]:
     for key, historical in LATER_FINETUNE_SETTINGS.items():
         if "finetune" in dumped and dumped["finetune"].get(key) == historical:
             del dumped["finetune"][key]
+    if "synonyms" in dumped:   # EDA: what runs, not what was asked ('auto' depends on the machine)
+        dumped["synonyms"] = augmenter.resolved_synonyms()
+        if dumped["synonyms"] == "off":
+            del dumped["synonyms"]
     return dumped
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from augment.experiment.report import Group, slug
 from augment.io import atomic_path
@@ -37,12 +38,8 @@ def _plot(groups: list[Group], path: Path, lift: bool, title: str) -> Path:
         low, high = (None, None) if iv.low is None else (scale * iv.low, scale * iv.high)
         lines[g.variant].append((g.key["examples_per_class"], scale * iv.mean, low, high))
     fig, ax = plt.subplots(figsize=(8.5, 4.5), dpi=110)
-    for variant, points in lines.items():
-        points.sort()
-        xs = [p[0] for p in points]
-        (line,) = ax.plot(xs, [p[1] for p in points], marker="o", label=variant)
-        if all(p[2] is not None for p in points):
-            ax.fill_between(xs, [p[2] for p in points], [p[3] for p in points], color=line.get_color(), alpha=0.15)
+    for i, (variant, points) in enumerate(lines.items()):
+        _draw(ax, sorted(points), variant, _nudge(i, len(lines)))
     if lift:
         ax.axhline(0, color="black", linewidth=0.8)
     sizes = sorted({g.key["examples_per_class"] for g in groups})
@@ -50,7 +47,7 @@ def _plot(groups: list[Group], path: Path, lift: bool, title: str) -> Path:
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.minorticks_off()
     ax.set_xlabel("real examples per class")
-    ax.set_ylabel("lift in macro-F1 (points, 95% CI band)" if lift else "macro-F1 (95% CI band)")
+    ax.set_ylabel("lift in macro-F1 (points, 95% CI)" if lift else "macro-F1 (95% CI)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
@@ -59,3 +56,22 @@ def _plot(groups: list[Group], path: Path, lift: bool, title: str) -> Path:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def _nudge(index: int, count: int) -> float:
+    """A small multiplicative x offset per variant (the axis is logarithmic), so that error bars at
+    the same size sit side by side instead of on top of each other."""
+    return 10 ** ((index - (count - 1) / 2) * 0.012)
+
+
+def _draw(ax: Any, points: list[tuple[int, float, float | None, float | None]], variant: str, nudge: float) -> None:
+    """Each interval as an error bar: with a single size per class a band would be an invisible line."""
+    xs = [p[0] * nudge for p in points]
+    ys = [p[1] for p in points]
+    has = [p[2] is not None for p in points]
+    (line,) = ax.plot(xs, ys, marker="o", label=variant)
+    if any(has):
+        ax.errorbar([x for x, h in zip(xs, has) if h], [y for y, h in zip(ys, has) if h],
+                    yerr=[[p[1] - p[2] for p in points if p[2] is not None],
+                          [p[3] - p[1] for p in points if p[2] is not None]],
+                    fmt="none", ecolor=line.get_color(), elinewidth=1.2, capsize=4)

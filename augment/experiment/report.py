@@ -176,6 +176,32 @@ def lift_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def efficiency_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
+    """Synthetic efficiency: an augmenter's mean lift over the oracle's at the same ratio (1 = as good
+    as labelling that many real rows). A ratio of means, so no interval; it says n/a where the
+    oracle's own lift is not above zero, because the ratio is then meaningless."""
+    oracles = {(*g.panel, g.key["examples_per_class"], g.key["ratio"]): g for g in groups
+               if g.key["type"] == "oracle" and g.lift_macro_f1 is not None}
+    header = ["dataset", "classifier", "examples/class", "augmenter", "ratio", "lift (pts)", "oracle lift (pts)",
+              "efficiency"]
+    rows = []
+    for g in groups:
+        oracle = oracles.get((*g.panel, g.key["examples_per_class"], g.key["ratio"]))
+        if g.key["type"] in ("none", "oracle") or oracle is None or g.lift_macro_f1 is None:
+            continue
+        rows.append([*g.panel, str(g.key["examples_per_class"]), g.variant, f"{g.key['ratio']:g}",
+                     fmt_lift(g.lift_macro_f1), fmt_lift(oracle.lift_macro_f1),
+                     fmt_efficiency(g.lift_macro_f1, oracle.lift_macro_f1)])
+    return header, rows
+
+
+def fmt_efficiency(lift: Interval, oracle: Interval) -> str:
+    if oracle.mean <= 0:
+        return "n/a (oracle lift <= 0)"
+    text = f"{lift.mean / oracle.mean:.2f}"
+    return text if oracle.excludes_zero else f"{text} (oracle lift CI includes 0)"
+
+
 def main_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     header = ["dataset", "classifier", "examples/class", "augmenter", "mode", "ratio", "filter", "seeds",
               "synthetic/label", "accuracy", "macro-F1", "lift accuracy (pts)", "lift macro-F1 (pts)"]
@@ -286,12 +312,14 @@ def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str,
               "The `none` row shows its own macro-F1 (mean ± CI half-width).", ""]
     lines += _table(*lift_rows(groups))
     lines += ["", *[f"![{p.stem}]({p.name})" for p in plots]]
+    lines += efficiency_section(groups)
+    lines += pseudo_label_lines(rows)
     validated = validation_rows(rows)
     if validated:
-        size = config.validation.size if config.validation else "?"
+        selection = config.validation.describe() if config.validation else "?"
         lines += ["", "## Lift in macro-F1 on the validation split", "",
-                  f"The same cells scored on {size} pool rows drawn once (minus each sample's own rows): "
-                  "choose settings here, so that the test split above is read only for the final numbers.", ""]
+                  f"The same cells scored on the validation rows ({selection}): choose settings here, so that "
+                  "the test split above is read only for the final numbers.", ""]
         lines += _table(*lift_rows(summarize(validated)))
     lines += ["", "## All cells", "", "Mean ± 95% CI half-width over seeds (Student t); lifts in points with "
               "95% CI of the seed-paired differences.", ""]
@@ -311,6 +339,31 @@ def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str,
         lines += _table(header, qrows, align="llllllr" + "r" * 8)
     lines += ["", "## Cost", "", *cost_lines(rows)]
     return "\n".join(lines) + "\n"
+
+
+def efficiency_section(groups: list[Group]) -> list[str]:
+    header, rows = efficiency_rows(groups)
+    if not rows:
+        return []
+    return ["", "## Synthetic efficiency (lift / oracle lift at the same ratio)", "",
+            "The oracle adds real labelled pool rows in exactly the counts the augmenter adds: its lift is the "
+            "ceiling. Efficiency 1.0 means the added rows are worth as much as real labelled ones; macro-F1, "
+            "test split.", "", *_table(header, rows, align="lllllrrr")]
+
+
+def pseudo_label_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """How often the pseudo-labeller was right on the rows it kept (the pool's real labels are known)."""
+    found: dict[tuple, dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        accuracy = (r.get("reference") or {}).get("pseudo_label_accuracy")
+        if accuracy is not None:
+            found[(r["dataset"], r["examples_per_class"], r["augmenter"], r["ratio"])][r["seed"]] = accuracy
+    if not found:
+        return []
+    table = [[d, str(e), a, f"{ratio:g}", str(len(v)), f"{sum(v.values()) / len(v):.3f}"]
+             for (d, e, a, ratio), v in sorted(found.items())]
+    return ["", "## Pseudo-labels: share of kept rows whose label is right (mean over seeds)", "",
+            *_table(["dataset", "examples/class", "augmenter", "ratio", "seeds", "accuracy"], table, "llllrr")]
 
 
 def validation_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -336,6 +389,10 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
                          f"of {ft.block_size} tokens, lr {ft.learning_rate:g}; sampling T={gen.temperature:g}, "
                          f"top-k {gen.top_k}, top-p {gen.top_p}, prefix_words {gen.prefix_words}, max "
                          f"{gen.max_new_tokens} new tokens; pool margin {spec.pool_margin:g}")
+    lines.append("- validation selection: " + (config.validation.describe() if config.validation else
+                                                 "none (no validation rows; nothing was selected on held-out rows)"))
+    lines += reference_lines(config)
+    lines += eda_lines(config, rows)
     if len(config.seeds) < 5:
         lines.append(f"- only {len(config.seeds)} seeds: intervals are wide and the t-quantile large")
     if stale:
@@ -345,6 +402,34 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
         first = meta.get("first_run") or meta.get("created")
         lines.append(f"- first run started {first}, last run {meta.get('created')}; {versions}; "
                      f"{meta.get('platform')}")
+    return lines
+
+
+def eda_lines(config: ExperimentConfig, rows: list[dict[str, Any]]) -> list[str]:
+    """Whether EDA's synonym replacement ran, from the rows themselves (older rows had none)."""
+    lines = []
+    for spec in config.augmenters:
+        if spec.type != "eda":
+            continue
+        used = {(r.get("eda") or {}).get("synonyms", "off") for r in rows if r["augmenter"] == spec.name}
+        how = {"wordnet": "with synonym replacement and insertion from WordNet 3.0 (offline, Debian wordnet-base)",
+               "off": "without synonym replacement (no offline WordNet; `augment fetch wordnet` adds it): swap, "
+                      "delete, insert a word of the label's rows"}
+        text = "; ".join(how[u] for u in sorted(used)) or "no cells yet"
+        lines.append(f"- `{spec.name}`: EDA, alpha {spec.alpha:g}, {text}")
+    return lines
+
+
+def reference_lines(config: ExperimentConfig) -> list[str]:
+    """What the real-row references are, so a reader knows what the ceiling and the floor mean."""
+    lines = []
+    for spec in config.augmenters:
+        if spec.type == "oracle":
+            lines.append(f"- `{spec.name}`: real labelled pool rows (never test, validation or sample rows) in "
+                         "the counts the ratio asks for: the ceiling")
+        elif spec.type == "pseudo-label":
+            lines.append(f"- `{spec.name}`: unlabelled pool texts labelled by {spec.classifier} trained on the "
+                         "cell's sample, the most confident per label: what generation adds over the text itself")
     return lines
 
 

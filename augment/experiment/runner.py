@@ -41,20 +41,25 @@ class SampleWork:
                  sample_key: str, cache: Path):
         self.config, self.data, self.examples, self.seed = config, data, examples, seed
         self.sample_key, self.cache = sample_key, cache
-        self.train = data.sample(examples, seed)
-        self.validation = data.validation(self.train)
+        self.train, self.validation = data.labelled(examples, seed)
         self._pools: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
         self._filtered: dict[tuple[str, int | None], Any] = {}
         self._fidelity: Any = None
         self._quality: dict[tuple[str, float | None, bool], dict[str, Any] | None] = {}
+        self._references: dict[str, pd.DataFrame] = {}
+        self._labellers: dict[str, Any] = {}
 
     def synthetic(self, cell: Cell) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The synthetic rows of a cell and what it took to make them."""
         spec, k = cell.augmenter, cell.rows_per_label()
         if spec.type == "none":
             return pd.DataFrame(columns=[TEXT, LABEL]), {}
-        if spec.type in ("oversample", "eda"):
+        if spec.type == "oversample":
             return self._baseline(spec, k), {}
+        if spec.type == "eda":
+            return self._baseline(spec, k), {"eda": {"synonyms": spec.resolved_synonyms()}}
+        if spec.type in ("oracle", "pseudo-label"):
+            return self._reference(spec, k)
         pool, info = self.pool(spec)
         extra: dict[str, Any] = {"lm": info["lm"], "pool": info["pool"], "pool_rows": _counts(pool),
                                  **({"adapt": info["adapt"]} if "adapt" in info else {})}
@@ -67,8 +72,40 @@ class SampleWork:
     def _baseline(self, spec: Any, k: int) -> pd.DataFrame:
         from augment.baselines import EDAAugmenter, OversampleAugmenter
 
-        aug = EDAAugmenter(self.train, alpha=spec.alpha) if spec.type == "eda" else OversampleAugmenter(self.train)
+        if spec.type == "eda":
+            aug = EDAAugmenter(self.train, alpha=spec.alpha, synonyms=_synonyms(spec))
+        else:
+            aug = OversampleAugmenter(self.train)
         return pd.concat([aug.generate(label=l, n=k, seed=self.seed) for l in self.data.labels], ignore_index=True)
+
+    def _reference(self, spec: Any, k: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Real rows in the cell's counts: the oracle's true labels, or the pseudo-labeller's surest."""
+        from augment.experiment import references
+
+        if spec.name not in self._references:
+            frames = [self.train] if self.validation is None else [self.train, self.validation]
+            candidates = self.data.outside(*frames)
+            if spec.type == "oracle":
+                self._references[spec.name] = references.oracle_order(candidates, self.seed)
+            else:
+                self._references[spec.name] = references.pseudo_labelled(candidates[TEXT].tolist(),
+                                                                         self._labeller(spec.classifier))
+        ordered = self._references[spec.name]
+        rows = references.first_per_label(ordered, k)
+        if spec.type == "oracle":
+            return rows, {"reference": {"candidates": len(ordered)}}
+        accuracy = references.pseudo_label_accuracy(rows, self.data.pool)
+        return rows, {"reference": {"candidates": len(ordered), "classifier": spec.classifier,
+                                    "pseudo_label_accuracy": accuracy}}
+
+    def _labeller(self, name: str) -> Any:
+        """The pseudo-labeller: ``name`` trained on this sample's real rows, once per sample."""
+        from classifiers import make_classifier
+
+        if name not in self._labellers:
+            model = make_classifier(name, self.seed, embedding_cache=self.data.embeddings)
+            self._labellers[name] = model.fit(self.train[TEXT].tolist(), self.train[LABEL].tolist())
+        return self._labellers[name]
 
     def pool(self, spec: LMSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
         if spec.name not in self._pools:
@@ -164,6 +201,15 @@ def _prompts_hash(prompts: dict[str, list[str]]) -> str:
     return hash_json(prompts)
 
 
+def _synonyms(spec: Any) -> Any:
+    """The offline WordNet for an EDA spec that resolves to it (loaded once per process), else None."""
+    if spec.resolved_synonyms() == "off":
+        return None
+    from augment.wordnet import load_wordnet, wordnet_dir
+
+    return load_wordnet(str(wordnet_dir()))
+
+
 def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str, Any]:
     from classifiers import evaluate, make_classifier
 
@@ -171,7 +217,8 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str
     synthetic, extra = work.synthetic(cell)
     made = time.perf_counter()
     train = pd.concat([work.train[[TEXT, LABEL]], synthetic], ignore_index=True)
-    classifier = make_classifier(cell.classifier, cell.seed).fit(train[TEXT].tolist(), train[LABEL].tolist())
+    classifier = make_classifier(cell.classifier, cell.seed, embedding_cache=work.data.embeddings)
+    classifier.fit(train[TEXT].tolist(), train[LABEL].tolist())
     scores = evaluate(classifier, work.data.test[TEXT].tolist(), work.data.test[LABEL].tolist())
     val = work.validation
     extra_scores = {} if val is None else {
