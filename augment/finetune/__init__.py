@@ -14,6 +14,7 @@ import pandas as pd
 
 from augment.config import FinetuneConfig
 from augment.data.readers import LABEL, TEXT
+from augment.distributed import process_state
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
 from augment.io import atomic_dir, hash_dir, hash_json, provenance, write_jsonl_atomic
@@ -92,7 +93,7 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
 
         resolve_model(config.model, config.trust_pickle)  # a missing or refused model fails before RUN_DIR exists
     run = RunDir(Path(run_dir))
-    state = _process_state(config)
+    state = process_state(distributed=config.backend == "torch")  # accelerate's ranks; gpt-2-simple: one
     groups = model_rows(frame, config.mode)
     if state.is_main_process:
         manifest = _open_run(run, frame, config, data_info, groups, resume, overwrite)
@@ -119,29 +120,6 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
         if on_model:
             on_model(key, result)
     return manifest if state.is_main_process else run.read_manifest()
-
-
-def _process_state(config: FinetuneConfig) -> Any:
-    """accelerate's view of the launch: one process, or one rank of torchrun / accelerate launch."""
-    if config.backend != "torch":
-        return _SingleProcess()
-    from accelerate import PartialState
-
-    return PartialState(cpu=not _cuda_available())
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-class _SingleProcess:
-    is_main_process = True
-    num_processes = 1
-
-    def wait_for_everyone(self) -> None:
-        pass
 
 
 def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],

@@ -1,38 +1,112 @@
-"""Batched generation from a finished run: load once, generate many.
+"""One model step and the fused sampling that turns its logits into tokens.
 
-Every batch gets its own seed derived from (seed, label, batch index), so a
-batch's rows depend only on those and the batch size: generation is
-reproducible, and an interrupted job resumes by skipping finished batches.
-The global RNG is untouched (sampling runs inside ``torch.random.fork_rng``).
+Randomness is counter-based: the noise for token ``t`` at step ``s`` of row
+``i`` of label ``L`` is a hash of ``(seed, L, i, s, t)``, and a token is drawn by
+Gumbel-max over the candidates that temperature, top-k and top-p keep. The same
+logits therefore give the same token whatever batch, process or resume point
+the row was sampled in; the global RNG is never touched.
+
+``SAMPLER_VERSION`` names this rule. It goes into the cache keys of generated
+pools, the resume key of a job and provenance, so no output mixes two samplers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import random
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import torch
 
 from augment.config import GenerateConfig
-from augment.errors import AugmentError
 from augment.models import Placement, load_model, load_tokenizer, placement
 from augment.prompts import label_token, prompt_ids, scrub, separator_id
 from augment.run import RunDir
 
-log = logging.getLogger(__name__)
-
+SAMPLER_VERSION = "counter-gumbel-1"
 COLUMNS = ["text", "label", "model", "seed", "params"]
 
+_MASK64 = (1 << 64) - 1
 
-def batch_seed(seed: int, label: str, index: int) -> int:
-    digest = hashlib.sha256(f"{seed}:{label}:{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") % (2**63)
+
+def _signed(value: int) -> int:
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_C1, _C2 = _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
+_GOLDEN, _ODD = _signed(0x9E3779B97F4A7C15), _signed(0xD6E8FEB86659FD93)
+
+
+def _shr(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's ``>>`` is arithmetic)."""
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def mix(x: torch.Tensor) -> torch.Tensor:
+    """splitmix64's finaliser on int64 tensors (multiplication wraps, as on every torch device)."""
+    x = (x ^ _shr(x, 30)) * _C1
+    x = (x ^ _shr(x, 27)) * _C2
+    return x ^ _shr(x, 31)
+
+
+def mix_int(x: int) -> int:
+    """``mix`` on one Python int: the reference the tensor version is tested against."""
+    x &= _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return _signed(x ^ (x >> 31))
+
+
+def row_key(seed: int, label: str, index: int) -> int:
+    """The stream of row ``index`` of ``label``: every draw of the row hashes this with (step, token)."""
+    label_hash = int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "little")
+    return mix_int(mix_int(mix_int(seed) ^ label_hash) ^ (index & _MASK64))
+
+
+def uniforms(keys: torch.Tensor, steps: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Uniform (0, 1) float64 noise for each (row key, step) of ``keys``/``steps`` [B] and token of ``tokens`` [B, k]."""
+    step_key = mix(keys ^ (steps * _GOLDEN))
+    bits = mix(step_key[:, None] ^ (tokens * _ODD + 1))
+    return (_shr(bits, 11).double() + 0.5) * 2.0 ** -53
+
+
+def candidates(logits: torch.Tensor, top_k: int | None, top_p: float | None,
+               temperature: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(scaled logits of the kept candidates, their token ids or None for the whole vocabulary).
+
+    Temperature, then top-k (``torch.topk``: no vocabulary sort), then top-p on the k
+    candidates, as HF's warper chain does; dropped candidates become ``-inf``.
+    """
+    scores = logits.float() / temperature if temperature != 1.0 else logits.float()
+    nucleus = top_p is not None and top_p < 1
+    ids = None
+    if top_k:
+        scores, ids = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1)
+    elif nucleus:
+        scores, ids = torch.sort(scores, dim=-1, descending=True)
+    if nucleus:
+        cumulative = scores.flip(-1).softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative <= (1 - top_p)
+        drop[..., -1] = False
+        scores = scores.masked_fill(drop.flip(-1), -float("inf"))
+    return scores, ids
+
+
+def pick(logits: torch.Tensor, keys: torch.Tensor, steps: torch.Tensor, config: GenerateConfig) -> torch.Tensor:
+    """One token per row of ``logits`` [B, V]: Gumbel-max with the rows' counter noise; exact sampling."""
+    scores, ids = candidates(logits, config.top_k, config.top_p, config.temperature)
+    tokens = ids if ids is not None else torch.arange(scores.shape[-1], device=scores.device).expand_as(scores)
+    gumbel = -torch.log(-torch.log(uniforms(keys, steps, tokens)))
+    choice = (scores.double() + gumbel).argmax(dim=-1, keepdim=True)
+    return tokens.gather(-1, choice).squeeze(-1)
+
+
+def sampling_params(config: GenerateConfig) -> dict[str, Any]:
+    """What a row's text depends on besides (seed, label, index); not the batch size, not the world size."""
+    keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
+    return {**{k: getattr(config, k) for k in keys}, "sampler": SAMPLER_VERSION}
 
 
 @dataclass
@@ -50,6 +124,7 @@ class LabelGenerator:
 
     @property
     def separator_id(self) -> int:
+        """Every prompt starts with it and a row stops at it: the token rows were packed with."""
         return self.tokenizer.eos_token_id if self.separator is None else self.separator
 
     @classmethod
@@ -58,203 +133,101 @@ class LabelGenerator:
         path = run.finished_model(label)
         place = placement(precision)
         tokenizer = load_tokenizer(str(path))
-        tokenizer.padding_side = "left"
         model = load_model(str(path), dtype=place.dtype).to(place.device).eval()
         return cls(model, tokenizer, place, label, manifest["mode"] == "conditioned",
                    sorted(manifest["labels"]), f"{run.root.name}/{path.name}", separator_id(manifest, tokenizer))
 
-    def prompt_ids(self, prefixes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded prompts; each starts with EOS, as every training row did."""
-        label = self.label if self.conditioned else None
-        rows = [prompt_ids(self.tokenizer, self.separator_id, label, p) for p in prefixes]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, row in enumerate(rows):
-            ids[i, width - len(row):] = torch.tensor(row)
-            mask[i, width - len(row):] = 1
-        return ids.to(self.place.device), mask.to(self.place.device)
+    def prompt(self, prefix: str) -> list[int]:
+        """Separator, label marker (conditioned runs), then the prefix as plain text."""
+        return prompt_ids(self.tokenizer, self.separator_id, self.label if self.conditioned else None, prefix)
 
-    def suppressed(self) -> list[int] | None:
+    def suppressed(self) -> list[int]:
         """Label markers may only ever appear in the prompt."""
         if not self.conditioned:
-            return None
+            return []
         return [self.tokenizer.convert_tokens_to_ids(label_token(l)) for l in self.all_labels]
 
-    @torch.inference_mode()
-    def sample(self, prefixes: list[str], config: GenerateConfig, seed: int) -> list[str]:
-        ids, mask = self.prompt_ids(prefixes)
-        devices = [self.place.device] if self.place.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices, device_type=self.place.device.type):
-            torch.manual_seed(seed)
-            out = self.model.generate(
-                input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=config.max_new_tokens,
-                **sampling_kwargs(config), **cache_kwargs(self.place, config),
-                suppress_tokens=self.suppressed(),
-                eos_token_id=self.separator_id, pad_token_id=self.tokenizer.pad_token_id)
-        texts = self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
-        return [scrub(p + t, self.all_labels) for p, t in zip(prefixes, texts)]
+    def text(self, prefix: str, tokens: list[int]) -> str:
+        return scrub(prefix + self.tokenizer.decode(tokens, skip_special_tokens=True), self.all_labels)
+
+    def record(self, text: str, config: GenerateConfig) -> dict[str, Any]:
+        return {"text": text, "label": self.label, "model": self.model_name, "seed": config.seed,
+                "params": json.dumps(sampling_params(config), sort_keys=True)}
 
 
-def auto_batch_size(model: Any, place: Placement, total_tokens: int) -> int:
-    """Rows per batch that fit comfortably: KV cache dominates, weights are already resident.
+def ring_cache(layers: int, width: int) -> Any:
+    """A preallocated KV window shared by all slots: step ``t`` writes column ``t % width``.
 
-    On a GPU the bound is free memory. On a CPU memory is rarely the limit;
-    throughput still grows up to 64 rows on 2 cores (GPT-2 124M: 5.6 / 9.1 /
-    12.6 / 14.8 rows/s at 8 / 16 / 32 / 64, benchmarks/RESULTS.md) while the
-    wasted tail of a job grows with the batch, so cap at 64 and shrink only
-    when available RAM is short.
+    A slot's row only ever reads the columns written since it started (the attention
+    mask says which), so a finished slot starts a new row at once without copying or
+    shrinking anything, and nothing grows with the length of the job.
     """
-    per_row = _row_bytes(model, place, total_tokens)
-    if place.device.type != "cuda":
-        return max(1, min(CPU_BATCH_CAP, int(_available_ram() * 0.25 // per_row)))
-    free, _ = torch.cuda.mem_get_info(place.device)
-    return max(1, min(4096, int(free * 0.5 // per_row)))
+    from transformers.cache_utils import Cache
+
+    return Cache(layers=[_ring_layer(width) for _ in range(layers)])
 
 
-CPU_BATCH_CAP = 64
+def _ring_layer(width: int) -> Any:
+    from transformers.cache_utils import CacheLayerMixin
+
+    class RingLayer(CacheLayerMixin):
+        is_sliding = False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.width, self.column = width, 0
+
+        def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+            b, h, _, d = key_states.shape
+            self.keys = key_states.new_zeros((b, h, self.width, d))
+            self.values = value_states.new_zeros((b, h, self.width, value_states.shape[-1]))
+            self.device, self.is_initialized = key_states.device, True
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            self.keys[:, :, self.column] = key_states[:, :, -1]
+            self.values[:, :, self.column] = value_states[:, :, -1]
+            return self.keys, self.values
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return self.width, 0
+
+        def get_seq_length(self) -> int:
+            return 0
+
+        def get_max_length(self) -> int:
+            return self.width
+
+    return RingLayer()
 
 
-def _row_bytes(model: Any, place: Placement, total_tokens: int) -> int:
-    """KV cache for one row plus a few full-vocabulary fp32 buffers (logits, probabilities, mask)."""
+def set_column(cache: Any, column: int) -> None:
+    for layer in cache.layers:
+        layer.column = column
+
+
+def num_layers(model: Any) -> int:
     cfg = model.config
-    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 12)
-    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 12)
-    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 768)
-    itemsize = torch.tensor([], dtype=place.dtype).element_size()
-    kv_width = hidden * kv_heads // heads
-    return 2 * layers * kv_width * total_tokens * itemsize + cfg.vocab_size * 4 * 4
+    return getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
 
 
-def _available_ram() -> int:
-    """MemAvailable from /proc/meminfo (Linux); 8 GiB where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
+@torch.inference_mode()
+def step(model: Any, cache: Any, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One decode step for every slot: ``tokens``/``positions`` [B], ``mask`` [B, width] (True: may attend).
 
-
-def prefix_source(train_rows: list[str], words: int, seed: int) -> Callable[[int, int], list[str]]:
-    """Batch index -> prefixes: the first ``words`` words of seeded real rows (or empty prompts)."""
-    def prefixes(index: int, size: int) -> list[str]:
-        if words == 0 or not train_rows:
-            return [""] * size
-        rng = random.Random(f"{seed}:{index}")
-        return [" ".join(rng.choice(train_rows).split()[:words]) for _ in range(size)]
-    return prefixes
-
-
-def attempt_limit(config: GenerateConfig, size: int) -> int:
-    """Batches tried before giving up: ``max_attempts`` times the batches ``n`` rows need."""
-    return config.max_attempts * max(1, -(-config.n // size))
-
-
-def too_few_rows(label: str, kept: int, batches: int, config: GenerateConfig) -> AugmentError:
-    return AugmentError(f"label '{label}': only {kept} of {config.n} rows after {batches} batches "
-                        f"(rows shorter than min_chars={config.min_chars} are dropped); "
-                        "train longer or lower min_chars")
-
-
-def resolve_batch_size(gen: LabelGenerator, config: GenerateConfig) -> int:
-    """The configured batch size, or the automatic one (never more than ``config.n``)."""
-    if isinstance(config.batch_size, int):
-        return config.batch_size
-    return min(auto_batch_size(gen.model, gen.place, config.max_new_tokens + 32), config.n)
-
-
-def sample_batch(gen: LabelGenerator, config: GenerateConfig, index: int, prefixes: list[str],
-                 params: str) -> list[dict]:
-    """Batch ``index`` as records; its rows depend only on (seed, label, index, batch size)."""
-    seed = batch_seed(config.seed, gen.label, index)
-    texts = gen.sample(prefixes, config, seed)
-    return [{"text": t, "label": gen.label, "model": gen.model_name, "seed": seed, "params": params}
-            for t in texts if len(t) >= max(1, config.min_chars)]
-
-
-def sampling_kwargs(config: GenerateConfig) -> dict[str, Any]:
-    """``generate`` arguments that sample like HF's temperature -> top-k -> top-p chain.
-
-    With top-k set, one fused processor does all three on the k candidates
-    instead of HF's full-vocabulary sort for top-p; the kept set and the
-    logits are the same, and HF's own softmax + multinomial draw the token, so
-    a seed gives the same rows either way.
+    Returns the next-token logits [B, V]. The mask is passed ready-made (4D, additive),
+    so the model builds none of its own and every slot keeps its own positions.
     """
-    top_p = config.top_p if config.top_p and config.top_p < 1 else None
-    if config.top_k:
-        from transformers import LogitsProcessorList
-
-        warper = TopKTopP(config.top_k, top_p, config.temperature)
-        return {"logits_processor": LogitsProcessorList([warper]), "temperature": 1.0, "top_k": 0, "top_p": 1.0}
-    return {"temperature": config.temperature, "top_k": 0, "top_p": top_p}
+    dtype = next(model.parameters()).dtype
+    additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
+    out = model(input_ids=tokens[:, None], position_ids=positions[:, None], attention_mask=additive[:, None, None, :],
+                use_cache=True, **{_cache_kwarg(model): cache})
+    return out.logits[:, -1]
 
 
-class TopKTopP:
-    """Temperature, top-k, then top-p, computed on the k best logits only (no vocabulary sort).
+def _cache_kwarg(model: Any) -> str:
+    """transformers 5.2x renamed ``past_key_values`` to ``cache`` (the GPU image's 5.17 has the old name)."""
+    import inspect
 
-    Matches ``TemperatureLogitsWarper`` -> ``TopKLogitsWarper`` -> ``TopPLogitsWarper``:
-    ties at the k-th logit (which HF keeps) fall back to a mask over the full row.
-    """
-
-    def __init__(self, top_k: int, top_p: float | None, temperature: float):
-        self.top_k, self.top_p, self.temperature = top_k, top_p, temperature
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self.temperature != 1.0:
-            scores = scores / self.temperature
-        k = min(self.top_k, scores.shape[-1])
-        values, indices = torch.topk(scores, k, dim=-1)
-        if bool(((scores >= values[..., -1:]).sum(-1) > k).any()):
-            return self._with_ties(scores, values[..., -1:])
-        if self.top_p is not None:
-            ascending = values.flip(-1)
-            cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
-            drop = cumulative <= (1 - self.top_p)
-            drop[..., -1] = False
-            values = values.masked_fill(drop.flip(-1), -float("inf"))
-        return torch.full_like(scores, -float("inf")).scatter_(-1, indices, values)
-
-    def _with_ties(self, scores: torch.Tensor, kth: torch.Tensor) -> torch.Tensor:
-        """HF's own path, for the rare row whose k-th logit is tied."""
-        from transformers import TopPLogitsWarper
-
-        masked = scores.masked_fill(scores < kth, -float("inf"))
-        return masked if self.top_p is None else TopPLogitsWarper(self.top_p)(None, masked)
-
-
-def cache_kwargs(place: Placement, config: GenerateConfig) -> dict[str, Any]:
-    """On a GPU, a static KV cache (which HF compiles the decode step for) once a job is long enough.
-
-    Compiling costs tens of seconds per batch shape; every batch of a job has
-    the same shape, so it pays back after roughly ``STATIC_CACHE_MIN_TOKENS``
-    generated tokens. On CPU HF never compiles and the dynamic cache is faster.
-    """
-    if place.device.type == "cuda" and config.n * config.max_new_tokens >= STATIC_CACHE_MIN_TOKENS:
-        return {"cache_implementation": "static"}
-    return {}
-
-
-STATIC_CACHE_MIN_TOKENS = 500_000
-
-
-def sampling_params(config: GenerateConfig, batch_size: int) -> dict[str, Any]:
-    keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
-    return {**{k: getattr(config, k) for k in keys}, "batch_size": batch_size}
-
-
-def prompt_texts(run: RunDir, label: str, given: Sequence[str] | None = None) -> list[str]:
-    """The texts whose first words start the prompts: ``given`` (e.g. unlabelled rows),
-    else the label's training rows."""
-    return list(given) if given is not None else train_texts(run, label)
-
-
-def train_texts(run: RunDir, label: str) -> list[str]:
-    path = run.root / "train.jsonl"
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [r["text"] for r in map(json.loads, fh) if r["label"] == label]
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
