@@ -66,9 +66,8 @@ def test_conditioned_rows_never_contain_markers(conditioned_run: Path) -> None:
 
 def test_conditioned_prompt_carries_the_label(conditioned_run: Path) -> None:
     gen = LabelGenerator.load(RunDir(conditioned_run), "neg")
-    ids, mask = gen.prompt_ids([""])
     marker = gen.tokenizer.convert_tokens_to_ids(label_token("neg"))
-    assert ids[0].tolist() == [gen.tokenizer.eos_token_id, marker]
+    assert gen.prompt("") == [gen.tokenizer.eos_token_id, marker]
     assert sorted(gen.suppressed()) == sorted(gen.tokenizer.convert_tokens_to_ids([label_token("neg"),
                                                                                    label_token("pos")]))
 
