@@ -116,7 +116,7 @@ def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: 
     if not sampling:
         return ended
     rows = torch.tensor(sampling, dtype=torch.long)
-    chosen = logits[rows.to(logits.device)].float()
+    chosen = logits.float() if len(sampling) == len(state.index) else logits[rows.to(logits.device)].float()
     if suppressed:
         chosen[:, suppressed] = -float("inf")
     steps = torch.tensor([len(state.out[b]) for b in sampling], dtype=torch.long)

@@ -132,8 +132,8 @@ def test_interrupted_job_resumes_to_the_same_rows(trained_run: Path, tmp_path: P
     seen: list[int] = []
 
     def stop_after_twenty_rows(label: str, rows: int) -> None:
-        seen.append(rows)
-        if len(seen) == 20:  # pos done (saved in chunks of 8), 8 rows of neg saved, 4 lost
+        seen.append(label)
+        if seen.count("neg") == 9:  # pos done, neg's first chunk of 8 saved, its 9th row lost
             raise Interrupt
 
     with pytest.raises(Interrupt):
