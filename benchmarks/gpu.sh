@@ -32,9 +32,9 @@ step() {  # step NAME SECONDS CMD...: run with a time limit, note the exit code,
 rm -f "$OUT/steps.jsonl"
 if [ $SMOKE -eq 1 ]; then
   step environment 60 "$PY" -m benchmarks.gpu_env "$OUT/environment.json" --dry-run
-  step gpu-tests 120 "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider
-  step generation 120 "$PY" -m benchmarks.generation --smoke --rows 4 --new-tokens 4 --out "$OUT/generation.json"
-  step finetune 120 "$PY" -m benchmarks.finetune --smoke --rows 32 --steps 2 --batch-size 2 --block 32 \
+  step gpu-tests 300 "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider
+  step generation 300 "$PY" -m benchmarks.generation --smoke --rows 4 --new-tokens 4 --out "$OUT/generation.json"
+  step finetune 300 "$PY" -m benchmarks.finetune --smoke --rows 32 --steps 2 --batch-size 2 --block 32 \
     --out "$OUT/finetune.json"
 else
   step environment 90 "$PY" -m benchmarks.gpu_env "$OUT/environment.json" --wheels .whl
