@@ -234,10 +234,10 @@ def run_benchmark(bench: str, title: str, args: Any,
                   bench_model: Callable[[str, Any], list[Result]]) -> list[Result]:
     """Every model shape in ``args.models``, then the ratio table, printed and written to ``args.out``."""
     args.matmul = {}  # model shape -> measured matmul rates, filled by bench_model
-    results = [r for shape in args.models.split(",") for r in bench_model(shape.strip(), args)]
-    compare = ratios(results)
-    print_report(title, results, compare)
-    matmul = args.matmul
-    del args.matmul
-    write_report(args.out, bench, vars(args), results, compare, matmul)
+    results: list[Result] = []
+    settings = {k: v for k, v in vars(args).items() if k != "matmul"}
+    for shape in args.models.split(","):  # the JSON is rewritten after each model: a long run keeps what it measured
+        results += bench_model(shape.strip(), args)
+        write_report(args.out, bench, settings, results, ratios(results), args.matmul)
+    print_report(title, results, ratios(results))
     return results
