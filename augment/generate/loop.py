@@ -117,8 +117,8 @@ def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: 
         return ended
     rows = torch.tensor(sampling, dtype=torch.long)
     chosen = logits.float() if len(sampling) == len(state.index) else logits[rows.to(logits.device)].float()
-    if suppressed:
-        chosen[:, suppressed] = -float("inf")
+    if suppressed:  # out of place: the logits are inference tensors
+        chosen = chosen.index_fill(-1, torch.tensor(suppressed, device=chosen.device), -float("inf"))
     steps = torch.tensor([len(state.out[b]) for b in sampling], dtype=torch.long)
     picked = pick(chosen, state.keys[rows].to(chosen.device), steps.to(chosen.device), config).tolist()
     for b, token in zip(sampling, picked):
