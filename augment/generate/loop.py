@@ -12,10 +12,9 @@ resume point.
 from __future__ import annotations
 
 import collections
+import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-
-import random
 
 import torch
 

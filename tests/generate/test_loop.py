@@ -9,7 +9,6 @@ from augment.distributed import LocalComm
 from augment.errors import AugmentError
 from augment.generate.loop import auto_batch_size, collect_rows, decode_rows, owned
 from augment.generate.sampler import LabelGenerator
-from augment.models import load_model, load_tokenizer, placement
 from augment.run import RunDir
 from tests.threadcomm import in_threads
 
