@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 export AUGMENT_CACHE ?= $(HOME)/.cache/augment
 
-.PHONY: setup setup-tf assets test test-fast demo clean
+.PHONY: setup setup-tf assets test test-fast demo clean gpu-wheels
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,9 @@ demo: assets
 
 clean:
 	rm -rf demo-out .pytest_cache
+
+# Wheels the network-less GPU machine lacks (Python 3.12, x86-64), for benchmarks/gpu.sh to install.
+gpu-wheels:
+	$(PIP) download --dest .whl --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
+		-r benchmarks/gpu-wheels.txt

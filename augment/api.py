@@ -18,9 +18,9 @@ import pandas as pd
 from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
 from augment.data import load_dataset
 from augment.finetune import finetune_run
-from augment.generate import COLUMNS, LabelGenerator, prompt_texts
+from augment.distributed import LocalComm
+from augment.generate import COLUMNS, LabelGenerator, collect_rows, prompt_texts
 from augment.run import RunDir
-from augment.shard import LocalComm, sharded_rows
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Augmenter:
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
         prompts = prompt_texts(self.run, label, prefix_texts)
-        return pd.DataFrame(sharded_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
+        return pd.DataFrame(collect_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
 
 
 def _given(**values: Any) -> dict[str, Any]:

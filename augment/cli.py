@@ -221,9 +221,9 @@ def generate(
     """Generate synthetic rows for one or more labels of a run."""
     from augment.filter import FilterConfig
     from augment.io import check_output_path
-    from augment.output import generate_to_file, output_format
+    from augment.distributed import close, comm_from_env
+    from augment.generate import generate_to_file, output_format
     from augment.run import RunDir
-    from augment.shard import close, comm_from_env
 
     if n is not None and n <= 0:
         raise ConfigError(f"-n must be a positive number of rows, got {n}")

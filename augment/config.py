@@ -69,7 +69,7 @@ class GenerateConfig(StageConfig):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_k: int | None = Field(50, ge=0, description="Top-k sampling (0 or None: off).")
     top_p: float | None = Field(0.95, gt=0, le=1, description="Nucleus sampling (None or 1: off).")
-    seed: int = Field(0, description="Seed; output is reproducible for a seed and batch size.")
+    seed: int = Field(0, description="Seed; a row depends only on (seed, label, row index), not on batch or process count.")
     prefix_words: int = Field(0, ge=0, description="Prompt each row with the first N words of a real training row.")
     min_chars: int = Field(1, ge=0, description="Rows shorter than this after stripping are regenerated.")
     max_attempts: int = Field(5, gt=0, description="Give up after this many batches per batch of kept rows.")

@@ -44,6 +44,13 @@ class Result:
     seconds: list[float] = field(default_factory=list)
     tokens: float = 0.0
     peak_mb: float = 0.0
+    flops_per_token: float = 0.0   # model FLOPs per processed token (forward; x3 when training)
+    attainable_flops: float = 0.0  # the machine's measured matmul rate, FLOP/s, same run
+
+    @property
+    def mfu(self) -> float:
+        """Model FLOP utilisation: the share of the attainable matmul rate the case turned into tokens."""
+        return self.flops_per_token * self.tokens_per_s / self.attainable_flops if self.attainable_flops else 0.0
 
     @property
     def median_s(self) -> float:
@@ -59,7 +66,52 @@ class Result:
 
     def record(self) -> dict[str, Any]:
         return {**asdict(self), "median_s": self.median_s, "tokens_per_s": self.tokens_per_s,
-                "rows_per_s": self.rows_per_s}
+                "rows_per_s": self.rows_per_s, "mfu": self.mfu}
+
+
+def forward_flops_per_token(model: Any) -> float:
+    """2 x the weights every token multiplies: all parameters but the embedding tables, plus the
+    LM head (tied to the token embedding in GPT-2 and SmolLM2). Attention scores (2 x layers x
+    context x width) are left out: at tweet length they are a few percent."""
+    cfg = model.config
+    hidden = getattr(cfg, "hidden_size", None) or cfg.n_embd
+    embeddings = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
+    total = sum(p.numel() for p in model.parameters())
+    return 2.0 * (total - embeddings + cfg.vocab_size * hidden)
+
+
+def matmul_rate(shapes: list[tuple[int, int, int]], device: torch.device, dtype: torch.dtype,
+                budget_s: float = 0.4) -> dict[str, float]:
+    """FLOP/s of ``torch.mm`` at each (m, k, n) on the threads in use; "peak" is the best of them."""
+    rates = {}
+    for m, k, n in shapes:
+        a = torch.randn(m, k, device=device, dtype=dtype)
+        b = torch.randn(k, n, device=device, dtype=dtype)
+        torch.mm(a, b)
+        _sync(device)
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < budget_s or calls < 3:
+            torch.mm(a, b)
+            calls += 1
+            if calls % 8 == 0 or device.type != "cuda":
+                _sync(device)
+        _sync(device)
+        rates[f"{m}x{k}x{n}"] = 2.0 * m * k * n * calls / (time.perf_counter() - start)
+    rates["peak"] = max(rates.values())
+    return rates
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def model_shapes(model: Any, rows: int) -> list[tuple[int, int, int]]:
+    """A large square product (the machine's best case) and the model's own at ``rows`` rows."""
+    cfg = model.config
+    hidden = getattr(cfg, "hidden_size", None) or cfg.n_embd
+    inner = getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * hidden
+    return [(2048, 2048, 2048), (rows, hidden, inner), (rows, hidden, cfg.vocab_size)]
 
 
 def model_dir(shape: str) -> str:
@@ -153,12 +205,12 @@ def print_report(title: str, results: list[Result], compare: list[dict[str, Any]
 
     table = Table(title=title)
     for col in ("model", "case", "device", "dtype", "batch", "prompt tok", "new tok/row", "rows",
-                "median s", "tokens/s", "rows/s", "peak MB"):
+                "median s", "tokens/s", "rows/s", "MFU", "peak MB"):
         table.add_column(col, justify="left" if col in ("model", "case") else "right")
     for r in results:
         table.add_row(r.model, r.case, r.device, r.dtype, str(r.batch_size), f"{r.prompt_tokens:.0f}",
                       f"{r.new_tokens:.1f}", f"{r.rows:g}", f"{r.median_s:.2f}", f"{r.tokens_per_s:.1f}",
-                      f"{r.rows_per_s:.2f}", f"{r.peak_mb:.0f}")
+                      f"{r.rows_per_s:.2f}", f"{100 * r.mfu:.1f}%", f"{r.peak_mb:.0f}")
     ratio_table = Table(title="speed-up (rows/s, fast / baseline)")
     for col in ("model", "fast", "baseline", "ratio"):
         ratio_table.add_column(col)
@@ -170,10 +222,10 @@ def print_report(title: str, results: list[Result], compare: list[dict[str, Any]
 
 
 def write_report(path: Path, bench: str, settings: dict[str, Any], results: list[Result],
-                 compare: list[dict[str, Any]]) -> None:
+                 compare: list[dict[str, Any]], matmul: dict[str, dict[str, float]] | None = None) -> None:
     payload = provenance(settings, bench=bench, threads=torch.get_num_threads(), cpus=os.cpu_count(),
                          cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-                         results=[r.record() for r in results], ratios=compare)
+                         results=[r.record() for r in results], ratios=compare, matmul=matmul or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, json.loads(json.dumps(payload, default=str)))
 
@@ -181,8 +233,11 @@ def write_report(path: Path, bench: str, settings: dict[str, Any], results: list
 def run_benchmark(bench: str, title: str, args: Any,
                   bench_model: Callable[[str, Any], list[Result]]) -> list[Result]:
     """Every model shape in ``args.models``, then the ratio table, printed and written to ``args.out``."""
-    results = [r for shape in args.models.split(",") for r in bench_model(shape.strip(), args)]
-    compare = ratios(results)
-    print_report(title, results, compare)
-    write_report(args.out, bench, vars(args), results, compare)
+    args.matmul = {}  # model shape -> measured matmul rates, filled by bench_model
+    results: list[Result] = []
+    settings = {k: v for k, v in vars(args).items() if k != "matmul"}
+    for shape in args.models.split(","):  # the JSON is rewritten after each model: a long run keeps what it measured
+        results += bench_model(shape.strip(), args)
+        write_report(args.out, bench, settings, results, ratios(results), args.matmul)
+    print_report(title, results, ratios(results))
     return results

@@ -23,7 +23,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from benchmarks.common import SHAPES, Result, model_dir, peak_memory_mb, reset_peak_memory, run_benchmark, tweet_rows
+from benchmarks.common import (SHAPES, Result, forward_flops_per_token, matmul_rate, model_dir, model_shapes,
+                               peak_memory_mb, reset_peak_memory, run_benchmark, tweet_rows)
 
 
 class StepTimer(TrainerCallback):
@@ -88,7 +89,8 @@ def run_case(shape: str, case: str, rows: list[str], args: argparse.Namespace) -
                     sum(p.numel() for p in model.parameters()) / 1e6, place.device.type,
                     str(place.dtype).split(".")[-1], args.batch_size, width, tokens_per_item / rows_per_item,
                     rows_per_item * args.batch_size, seconds=timer.times[1:] or timer.times,
-                    tokens=tokens_per_item * args.batch_size, peak_mb=peak)
+                    tokens=tokens_per_item * args.batch_size, peak_mb=peak,
+                    flops_per_token=3 * forward_flops_per_token(model))  # forward + backward (2x)
     return result
 
 
@@ -96,6 +98,7 @@ def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
     rows, source = tweet_rows(args.rows, seed=0)
     args.data = source
     results: dict[str, Result] = {}
+    rates = attainable(shape, args)
     for _ in range(args.repeats):  # interleaved repeats; the step times of all repeats are pooled
         for case in ("augment packed", "padded rows"):
             result = run_case(shape, case, rows, args)
@@ -104,7 +107,19 @@ def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
                 results[case].peak_mb = max(results[case].peak_mb, result.peak_mb)
             else:
                 results[case] = result
+            results[case].attainable_flops = rates["peak"]
     return list(results.values())
+
+
+def attainable(shape: str, args: argparse.Namespace) -> dict[str, float]:
+    """The machine's matmul rate at the training shapes (batch x block rows), in this run."""
+    from augment.models import load_model, placement
+
+    place = placement("auto")
+    model = load_model(model_dir(shape))
+    rates = matmul_rate(model_shapes(model, args.batch_size * args.block), place.device, place.dtype)
+    args.matmul[shape] = rates
+    return rates
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -6,8 +6,14 @@ Cases, per model, all sampling top-k 50 / top-p 0.95 from a bare EOS prompt:
 
 - ``pipeline/row`` (baseline): HF ``pipeline("text-generation")`` called once per row;
 - ``generate/1 batch`` (baseline): plain ``model.generate`` on all rows as one padded batch;
-- ``augment`` (fast): ``augment.shard.sharded_rows``, the shipped path (shared unpadded
-  prompt, automatic batch size, EOS stopping, top-k sampling without a vocabulary sort).
+- ``augment`` (fast): ``augment.generate.decode_rows``, the shipped loop (continuous
+  batching over a ring KV cache, automatic slot count, counter-based top-k/top-p sampling);
+- ``augment no-refill``: the same loop with a batch waiting for its longest row (what
+  continuous batching gains).
+
+Each model's attainable matmul rate is measured in the same run (``torch.mm`` at
+2048^3 and at the model's shapes, on the threads in use), and each case reports its
+model FLOP utilisation: forward FLOPs per token x tokens/s / that rate.
 
 The per-row pipeline is measured on fewer rows (``--baseline-rows``); rates are per row.
 Tokens are the generated text re-tokenized, counted the same way for every case.
@@ -70,37 +76,35 @@ def one_batch_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens
     return run
 
 
-def augment_case(model: Any, tokenizer: Any, place: Any, shape: str, config: Any) -> Callable[[], float]:
-    """The shipped path, batch by batch as ``sharded_rows`` drives it (seeded batches, auto size).
-
-    ``sharded_rows`` would also regenerate a whole batch when ``min_chars`` drops a
-    row; the baselines keep every row, so here every sampled row counts.
-    """
-    from augment.generate import LabelGenerator, batch_seed, resolve_batch_size
+def augment_case(model: Any, tokenizer: Any, place: Any, shape: str, config: Any,
+                 refill: bool = True) -> Callable[[], float]:
+    """The shipped loop on ``config.n`` rows of one label (every sampled row counts, as in the baselines)."""
+    from augment.generate import LabelGenerator, decode_rows, resolve_batch_size
 
     gen = LabelGenerator(model, tokenizer, place, "bench", False, ["bench"], shape)
     size = resolve_batch_size(gen, config)
 
     def run() -> float:
-        texts = []
-        for index in range(-(-config.n // size)):
-            texts += gen.sample([""] * size, config, batch_seed(config.seed, gen.label, index))
-        return count_tokens(tokenizer, texts[: config.n])
+        jobs = [(i, gen.prompt("")) for i in range(config.n)]
+        texts = [gen.text("", t) for _, t in decode_rows(gen, config, jobs, size, refill=refill)]
+        return count_tokens(tokenizer, texts)
     return run
 
 
 def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
     from augment.config import GenerateConfig
     from augment.generate import LabelGenerator, resolve_batch_size
+    from benchmarks.common import forward_flops_per_token, matmul_rate, model_shapes
 
     model, tokenizer, place = load(shape)
     params = sum(p.numel() for p in model.parameters()) / 1e6
+    flops = forward_flops_per_token(model)
     cases: list[tuple[Result, Callable[[], float]]] = []
 
     def add(case: str, role: str, batch: int, rows: int, fn: Callable[[], float]) -> None:
         dtype = str(place.dtype).split(".")[-1]
-        cases.append((Result("generation", case, role, shape, params, place.device.type, dtype, batch, 1, 0.0, rows),
-                      fn))
+        cases.append((Result("generation", case, role, shape, params, place.device.type, dtype, batch, 1, 0.0, rows,
+                             flops_per_token=flops), fn))
 
     sizes = args.batch_sizes or ["auto"]
     for size in sizes:
@@ -109,10 +113,15 @@ def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
         batch = resolve_batch_size(LabelGenerator(model, tokenizer, place, "bench", False, [], shape), config)
         name = "augment" if size == "auto" else f"augment b={size}"
         add(name, "fast", batch, args.rows, augment_case(model, tokenizer, place, shape, config))
+        if size == sizes[-1] and not args.no_ablation:
+            add(f"{name} no-refill", "fast", batch, args.rows,
+                augment_case(model, tokenizer, place, shape, config, refill=False))
     add("generate/1 batch", "baseline", args.rows, args.rows,
         one_batch_case(model, tokenizer, place, args.rows, args.new_tokens))
     add("pipeline/row", "baseline", 1, args.baseline_rows,
         pipeline_case(model, tokenizer, place, args.baseline_rows, args.new_tokens))
+    rates = matmul_rate(model_shapes(model, max(r.batch_size for r, _ in cases)), place.device, place.dtype)
+    args.matmul[shape] = rates
     with torch.random.fork_rng():
         torch.manual_seed(0)
         one_batch_case(model, tokenizer, place, 2, 2)()  # warm-up: allocator, thread pool, lazy imports
@@ -123,6 +132,7 @@ def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
                 result.tokens = tokens  # last repeat; every repeat samples the same number of rows
                 result.new_tokens = tokens / result.rows
                 result.peak_mb = max(result.peak_mb, peak)
+                result.attainable_flops = rates["peak"]
     return [r for r, _ in cases]
 
 
@@ -136,6 +146,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=None,
                         help="sweep explicit batch sizes instead of 'auto', e.g. 8,16,32,64")
+    parser.add_argument("--no-ablation", action="store_true", help="skip the no-refill case")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generation.json"))
     parser.add_argument("--smoke", action="store_true", help="tiny model, a few rows: seconds")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 HEAD = ("| model | case | device | dtype | batch | prompt/seq tok | new tok/row | rows | median s | "
-        "tokens/s | rows/s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+        "tokens/s | rows/s | MFU | peak MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -19,9 +19,13 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["results"]:
         lines.append(f"| {r['model']} | {r['case']} | {r['device']} | {r['dtype']} | {r['batch_size']} | "
                      f"{r['prompt_tokens']:.0f} | {r['new_tokens']:.1f} | {r['rows']:.1f} | {r['median_s']:.2f} | "
-                     f"{r['tokens_per_s']:.1f} | {r['rows_per_s']:.2f} | {r['peak_mb']:.0f} |")
+                     f"{r['tokens_per_s']:.1f} | {r['rows_per_s']:.2f} | {100 * r.get('mfu', 0):.1f}% | {r['peak_mb']:.0f} |")
     lines += ["", "| model | fast | baseline | rows/s ratio |", "|---|---|---|---|"]
     lines += [f"| {c['model']} | {c['fast']} | {c['baseline']} | **{c['ratio']:.2f}x** |" for c in report["ratios"]]
+    rates = report.get("matmul", {})
+    if rates:
+        lines += ["", "| model | attainable matmul (same run) | GFLOP/s |", "|---|---|---|"]
+        lines += [f"| {m} | {shape} | {rate / 1e9:.1f} |" for m, shapes in rates.items() for shape, rate in shapes.items()]
     return "\n".join(lines)
 
 

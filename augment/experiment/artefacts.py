@@ -27,6 +27,7 @@ import pandas as pd
 from augment.data import LABEL, TEXT
 from augment.errors import AugmentError
 from augment.experiment.config import LMSpec
+from augment.generate.sampler import SAMPLER_VERSION
 from augment.io import hash_json, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir
 
@@ -68,7 +69,7 @@ def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source:
 def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = None) -> str:
     """``prompts``: a hash of the unlabelled prompt texts, when the pool is prompted with them."""
     generate = spec.generate.model_copy(update={"seed": seed, "n": rows})
-    key = {"format": CACHE_FORMAT, "lm": lm, "generate": generate.model_dump()}
+    key = {"format": CACHE_FORMAT, "lm": lm, "generate": generate.model_dump(), "sampler": SAMPLER_VERSION}
     if prompts is not None:
         key["prompts"] = prompts
     return hash_json(key)[:16]
@@ -128,5 +129,6 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     write_jsonl_atomic(path, frame.to_dict("records"))
     wall = time.perf_counter() - start
     write_json_atomic(path.with_suffix(".json"), provenance(
-        {"generate": config.model_dump(), "run_dir": str(run_dir)}, rows=len(frame), wall_s=wall))
+        {"generate": config.model_dump(), "run_dir": str(run_dir)}, rows=len(frame), wall_s=wall,
+        sampler=SAMPLER_VERSION))
     return frame, {"key": key, "cached": False, "wall_s": round(wall, 2)}

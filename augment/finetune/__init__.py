@@ -15,6 +15,7 @@ import pandas as pd
 
 from augment.config import FinetuneConfig
 from augment.data.readers import LABEL, TEXT
+from augment.distributed import process_state
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
 from augment.finetune.packing import TrainingRow
@@ -108,7 +109,7 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
 
         resolve_model(config.model, config.trust_pickle)  # a missing or refused model fails before RUN_DIR exists
     run = RunDir(Path(run_dir))
-    state = _process_state(config)
+    state = process_state(distributed=config.backend == "torch")  # accelerate's ranks; gpt-2-simple: one
     groups = model_rows(frame, config.mode, config.eval_fraction, config.seed)
     backend = get_backend(config.backend)
     if state.is_main_process:
@@ -144,29 +145,6 @@ def finished_entry(entry: ModelEntry, result: TrainResult, model_dir: Path, proc
         wall_s=round(result.wall_s, 2), resumed_from_step=result.resumed_from_step, hash=hash_dir(model_dir),
         processes=processes, eval_rows=eval_rows, eval_loss=result.eval_loss, best_step=result.best_step,
         eval_losses=result.eval_losses))
-
-
-def _process_state(config: FinetuneConfig) -> Any:
-    """accelerate's view of the launch: one process, or one rank of torchrun / accelerate launch."""
-    if config.backend != "torch":
-        return _SingleProcess()
-    from accelerate import PartialState
-
-    return PartialState(cpu=not _cuda_available())
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-class _SingleProcess:
-    is_main_process = True
-    num_processes = 1
-
-    def wait_for_everyone(self) -> None:
-        pass
 
 
 def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],

@@ -13,7 +13,8 @@ def test_generation_smoke(tmp_path: Path) -> None:
     out = tmp_path / "gen.json"
     results = generation.main(["--smoke", "--rows", "4", "--new-tokens", "4", "--out", str(out)])
     report = json.loads(out.read_text())
-    assert {r.case for r in results} == {"augment", "generate/1 batch", "pipeline/row"}
+    assert {r.case for r in results} == {"augment", "augment no-refill", "generate/1 batch", "pipeline/row"}
+    assert all(0 < r["mfu"] < 1 for r in report["results"]) and report["matmul"]["tiny"]["peak"] > 0
     assert {r["baseline"] for r in report["ratios"]} == {"generate/1 batch", "pipeline/row"}
     assert all(r["rows_per_s"] > 0 and r["peak_mb"] > 0 for r in report["results"])
     assert report["versions"]["torch"]

@@ -108,8 +108,7 @@ def test_separator_is_recorded_and_used_for_training_and_generation(two_separato
     assert manifest.separator.token == "<|endoftext|>" and manifest.separator.source == "measured"
     gen = LabelGenerator.load(RunDir(run), "pos")
     assert gen.separator_id == EOT != gen.tokenizer.eos_token_id
-    ids, _ = gen.prompt_ids([""])
-    assert ids[0, -1].item() == EOT
+    assert gen.prompt("") == [EOT]
 
 
 def test_held_out_loss_picks_the_checkpoint_kept(tiny_model_dir: Path, tweets, tmp_path: Path):

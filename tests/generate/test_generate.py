@@ -1,4 +1,4 @@
-"""Batched generation: row counts, EOS stopping, seeds, label markers, resumable output files."""
+"""Generation: row counts, separator stopping, seeds, label markers, resumable output files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from augment import Augmenter
 from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig
-from augment.generate import COLUMNS, LabelGenerator
-from augment.output import dropped_path, generate_to_file, parts_dir
+from augment.generate import COLUMNS, SAMPLER_VERSION, LabelGenerator, decode_rows, dropped_path, generate_to_file, parts_dir
 from augment.prompts import label_token
 from augment.run import RunDir
 
@@ -25,17 +24,18 @@ def test_n_rows_per_label_with_columns(trained_run: Path) -> None:
     assert list(frame.columns) == COLUMNS
     assert frame["label"].value_counts().to_dict() == {"neg": 11, "pos": 11}
     assert frame["text"].str.len().min() >= 1
-    assert (frame.groupby("label")["seed"].nunique() >= 2).all()  # one seed per batch of 8
+    assert set(frame["seed"]) == {3}
     params = json.loads(frame["params"].iloc[0])
-    assert params["batch_size"] == 8 and params["max_new_tokens"] == 24
+    assert params["sampler"] == SAMPLER_VERSION and params["max_new_tokens"] == 24 and "batch_size" not in params
 
 
 def test_rows_stop_at_eos(trained_run: Path) -> None:
     """Training rows are 4-6 tokens and end with EOS; rows that ran to the token limit would be 60."""
     gen = LabelGenerator.load(RunDir(trained_run), "pos")
-    texts = gen.sample([""] * 16, GenerateConfig(max_new_tokens=60), seed=0)
-    lengths = [len(gen.tokenizer.encode(t)) for t in texts]
+    rows = dict(decode_rows(gen, GenerateConfig(max_new_tokens=60), [(i, gen.prompt("")) for i in range(16)], 8))
+    lengths = [len(t) for t in rows.values()]
     assert sum(n < 30 for n in lengths) >= 12, lengths
+    texts = [gen.text("", t) for t in rows.values()]
     assert not any(gen.tokenizer.eos_token in t for t in texts)
 
 
@@ -49,7 +49,7 @@ def test_same_seed_same_rows_other_seed_other_rows(trained_run: Path) -> None:
 
 
 def test_first_rows_do_not_depend_on_n(trained_run: Path) -> None:
-    """Batch seeds depend on (seed, label, batch index) only, so asking for more rows extends the list."""
+    """Rows depend on (seed, label, row index) only, so asking for more rows extends the list."""
     aug = Augmenter.load(trained_run)
     short = aug.generate("neg", n=8, **SMALL)["text"].tolist()
     long = aug.generate("neg", n=20, **SMALL)["text"].tolist()
@@ -66,9 +66,8 @@ def test_conditioned_rows_never_contain_markers(conditioned_run: Path) -> None:
 
 def test_conditioned_prompt_carries_the_label(conditioned_run: Path) -> None:
     gen = LabelGenerator.load(RunDir(conditioned_run), "neg")
-    ids, mask = gen.prompt_ids([""])
     marker = gen.tokenizer.convert_tokens_to_ids(label_token("neg"))
-    assert ids[0].tolist() == [gen.tokenizer.eos_token_id, marker]
+    assert gen.prompt("") == [gen.tokenizer.eos_token_id, marker]
     assert sorted(gen.suppressed()) == sorted(gen.tokenizer.convert_tokens_to_ids([label_token("neg"),
                                                                                    label_token("pos")]))
 
@@ -118,27 +117,29 @@ class Interrupt(Exception):
 
 def test_interrupted_job_resumes_to_the_same_rows(trained_run: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import augment.generate.loop as loop
+
     sampled: list[int] = []
-    real_sample = LabelGenerator.sample
-    monkeypatch.setattr(LabelGenerator, "sample",
-                        lambda self, *a, **k: sampled.append(1) or real_sample(self, *a, **k))
+    real = loop.decode_rows
+    monkeypatch.setattr(loop, "decode_rows", lambda gen, config, jobs, *a, **k: sampled.extend(
+        i for i, _ in jobs) or real(gen, config, jobs, *a, **k))
     config = GenerateConfig(n=20, **SMALL)
     reference = tmp_path / "reference.jsonl"
     generate_to_file(RunDir(trained_run), ["pos", "neg"], config, reference)
-    batches = len(sampled)
+    rows = len(sampled)
 
     out = tmp_path / "synthetic.jsonl"
     seen: list[int] = []
 
-    def stop_after_three_batches(label: str, rows: int) -> None:
-        seen.append(rows)
-        if len(seen) == 3:
+    def stop_after_twenty_rows(label: str, rows: int) -> None:
+        seen.append(label)
+        if seen.count("neg") == 9:  # pos done, neg's first chunk of 8 saved, its 9th row lost
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        generate_to_file(RunDir(trained_run), ["pos", "neg"], config, out, on_rows=stop_after_three_batches)
+        generate_to_file(RunDir(trained_run), ["pos", "neg"], config, out, on_rows=stop_after_twenty_rows)
     assert not out.exists()
-    assert len(list(parts_dir(out).glob("*.jsonl"))) == 3
+    assert len(list(parts_dir(out).glob("neg-*.jsonl"))) == 1
 
     with pytest.raises(OutputExistsError, match="--resume"):
         generate_to_file(RunDir(trained_run), ["pos", "neg"], config, out)
@@ -147,8 +148,9 @@ def test_interrupted_job_resumes_to_the_same_rows(trained_run: Path, tmp_path: P
                          resume=True)
 
     sampled.clear()
-    generate_to_file(RunDir(trained_run), ["pos", "neg"], config, out, resume=True)
-    assert len(sampled) == batches - 3
+    other_size = GenerateConfig(n=20, **{**SMALL, "batch_size": 5})  # rows do not depend on it
+    generate_to_file(RunDir(trained_run), ["pos", "neg"], other_size, out, resume=True)
+    assert len(sampled) < rows - 16
     assert out.read_bytes() == reference.read_bytes()
     assert not parts_dir(out).exists()
 
@@ -168,21 +170,10 @@ def test_filter_writes_kept_and_dropped_rows(trained_run: Path, tmp_path: Path) 
     assert sum(s["dropped"] for s in prov["filter"]["steps"]) == len(dropped)
 
 
-def test_resume_keeps_the_automatic_batch_size(trained_run: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """'auto' may resolve differently after a restart (free memory changed); rows depend on it."""
-    import augment.output
-
-    config = GenerateConfig(n=12, batch_size="auto", max_new_tokens=16, seed=5)
-    out = tmp_path / "rows.jsonl"
-    monkeypatch.setattr(augment.output, "resolve_batch_size", lambda gen, cfg: 4)
-
-    def stop(label: str, rows: int) -> None:
-        raise Interrupt
-
-    with pytest.raises(Interrupt):
-        generate_to_file(RunDir(trained_run), ["pos"], config, out, on_rows=stop)
-    monkeypatch.setattr(augment.output, "resolve_batch_size", lambda gen, cfg: 6)
-    result = generate_to_file(RunDir(trained_run), ["pos"], config, out, resume=True)
-    assert {json.loads(p)["batch_size"] for p in result.rows["params"]} == {4}
-    assert json.loads(out.with_name("rows.jsonl.provenance.json").read_text())["batch_sizes"] == {"pos": 4}
+def test_rows_do_not_depend_on_the_batch_size(trained_run: Path, tmp_path: Path) -> None:
+    outs = []
+    for size in (1, 8, "auto"):
+        out = tmp_path / f"rows-{size}.csv"
+        generate_to_file(RunDir(trained_run), ["pos"], GenerateConfig(n=12, **{**SMALL, "batch_size": size}), out)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]

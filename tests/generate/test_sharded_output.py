@@ -14,8 +14,7 @@ import pytest
 from augment.config import GenerateConfig
 from augment.errors import OutputExistsError
 from augment.filter import FilterConfig
-from augment.generate import LabelGenerator
-from augment.output import dropped_path, generate_to_file, parts_dir
+from augment.generate import LabelGenerator, dropped_path, generate_to_file, parts_dir
 from augment.run import RunDir
 from tests.threadcomm import in_threads
 
@@ -28,20 +27,15 @@ class Interrupt(Exception):
 
 @pytest.fixture(autouse=True)
 def _one_thread_in_torch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real ranks are processes; threads share transformers' loader state and torch's global RNG."""
+    """Real ranks are processes; threads share transformers' loader state."""
     lock = threading.RLock()
-    load, sample = LabelGenerator.load.__func__, LabelGenerator.sample
+    load = LabelGenerator.load.__func__
 
     def locked_load(cls, *args, **kwargs):
         with lock:
             return load(cls, *args, **kwargs)
 
-    def locked_sample(self, *args, **kwargs):
-        with lock:
-            return sample(self, *args, **kwargs)
-
     monkeypatch.setattr(LabelGenerator, "load", classmethod(locked_load))
-    monkeypatch.setattr(LabelGenerator, "sample", locked_sample)
 
 
 def sharded(run: Path, out: Path, world: int, **kwargs) -> list:
@@ -70,15 +64,15 @@ def test_interrupted_sharded_job_resumes_with_another_world_size(trained_run: Pa
     out = tmp_path / "rows.jsonl"
     rounds: list[int] = []
 
-    def stop_in_second_round(label: str, rows: int) -> None:  # every rank sees the same rounds
+    def stop_in_neg(label: str, rows: int) -> None:  # a rank stops; the others wait, then fail
         rounds.append(rows)
-        if len(rounds) == 2 * 3:
+        if label == "neg" and len(rounds) > 12:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        sharded(trained_run, out, 3, on_rows=stop_in_second_round)
+        sharded(trained_run, out, 3, on_rows=stop_in_neg)
     assert not out.exists()
-    assert len(list(parts_dir(out).glob("pos-*.jsonl"))) == 6
+    assert len(list(parts_dir(out).glob("pos-*.jsonl"))) >= 3
 
     with pytest.raises(OutputExistsError, match="--resume"):
         sharded(trained_run, out, 2)
@@ -88,7 +82,8 @@ def test_interrupted_sharded_job_resumes_with_another_world_size(trained_run: Pa
 
 
 @pytest.mark.slow
-def test_generate_command_under_torchrun(trained_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("world", [2, 3])
+def test_generate_command_under_torchrun(trained_run: Path, tmp_path: Path, world: int) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     # -r, not --run: torchrun's own parser takes --run for an abbreviation of its --run-path
     args = ["generate", "-r", str(trained_run), "-n", "10", "--batch-size", "3", "--max-new-tokens", "16",
@@ -96,11 +91,11 @@ def test_generate_command_under_torchrun(trained_run: Path, tmp_path: Path) -> N
     one = subprocess.run([sys.executable, "-m", "augment", *args, "--out", str(tmp_path / "one.csv")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-3000:]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(world),
            "-m", "augment", *args, "--out", str(tmp_path / "two.csv")]
     two = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert two.stdout.count("rows →") == 1  # rank 0 alone reports
     prov = json.loads((tmp_path / "two.csv.provenance.json").read_text())
-    assert prov["world_size"] == 2
+    assert prov["world_size"] == world

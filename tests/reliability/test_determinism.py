@@ -24,7 +24,7 @@ def _args(run: Path, out: Path, batch_size: str) -> list[str]:
             "--max-new-tokens", "6", "--seed", "3", "--temperature", "0.9", "--no-progress"]
 
 
-CASES = [("synthetic.csv", "3"), ("synthetic.jsonl", "auto")]
+CASES = [("synthetic.csv", "3"), ("synthetic.jsonl", "auto"), ("b8.csv", "8"), ("b64.csv", "64"), ("auto.csv", "auto")]
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +47,20 @@ def test_two_processes_write_identical_bytes(outputs: tuple[Path, Path], name: s
 
 
 @pytest.mark.slow
+def test_batch_size_does_not_change_a_byte(outputs: tuple[Path, Path]) -> None:
+    here, _ = outputs
+    files = [(here / name).read_bytes() for name in ("synthetic.csv", "b8.csv", "b64.csv", "auto.csv")]
+    assert files[0] == files[1] == files[2] == files[3]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name, batch", CASES)
 def test_provenance_is_enough_to_reproduce(outputs: tuple[Path, Path], small_run: Path, name: str,
                                            batch: str) -> None:
     here, _ = outputs
     prov = json.loads((here / f"{name}.provenance.json").read_text())
     assert {"config", "versions", "python", "platform", "run_dir", "labels", "models", "finetune", "data",
-            "batch_sizes", "rows", "created"} <= prov.keys()
+            "batch_sizes", "sampler", "rows", "created"} <= prov.keys()
     assert {"n", "seed", "batch_size", "max_new_tokens", "temperature", "top_k", "top_p", "prefix_words",
             "min_chars"} <= prov["config"].keys()
     assert (prov["config"]["seed"], prov["config"]["n"], prov["config"]["temperature"]) == (3, 6, 0.9)
@@ -63,9 +70,9 @@ def test_provenance_is_enough_to_reproduce(outputs: tuple[Path, Path], small_run
     for label in ("neg", "pos"):
         model = manifest.labels[label].model
         assert prov["models"][label] == manifest.models[model].hash == hash_dir(small_run / model)
-    # 'auto' must be recorded as the size it resolved to: a batch's rows depend on the batch size.
+    # rows depend on the sampler, not on the batch size; 'auto' is recorded as the size it resolved to
     frame = pd.read_json(here / name, lines=True) if name.endswith(".jsonl") else pd.read_csv(here / name)
-    used = {label: json.loads(p)["batch_size"] for label, p in zip(frame["label"], frame["params"])}
-    assert prov["batch_sizes"] == used and all(isinstance(v, int) for v in used.values())
+    assert {json.loads(p)["sampler"] for p in frame["params"]} == {prov["sampler"]}
+    assert all(isinstance(v, int) for v in prov["batch_sizes"].values())
     if batch != "auto":
-        assert set(used.values()) == {int(batch)}
+        assert set(prov["batch_sizes"].values()) == {int(batch)}

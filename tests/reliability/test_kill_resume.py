@@ -108,7 +108,7 @@ def test_finetune_killed_while_saving_a_checkpoint(fault_csv, tiny_model_dir, re
     _resume_and_compare(run, reference_run, args, 4, killed_at=8)
 
 
-GEN_N = 12  # 3 batches of 4 per label, 6 in all
+GEN_N = 12  # rows saved in chunks of 4 (the slot count): about 3 parts per label, 6 in all
 
 
 def _gen_args(run: Path, out: Path, *extra: str) -> list[str]:
@@ -118,8 +118,8 @@ def _gen_args(run: Path, out: Path, *extra: str) -> list[str]:
 
 @pytest.mark.slow
 def test_generation_killed_then_resumed_is_byte_identical(small_run, tmp_path):
-    """Killed after 2 of 6 batches: resume reuses the saved batches and the output is byte-identical
-    to an uninterrupted run (same seed and batch size): 12 rows per label, 0 lost, 0 repeated."""
+    """Killed after 2 of about 6 saved chunks: resume (with another batch size) reuses the saved rows and
+    the output is byte-identical to an uninterrupted run: 12 rows per label, 0 lost, 0 repeated."""
     out, parts = tmp_path / "killed" / "synthetic.csv", tmp_path / "killed" / "synthetic.csv.parts"
     child = Child(_gen_args(small_run, out), tmp_path / "child.log")
     reached = child.wait_for(lambda: len(list(parts.glob("*-*.jsonl"))) >= 2)
@@ -133,7 +133,7 @@ def test_generation_killed_then_resumed_is_byte_identical(small_run, tmp_path):
         raw = part.read_bytes()
         assert raw.endswith(b"\n") and all(json.loads(line) for line in raw.splitlines())
     assert main(_gen_args(small_run, out)) == 2  # partial results exist: --resume or delete them
-    assert main(_gen_args(small_run, out, "--resume")) == 0
+    assert main(_gen_args(small_run, out, "--resume", "--batch-size", "3")) == 0
     reference = tmp_path / "reference" / "synthetic.csv"
     assert main(_gen_args(small_run, reference)) == 0
     assert out.read_bytes() == reference.read_bytes()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from augment.config import DataConfig
 from augment.data import load_dataset
 from augment.data.cleaning import clean_text
-from augment.output import write_table
+from augment.generate import write_table
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

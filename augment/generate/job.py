@@ -1,9 +1,10 @@
-"""Write synthetic rows to CSV/TSV/JSONL/Parquet, atomically and resumably.
+"""A generate job: resume parts, the loop per label, filters, the output file and its provenance.
 
-While a job runs, each finished batch is saved under ``OUT.parts/``; the final
-file appears only when every label is complete. A killed job re-run with
-``--resume`` reuses those batches (each batch is deterministic), so the output
-ends with exactly the requested rows, none lost, none repeated.
+While a job runs, finished rows are saved in chunks under ``OUT.parts/``; the
+final file appears only when every label is complete. A killed job re-run with
+``--resume`` reuses those rows (a row depends only on its seed, label and index),
+with any batch size or number of processes, so the output ends with exactly the
+requested rows, none lost, none repeated, byte-identical to an uninterrupted job.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pandas as pd
 from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
-from augment.generate import COLUMNS, LabelGenerator, prompt_texts, resolve_batch_size, train_texts
+from augment.distributed import Comm, LocalComm, on_rank0
+from augment.generate.loop import Texts, collect_rows, resolve_batch_size
+from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
 from augment.io import atomic_path, hash_json, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir, slug
-from augment.shard import Comm, LocalComm, on_rank0, sharded_rows
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -77,7 +79,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     Prompts start with the first ``config.prefix_words`` words of the label's training
     rows, or of ``prefix_texts`` (say, unlabelled rows of the same domain) when given.
 
-    Under a launcher (``comm`` from ``augment.shard.comm_from_env``) the batches are
+    Under a launcher (``comm`` from ``augment.distributed.comm_from_env``) the rows are
     spread over the ranks and the output is the one a single process writes; rank 0
     filters and writes it and gets the result, the other ranks get ``None``.
     """
@@ -98,11 +100,11 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     frames, batch_sizes = [], {}
     for label in labels:
         gen = LabelGenerator.load(run, label, precision)
-        size = on_rank0(comm, lambda: _pinned_batch_size(parts, label, resolve_batch_size(gen, config)))
+        size = comm.all_gather(resolve_batch_size(gen, config))[0]
         batch_sizes[label] = size
-        rows = sharded_rows(gen, config, prompt_texts(run, label, prefix_texts), comm, size=size,
-                            cached=lambda i, label=label: _read_part(parts, label, i),
-                            saved=lambda i, batch, label=label: _write_part(parts, label, i, batch),
+        rows = collect_rows(gen, config, prompt_texts(run, label, prefix_texts), comm, size=size,
+                            cached=_read_parts(parts, label),
+                            saved=lambda texts, label=label: _write_part(parts, label, texts),
                             on_rows=(lambda k, label=label: on_rows(label, k)) if on_rows else None)
         frames.append(pd.DataFrame(rows, columns=COLUMNS))
     if comm.rank != 0:
@@ -120,7 +122,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     manifest = run.read_manifest()
     write_json_atomic(out.with_name(out.name + ".provenance.json"), provenance(
         config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
-        filter=report, batch_sizes=batch_sizes, world_size=comm.world_size,
+        filter=report, batch_sizes=batch_sizes, world_size=comm.world_size, sampler=SAMPLER_VERSION,
         prefixes="training rows" if prefix_texts is None else {"texts": len(prefix_texts), "hash": prefixes_hash},
         models={l: manifest.model_for(l, run.root).hash for l in labels},
         finetune=manifest.finetune, data=manifest.data))
@@ -139,7 +141,8 @@ class GenerateResult:
 
 def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool,
                 prefixes_hash: str | None = None) -> Path:
-    key = {"run": str(run.root.resolve()), "labels": labels, "config": config.model_dump(),
+    settings = {k: v for k, v in config.model_dump().items() if k != "batch_size"}  # rows do not depend on it
+    key = {"run": str(run.root.resolve()), "labels": labels, "config": settings, "sampler": SAMPLER_VERSION,
            "models": hash_json(run.read_manifest().model_dump(mode="json")["models"])}
     if prefixes_hash is not None:
         key["prefixes"] = prefixes_hash
@@ -161,30 +164,34 @@ def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateCon
     return parts
 
 
-def _pinned_batch_size(parts: Path, label: str, resolved: int) -> int:
-    """Rows depend on the batch size, so a resumed job keeps the size its first batches used
-    even when 'auto' would now resolve differently (other free memory, other GPU)."""
-    path = parts / f"{slug(label)}.batch_size.json"
-    if path.exists():
-        return int(json.loads(path.read_text())["batch_size"])
-    write_json_atomic(path, {"batch_size": resolved})
-    return resolved
+def _part_path(parts: Path, label: str, first: int) -> Path:
+    return parts / f"{slug(label)}-{first:07d}.jsonl"
 
 
-def _part_path(parts: Path, label: str, index: int) -> Path:
-    return parts / f"{slug(label)}-{index:06d}.jsonl"
+def _read_parts(parts: Path, label: str) -> Texts:
+    """Rows earlier jobs finished for ``label`` (any batch size, any rank): index -> text."""
+    texts: Texts = {}
+    for path in sorted(parts.glob(f"{slug(label)}-*.jsonl")):
+        with open(path, encoding="utf-8") as fh:
+            texts.update((r["index"], r["text"]) for r in map(json.loads, fh))
+    return texts
 
 
-def _read_part(parts: Path, label: str, index: int) -> list[dict[str, Any]] | None:
-    path = _part_path(parts, label, index)
+def _write_part(parts: Path, label: str, texts: Texts) -> None:
+    """A chunk of finished rows, named by its first index (unique: no row is sampled twice)."""
+    write_jsonl_atomic(_part_path(parts, label, min(texts)),
+                       [{"index": i, "text": t} for i, t in sorted(texts.items())])
+
+
+def prompt_texts(run: RunDir, label: str, given: Sequence[str] | None = None) -> list[str]:
+    """The texts whose first words start the prompts: ``given`` (e.g. unlabelled rows),
+    else the label's training rows."""
+    return list(given) if given is not None else train_texts(run, label)
+
+
+def train_texts(run: RunDir, label: str) -> list[str]:
+    path = run.root / "train.jsonl"
     if not path.exists():
-        return None
+        return []
     with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]
-
-
-def _write_part(parts: Path, label: str, index: int, rows: list[dict[str, Any]]) -> None:
-    path = _part_path(parts, label, index)
-    if path.exists():
-        return
-    write_jsonl_atomic(path, rows)
+        return [r["text"] for r in map(json.loads, fh) if r["label"] == label]

@@ -1,0 +1,233 @@
+"""One model step and the fused sampling that turns its logits into tokens.
+
+Randomness is counter-based: the noise for token ``t`` at step ``s`` of row
+``i`` of label ``L`` is a hash of ``(seed, L, i, s, t)``, and a token is drawn by
+Gumbel-max over the candidates that temperature, top-k and top-p keep. The same
+logits therefore give the same token whatever batch, process or resume point
+the row was sampled in; the global RNG is never touched.
+
+``SAMPLER_VERSION`` names this rule. It goes into the cache keys of generated
+pools, the resume key of a job and provenance, so no output mixes two samplers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from augment.config import GenerateConfig
+from augment.models import Placement, load_model, load_tokenizer, placement
+from augment.prompts import label_token, prompt_ids, scrub
+from augment.run import RunDir
+
+SAMPLER_VERSION = "counter-gumbel-1"
+COLUMNS = ["text", "label", "model", "seed", "params"]
+
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(value: int) -> int:
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_C1, _C2 = _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
+_GOLDEN, _ODD = _signed(0x9E3779B97F4A7C15), _signed(0xD6E8FEB86659FD93)
+
+
+def _shr(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's ``>>`` is arithmetic)."""
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def mix(x: torch.Tensor) -> torch.Tensor:
+    """splitmix64's finaliser on int64 tensors (multiplication wraps, as on every torch device)."""
+    x = (x ^ _shr(x, 30)) * _C1
+    x = (x ^ _shr(x, 27)) * _C2
+    return x ^ _shr(x, 31)
+
+
+def mix_int(x: int) -> int:
+    """``mix`` on one Python int: the reference the tensor version is tested against."""
+    x &= _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return _signed(x ^ (x >> 31))
+
+
+def row_key(seed: int, label: str, index: int) -> int:
+    """The stream of row ``index`` of ``label``: every draw of the row hashes this with (step, token)."""
+    label_hash = int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "little")
+    return mix_int(mix_int(mix_int(seed) ^ label_hash) ^ (index & _MASK64))
+
+
+def uniforms(keys: torch.Tensor, steps: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Uniform (0, 1) float64 noise for each (row key, step) of ``keys``/``steps`` [B] and token of ``tokens`` [B, k]."""
+    step_key = mix(keys ^ (steps * _GOLDEN))
+    bits = mix(step_key[:, None] ^ (tokens * _ODD + 1))
+    return (_shr(bits, 11).double() + 0.5) * 2.0 ** -53
+
+
+def candidates(logits: torch.Tensor, top_k: int | None, top_p: float | None,
+               temperature: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(scaled logits of the kept candidates, their token ids or None for the whole vocabulary).
+
+    Temperature, then top-k (``torch.topk``: no vocabulary sort), then top-p on the k
+    candidates, as HF's warper chain does; dropped candidates become ``-inf``.
+    """
+    scores = logits.float() / temperature if temperature != 1.0 else logits.float()
+    nucleus = top_p is not None and top_p < 1
+    ids = None
+    if top_k:
+        scores, ids = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1)
+    elif nucleus:
+        scores, ids = torch.sort(scores, dim=-1, descending=True)
+    if nucleus:
+        cumulative = scores.flip(-1).softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative <= (1 - top_p)
+        drop[..., -1] = False
+        scores = scores.masked_fill(drop.flip(-1), -float("inf"))
+    return scores, ids
+
+
+def pick(logits: torch.Tensor, keys: torch.Tensor, steps: torch.Tensor, config: GenerateConfig) -> torch.Tensor:
+    """One token per row of ``logits`` [B, V]: Gumbel-max with the rows' counter noise; exact sampling."""
+    scores, ids = candidates(logits, config.top_k, config.top_p, config.temperature)
+    tokens = ids if ids is not None else torch.arange(scores.shape[-1], device=scores.device).expand_as(scores)
+    gumbel = -torch.log(-torch.log(uniforms(keys, steps, tokens)))
+    choice = (scores.double() + gumbel).argmax(dim=-1, keepdim=True)
+    return tokens.gather(-1, choice).squeeze(-1)
+
+
+def sampling_params(config: GenerateConfig) -> dict[str, Any]:
+    """What a row's text depends on besides (seed, label, index); not the batch size, not the world size."""
+    keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
+    return {**{k: getattr(config, k) for k in keys}, "sampler": SAMPLER_VERSION}
+
+
+@dataclass
+class LabelGenerator:
+    """One loaded model, ready to sample rows for one label."""
+
+    model: Any
+    tokenizer: Any
+    place: Placement
+    label: str
+    conditioned: bool
+    all_labels: list[str]
+    model_name: str
+    separator: int | None = None   # None: the tokenizer's EOS (runs made before the separator was chosen)
+
+    @property
+    def separator_id(self) -> int:
+        """Every prompt starts with it and a row stops at it: the token rows were packed with."""
+        return self.tokenizer.eos_token_id if self.separator is None else self.separator
+
+    @classmethod
+    def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
+        manifest = run.read_manifest()
+        path = run.finished_model(label)
+        place = placement(precision)
+        tokenizer = load_tokenizer(str(path))
+        model = load_model(str(path), dtype=place.dtype).to(place.device).eval()
+        return cls(model, tokenizer, place, label, manifest.mode == "conditioned", sorted(manifest.labels),
+                   f"{run.root.name}/{path.name}", manifest.separator_id(tokenizer))
+
+    def prompt(self, prefix: str) -> list[int]:
+        """Separator, label marker (conditioned runs), then the prefix as plain text."""
+        return prompt_ids(self.tokenizer, self.separator_id, self.label if self.conditioned else None, prefix)
+
+    def suppressed(self) -> list[int]:
+        """Label markers may only ever appear in the prompt."""
+        if not self.conditioned:
+            return []
+        return [self.tokenizer.convert_tokens_to_ids(label_token(l)) for l in self.all_labels]
+
+    def text(self, prefix: str, tokens: list[int]) -> str:
+        return scrub(prefix + self.tokenizer.decode(tokens, skip_special_tokens=True), self.all_labels)
+
+    def record(self, text: str, config: GenerateConfig) -> dict[str, Any]:
+        return {"text": text, "label": self.label, "model": self.model_name, "seed": config.seed,
+                "params": json.dumps(sampling_params(config), sort_keys=True)}
+
+
+def ring_cache(layers: int, width: int) -> Any:
+    """A preallocated KV window shared by all slots: step ``t`` writes column ``t % width``.
+
+    A slot's row only ever reads the columns written since it started (the attention
+    mask says which), so a finished slot starts a new row at once without copying or
+    shrinking anything, and nothing grows with the length of the job.
+    """
+    from transformers.cache_utils import Cache
+
+    return Cache(layers=[_ring_layer(width) for _ in range(layers)])
+
+
+def _ring_layer(width: int) -> Any:
+    from transformers.cache_utils import CacheLayerMixin
+
+    class RingLayer(CacheLayerMixin):
+        is_sliding = False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.width, self.column = width, 0
+
+        def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+            b, h, _, d = key_states.shape
+            self.keys = key_states.new_zeros((b, h, self.width, d))
+            self.values = value_states.new_zeros((b, h, self.width, value_states.shape[-1]))
+            self.device, self.is_initialized = key_states.device, True
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            self.keys[:, :, self.column] = key_states[:, :, -1]
+            self.values[:, :, self.column] = value_states[:, :, -1]
+            return self.keys, self.values
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return self.width, 0
+
+        def get_seq_length(self) -> int:
+            return 0
+
+        def get_max_length(self) -> int:
+            return self.width
+
+    return RingLayer()
+
+
+def set_column(cache: Any, column: int) -> None:
+    for layer in cache.layers:
+        layer.column = column
+
+
+def num_layers(model: Any) -> int:
+    cfg = model.config
+    return getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
+
+
+@torch.inference_mode()
+def step(model: Any, cache: Any, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One decode step for every slot: ``tokens``/``positions`` [B], ``mask`` [B, width] (True: may attend).
+
+    Returns the next-token logits [B, V]. The mask is passed ready-made (4D, additive),
+    so the model builds none of its own and every slot keeps its own positions.
+    """
+    dtype = next(model.parameters()).dtype
+    additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
+    out = model(input_ids=tokens[:, None], position_ids=positions[:, None], attention_mask=additive[:, None, None, :],
+                use_cache=True, **{_cache_kwarg(model): cache})
+    return out.logits[:, -1]
+
+
+def _cache_kwarg(model: Any) -> str:
+    """transformers 5.2x renamed ``past_key_values`` to ``cache`` (the GPU image's 5.17 has the old name)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
