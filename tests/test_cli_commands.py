@@ -37,8 +37,8 @@ def test_finetune_writes_plain_hf_model_dirs(cli_run: Path) -> None:
     from transformers import AutoModelForCausalLM
 
     manifest = json.loads((cli_run / "run.json").read_text())
-    assert sorted(manifest.labels) == ["bad", "good"]
-    assert all(m.status == "done" for m in manifest.models.values())
+    assert sorted(manifest["labels"]) == ["bad", "good"]
+    assert all(m["status"] == "done" for m in manifest["models"].values())
     model = AutoModelForCausalLM.from_pretrained(cli_run / "good")
     assert model.config.n_layer == 2
 
@@ -160,7 +160,7 @@ def test_sentiment140_file_is_recognised(tiny_model_dir: Path, tmp_path: Path, c
                            tmp_path / "run", *TINY_TRAIN)
     assert code == 0, err
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert sorted(manifest.labels) == ["neg", "pos"]
+    assert sorted(manifest["labels"]) == ["neg", "pos"]
     train = pd.read_json(tmp_path / "run" / "train.jsonl", lines=True)
     assert train["text"].str.contains("café").all()
 

@@ -26,8 +26,8 @@ def test_two_processes_write_one_finished_run(tiny_model_dir: Path, tweets: pd.D
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((out / "run.json").read_text())
     for key in ("pos", "neg"):
-        entry = manifest.models[key]
-        assert entry.status == "done" and entry.steps == 4 and entry.processes == 2
+        entry = manifest["models"][key]
+        assert entry["status"] == "done" and entry["steps"] == 4 and entry["processes"] == 2
         assert (out / key / "model.safetensors").exists()
     assert not list(out.glob(".*partial*"))
     rng_states = sorted(p.name for p in (out / ".work" / "pos" / "checkpoints" / "checkpoint-4").glob("rng_state*"))
