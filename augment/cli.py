@@ -7,6 +7,7 @@ YAML config, and the config classes hold the one default for every setting.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -101,7 +102,9 @@ def finetune(
     """Fine-tune one causal LM per label (or one label-conditioned LM)."""
     from augment.data import load_dataset
     from augment.finetune import finetune_run
+    from augment.interrupts import on_interrupt
 
+    on_interrupt(lambda: _models_saved(out), add=("--resume",))
     sections = _sections(config)
     data_cfg = build(DataConfig, _where(config, "data"), **merge(sections["data"], dict(
         path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
@@ -116,6 +119,22 @@ def finetune(
     manifest = finetune_run(frame, out, ft_cfg, data_info=data_cfg.model_dump(), resume=resume,
                             overwrite=overwrite, progress=progress)
     out_console.print(run_table(out, manifest))
+
+
+def _models_saved(root: Path) -> str:
+    """For the interrupt line: which models are finished and the checkpoint each other one resumes from."""
+    from augment.finetune.torch_backend import last_complete_checkpoint
+    from augment.run import RunDir
+
+    run = RunDir(root)
+    if not run.manifest_path.exists():
+        return "no model had started training yet"
+    states = []
+    for key, entry in sorted(run.read_manifest()["models"].items()):
+        last = last_complete_checkpoint(run.work_dir(key) / "checkpoints")
+        states.append(f"{key} done" if entry.get("status") == "done" else
+                      f"{key} checkpointed at step {last.rsplit('-', 1)[1]}" if last else f"{key} not checkpointed yet")
+    return f"{', '.join(states)} (in {root})"
 
 
 def run_table(root: Path, manifest: dict[str, Any]) -> Table:
@@ -158,40 +177,20 @@ def generate(
 ) -> None:
     """Generate synthetic rows for one or more labels of a run."""
     from augment.filter import FilterConfig
-    from augment.io import check_output_path
-    from augment.output import generate_to_file, output_format
+    from augment.interrupts import on_interrupt
+    from augment.output import generate_to_file
     from augment.run import RunDir
     from augment.shard import close, comm_from_env
 
-    if n is not None and n <= 0:
-        raise ConfigError(f"-n must be a positive number of rows, got {n}")
+    on_interrupt(lambda: _batches_saved(out), add=("--resume",))
     sections = _sections(config)
-    bs: int | str | None = batch_size
-    if batch_size is not None and batch_size != "auto":
-        if not batch_size.isdigit():
-            raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {batch_size!r}")
-        bs = int(batch_size)
     gen_cfg = build(GenerateConfig, _where(config, "generate"), **merge(sections["generate"], dict(
-        n=n, batch_size=bs, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+        n=n, batch_size=batch_size, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed, prefix_words=prefix_words)))
     filter_cfg = build(FilterConfig, _where(config, "filter"), **sections["filter"]) if apply_filter else None
-    prefix_texts = None
-    if prefix_file is not None:
-        if gen_cfg.prefix_words == 0:
-            raise ConfigError("--prefix-file gives the prompts' first words: set --prefix-words (e.g. 3)")
-        from augment.data import load_texts
-
-        prefix_texts = load_texts(prefix_file, DataConfig(path=str(prefix_file), text_col=prefix_col),
-                                  flag="--prefix-col")
-    output_format(out)
-    check_output_path(out, overwrite)
+    prefix_texts = _prefix_texts(prefix_file, prefix_col, gen_cfg)
     rundir = RunDir(run)
-    manifest = rundir.read_manifest()
-    known = sorted(manifest["labels"])
-    labels = known if label == ["all"] else label
-    for l in labels:
-        if l not in known:
-            raise ConfigError(f"--label {l}: not in {run}; labels are {', '.join(known)} (or 'all')")
+    labels = sorted(rundir.read_manifest()["labels"]) if label == ["all"] else label
     comm = comm_from_env()  # several processes under torchrun / accelerate launch
     try:
         with _progress(progress and comm.rank == 0) as bar:
@@ -212,6 +211,25 @@ def generate(
     out_console.print(summary_table(result.rows, result.generated, out))
     if result.filter_report is not None:
         out_console.print(filter_table(result.filter_report))
+
+
+def _prefix_texts(path: Path | None, column: str | None, config: GenerateConfig) -> list[str] | None:
+    if path is None:
+        return None
+    if config.prefix_words == 0:
+        raise ConfigError("--prefix-file gives the prompts' first words: set --prefix-words (e.g. 3)")
+    from augment.data import load_texts
+
+    return load_texts(path, DataConfig(path=str(path), text_col=column), flag="--prefix-col")
+
+
+def _batches_saved(out: Path) -> str:
+    """For the interrupt line: the finished batches a ``--resume`` will reuse."""
+    from augment.output import parts_dir
+
+    parts = parts_dir(out)
+    batches = len(list(parts.glob("*.jsonl"))) if parts.is_dir() else 0
+    return f"{batches} finished batches kept in {parts}" if batches else "no batch had finished yet"
 
 
 class RowsPerSecond(ProgressColumn):
@@ -288,14 +306,26 @@ def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The exit status is the interface: 0 done, 2 bad input (one line), 130 / 143 interrupted."""
+    from augment.interrupts import Interrupted, clear_notes, interrupted_line, signals_raise
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    clear_notes()
     try:
-        app(args=argv, standalone_mode=False)
+        with signals_raise():
+            return _dispatch(argv)
+    except Interrupted as exc:
+        if os.environ.get("RANK", "0") == "0":  # under a launcher, rank 0 speaks for the job
+            console.print(escape(interrupted_line(exc, argv)), style="yellow", highlight=False, soft_wrap=True)
+        return exc.exit_code
+
+
+def _dispatch(argv: list[str]) -> int:
+    try:
+        code = app(args=argv, standalone_mode=False)
     except AugmentError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished work is kept; re-run with --resume to continue")
-        return 130
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -307,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0  # typer returns Exit codes
 
 
 if __name__ == "__main__":

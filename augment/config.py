@@ -68,6 +68,16 @@ class GenerateConfig(StageConfig):
     min_chars: int = Field(1, ge=0, description="Rows shorter than this after stripping are regenerated.")
     max_attempts: int = Field(5, gt=0, description="Give up after this many batches per batch of kept rows.")
 
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_from_text(cls, value: Any) -> Any:
+        """``--batch-size`` arrives as text: '16' is 16, 'auto' stays, anything else is one clear error."""
+        if isinstance(value, str) and value != "auto":
+            if not value.strip().isdigit():
+                raise ValueError("must be a positive integer or 'auto'")
+            return int(value)
+        return value
+
     @field_validator("batch_size")
     @classmethod
     def _positive_batch(cls, value: int | str) -> int | str:

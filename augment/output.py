@@ -22,7 +22,7 @@ from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
 from augment.generate import COLUMNS, LabelGenerator, prompt_texts, resolve_batch_size, train_texts
-from augment.io import atomic_path, hash_json, provenance, write_json_atomic, write_jsonl_atomic
+from augment.io import atomic_path, check_output_path, hash_json, holds_lock, provenance, write_json_atomic, write_jsonl_atomic
 from augment.run import RunDir, slug
 from augment.shard import Comm, LocalComm, on_rank0, sharded_rows
 
@@ -64,6 +64,7 @@ def dropped_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.dropped{out.suffix}")
 
 
+@holds_lock("out")  # one job per output: a second is told who holds it
 def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out: Path, *,
                      overwrite: bool = False, resume: bool = False, precision: str = "auto",
                      filter_config: FilterConfig | None = None,
@@ -87,8 +88,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     prefixes_hash = None if prefix_texts is None else hash_json(list(prefix_texts))
 
     def open_job() -> Path:
-        if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+        check_output_path(out, overwrite)
         for label in labels:
             run.finished_model(label)
         return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash)

@@ -16,7 +16,7 @@ from augment.config import FinetuneConfig
 from augment.data.readers import LABEL, TEXT
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
-from augment.io import atomic_dir, hash_dir, hash_json, provenance, write_jsonl_atomic
+from augment.io import atomic_dir, hash_dir, holds_lock, hash_json, provenance, write_jsonl_atomic
 from augment.prompts import label_token, training_row
 from augment.run import FORMAT, RunDir
 
@@ -77,6 +77,7 @@ def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> dict[str, Any
     return None
 
 
+@holds_lock("run_dir")  # one writer per run directory
 def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, data_info: dict[str, Any],
                  resume: bool = False, overwrite: bool = False, progress: bool = False,
                  on_model: Callable[[str, TrainResult | None], None] | None = None) -> dict[str, Any]:
