@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
+from augment.context import check_job_fits
 from augment.data import load_dataset
 from augment.errors import ConfigError
 from augment.finetune import finetune_run
@@ -80,6 +81,7 @@ class Augmenter:
     def _generate_one(self, label: str, config: GenerateConfig, prefix_texts: Sequence[str] | None) -> pd.DataFrame:
         if label not in self.manifest["labels"]:
             raise ConfigError(f"{self.run.root}: no label '{label}'; labels are {', '.join(self.labels)}")
+        check_job_fits(self.run, [label], config, prefix_texts)
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
         prompts = prompt_texts(self.run, label, prefix_texts)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from augment.config import GenerateConfig
+from augment.context import check_job_fits
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
 from augment.generate import COLUMNS, LabelGenerator, prompt_texts, resolve_batch_size, train_texts
@@ -91,6 +92,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         check_output_path(out, overwrite)
         for label in labels:
             run.finished_model(label)
+        check_job_fits(run, labels, config, prefix_texts)  # before any weights load
         return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash)
 
     parts = on_rank0(comm, open_job)
