@@ -54,7 +54,7 @@ def run_printed(command: list[str], log: Path, timeout: float = 300) -> int:
 
 
 def gen_args(run: Path, out: Path, *extra: str) -> list[str]:
-    return ["generate", "--run", str(run), "--out", str(out), "-n", "40", "--batch-size", "4",
+    return ["generate", "--run", str(run), "--out", str(out), "-n", "8", "--batch-size", "2",
             "--max-new-tokens", "6", "--seed", "3", "--no-filter", "--no-progress", *extra]
 
 
@@ -74,14 +74,14 @@ def test_generate_sigint_exits_130_keeps_batches_and_the_printed_command_resumes
     command = resume_command(line)
     assert command[:3] == [sys.executable, "-m", "augment"] and command[3:] == [*gen_args(small_run, out), "--resume"]
     assert run_printed(command, tmp_path / "resume.log") == 0, (tmp_path / "resume.log").read_text()
-    reference = tmp_path / "reference.csv"
-    assert main(gen_args(small_run, reference)) == 0
-    assert out.read_bytes() == reference.read_bytes() and not parts.exists()
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)  # byte-identity: test_kill_resume
+    assert frame.label.value_counts().to_dict() == {"neg": 8, "pos": 8} and not parts.exists()
+    assert not frame.duplicated(["label", "seed", "text"]).any()
 
 
 def finetune_args(data: Path, model: Path, out: Path) -> list[str]:
     return ["finetune", "--data", str(data), "--model", str(model), "--labels", "pos", "--out", str(out),
-            "--max-steps", "40", "--save-steps", "4", "--batch-size", "4", "--block-size", "16", "--lr", "5e-3",
+            "--max-steps", "12", "--save-steps", "4", "--batch-size", "4", "--block-size", "16", "--lr", "5e-3",
             "--no-progress"]
 
 
@@ -110,7 +110,7 @@ def test_finetune_sigterm_exits_143_names_the_checkpoint_and_resumes(fault_csv, 
 def test_experiment_sigint_keeps_finished_cells_and_resume_drops_overwrite(tmp_path):
     data = tmp_path / "tiny.csv"
     tiny_frame().to_csv(data, index=False)
-    config = write_yaml(tmp_path / "exp.yaml", baseline_config(data, seeds=list(range(12))))
+    config = write_yaml(tmp_path / "exp.yaml", baseline_config(data, seeds=list(range(6))))
     out = tmp_path / "results"
     args = ["experiment", "run", str(config), "--out", str(out), "--overwrite", "--no-progress"]
     child = Child(args, tmp_path / "child.log")
@@ -161,7 +161,7 @@ def test_resume_argv_adds_and_drops_flags():
 def test_second_job_on_a_live_output_is_told_who_holds_it(small_run, tmp_path, capsys):
     """Not "an interrupted job left partial results; pass --resume", which invited --resume on a live job."""
     out = tmp_path / "o.csv"
-    child = Child(gen_args(small_run, out, "-n", "100000"), tmp_path / "child.log")
+    child = Child(gen_args(small_run, out, "-n", "100000"), tmp_path / "child.log")  # runs until killed
     try:
         assert child.wait_for((tmp_path / "o.csv.parts").is_dir), child.output()
         for extra in ([], ["--resume"]):
