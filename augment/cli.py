@@ -83,6 +83,8 @@ def finetune(
     labels: Annotated[Optional[str], typer.Option(help="Keep only these labels: pos,neg.")] = None,
     format: Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")] = None,
+    member: Annotated[Optional[str], typer.Option(help="File to read inside a .zip (default: its only data file).")]
+    = None,
     clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
     per_class: Annotated[Optional[int], typer.Option(help="Sample N rows per label.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
@@ -108,7 +110,7 @@ def finetune(
     sections = _sections(config)
     data_cfg = build(DataConfig, _where(config, "data"), **merge(sections["data"], dict(
         path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
-        labels=_split(labels), format=format, encoding=encoding, clean=clean, per_class=per_class)))
+        labels=_split(labels), format=format, encoding=encoding, member=member, clean=clean, per_class=per_class)))
     ft_cfg = build(FinetuneConfig, _where(config, "finetune"), **merge(sections["finetune"], dict(
         model=model, mode=mode, backend=backend, max_steps=max_steps, batch_size=batch_size,
         block_size=block_size, learning_rate=learning_rate, save_steps=save_steps, precision=precision,

@@ -21,13 +21,16 @@ class StageConfig(BaseModel):
 
 
 class DataConfig(StageConfig):
-    path: str = Field(description="Dataset file (csv/tsv/jsonl/parquet/Sentiment140) or 'crowdflower'.")
+    path: str = Field(description="Dataset file (csv/tsv/jsonl/parquet/Sentiment140; plain, .gz/.bz2/.xz/.zst "
+                                  "or in a .zip) or 'crowdflower'.")
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "sentiment140"] = Field(
         "auto", description="File format; 'auto' uses the extension and recognises raw Sentiment140 files.")
     text_col: str | None = Field(None, description="Text column (default: first of text/sentence/tweet/review/content).")
     label_col: str | None = Field(None, description="Label column (default: first of label/sentiment/polarity/class/target).")
     label_map: dict[str, str] | None = Field(None, description="Rename label values, e.g. {'0': 'neg', '4': 'pos'}.")
     labels: list[str] | None = Field(None, description="Keep only these labels (after label_map).")
+    member: str | None = Field(None, exclude_if=lambda v: v is None,  # unset: keys of older results still match
+                               description="The file to read inside a .zip (default: its only data file).")
     encoding: str | None = Field(None, description="Text encoding; default tries UTF-8, then latin-1 with a warning.")
     clean: bool = Field(False, description="Replace URLs with <url> and @mentions with @user.")
     dedup: bool = Field(True, description="Drop rows whose text repeats an earlier row.")
