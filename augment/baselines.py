@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Protocol
 
 import pandas as pd
 
@@ -20,10 +19,6 @@ from augment.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 OPERATIONS = ("swap", "delete", "insert")
-
-
-class RowGenerator(Protocol):
-    def generate(self, label: str, n: int, seed: int) -> pd.DataFrame: ...
 
 
 class _ByLabel:

@@ -102,7 +102,7 @@ def finetune(
     progress: ProgressOpt = True,
 ) -> None:
     """Fine-tune one causal LM per label (or one label-conditioned LM)."""
-    from augment.data import load_dataset
+    from augment.data import label_counts, load_dataset
     from augment.finetune import finetune_run
     from augment.interrupts import on_interrupt
 
@@ -116,7 +116,7 @@ def finetune(
         block_size=block_size, learning_rate=learning_rate, save_steps=save_steps, precision=precision,
         seed=seed, trust_pickle=trust_pickle)))
     frame = load_dataset(data_cfg.path, data_cfg)
-    counts = frame["label"].value_counts().sort_index()
+    counts = label_counts(frame)
     logging.getLogger("augment").info("%d rows: %s", len(frame), ", ".join(f"{k}={v}" for k, v in counts.items()))
     manifest = finetune_run(frame, out, ft_cfg, data_info=data_cfg.model_dump(), resume=resume,
                             overwrite=overwrite, progress=progress)

@@ -97,17 +97,29 @@ def build(cls: type[C], source: str, **values: Any) -> C:
     try:
         return cls(**values)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {describe(exc)}") from None
 
 
-def _describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError) -> str:
+    """One clause per problem, naming the key path (``augmenters.3.lm.finetune.max_steps``) and the value.
+
+    The one formatter for every config: the stage configs here and the experiment YAML.
+    """
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "config"
+        message = err["msg"].removeprefix("Value error, ")
+        given = err.get("input")
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key '{where}'")
+        elif err["type"] == "missing":
+            parts.append(f"missing key '{where}'")
+        elif isinstance(given, (dict, list)):
+            parts.append(f"'{where}': {message}")
+        elif err["type"] == "value_error":
+            parts.append(f"'{where}': {message} (got {given!r})")
         else:
-            parts.append(f"'{where}' {err['msg'].lower()} (got {err.get('input')!r})")
+            parts.append(f"'{where}' {message.lower()} (got {given!r})")
     return "; ".join(parts)
 
 

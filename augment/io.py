@@ -42,14 +42,21 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         raise AugmentError(f"{parent}: is not a directory, cannot write {path.name} there")
 
 
-def read_json(path: Path, what: str = "file") -> Any:
-    """A JSON file, or one line naming it and what is wrong (missing, not UTF-8, not JSON)."""
+_REQUIRED: Any = object()
+
+
+def read_json(path: Path, what: str = "file", default: Any = _REQUIRED) -> Any:
+    """A JSON file; if it is missing or unreadable, ``default`` when given, else one line naming
+    the file and what is wrong (missing, not UTF-8, not JSON)."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AugmentError(f"{path}: {what} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AugmentError(f"{path}: corrupt {what} ({exc})") from None
+    except (OSError, ValueError) as exc:
+        if default is not _REQUIRED:
+            return default
+        if isinstance(exc, FileNotFoundError):
+            raise AugmentError(f"{path}: {what} not found") from None
+        detail = exc.strerror if isinstance(exc, OSError) else exc
+        raise AugmentError(f"{path}: corrupt {what} ({detail})") from None
 
 
 def _partial_prefix(path: Path) -> str:

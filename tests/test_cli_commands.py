@@ -83,7 +83,7 @@ def test_yaml_config_with_cli_override(cli_run: Path, tmp_path: Path, capsys: py
     (["-n", "0"], "'n' input should be greater than 0 (got 0)"),
     (["-n", "-3"], "'n' input should be greater than 0 (got -3)"),
     (["--label", "neutral"], "no label 'neutral'; labels are"),
-    (["--batch-size", "many"], "'batch_size' value error, must be a positive integer or 'auto' (got 'many')"),
+    (["--batch-size", "many"], "'batch_size': must be a positive integer or 'auto' (got 'many')"),
     (["--temperature", "0"], "'temperature'"),
 ])
 def test_generate_bad_options(cli_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str],

@@ -37,6 +37,11 @@ EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".
               ".parquet": "parquet", ".pq": "parquet"}
 
 
+def label_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows per label, labels sorted: the one shape every report and manifest uses."""
+    return {str(k): int(v) for k, v in frame[LABEL].value_counts().sort_index().items()} if len(frame) else {}
+
+
 @dataclass(frozen=True)
 class RawTable:
     """A source read as strings, plus how to name its rows in errors."""

@@ -16,6 +16,7 @@ import pandas as pd
 
 from augment.config import DataConfig
 from augment.data import LABEL, TEXT, load_dataset, sample_per_class, split_train_test
+from augment.data import label_counts as _counts
 from augment.errors import ConfigError, DataError
 from augment.experiment.config import ExperimentConfig, LMSpec, ValidationSplit
 
@@ -77,10 +78,6 @@ class PreparedData:
 
     def stats(self) -> dict[str, Any]:
         return {"pool_rows": _counts(self.pool), "test_rows": _counts(self.test), "test_total": len(self.test)}
-
-
-def _counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {str(k): int(v) for k, v in frame[LABEL].value_counts().sort_index().items()}
 
 
 def prepare(config: ExperimentConfig) -> dict[str, PreparedData]:
