@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -196,16 +197,9 @@ def generate(
     comm = comm_from_env()  # several processes under torchrun / accelerate launch
     try:
         with _progress(progress and comm.rank == 0) as bar:
-            tasks = {l: bar.add_task(l, total=gen_cfg.n) for l in labels}
-            done = dict.fromkeys(labels, 0)
-
-            def advance(label: str, rows: int) -> None:  # batches overshoot n; the bar stops at n
-                done[label] = min(gen_cfg.n, done[label] + rows)
-                bar.update(tasks[label], completed=done[label])
-
             result = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
-                                      precision=precision, filter_config=filter_cfg,
-                                      on_rows=advance, comm=comm, prefix_texts=prefix_texts)
+                                      precision=precision, filter_config=filter_cfg, comm=comm,
+                                      on_rows=_label_bars(bar, labels, gen_cfg.n), prefix_texts=prefix_texts)
     finally:
         close(comm)
     if result is None:  # not rank 0: it writes and reports
@@ -213,6 +207,17 @@ def generate(
     out_console.print(summary_table(result.rows, result.generated, out))
     if result.filter_report is not None:
         out_console.print(filter_table(result.filter_report))
+
+
+def _label_bars(bar: Progress, labels: list[str], n: int) -> Callable[[str, int], None]:
+    """One bar per label; batches overshoot ``n``, so each bar stops at ``n``."""
+    tasks = {l: bar.add_task(l, total=n) for l in labels}
+    done = dict.fromkeys(labels, 0)
+
+    def advance(label: str, rows: int) -> None:
+        done[label] = min(n, done[label] + rows)
+        bar.update(tasks[label], completed=done[label])
+    return advance
 
 
 def _prefix_texts(path: Path | None, column: str | None, config: GenerateConfig) -> list[str] | None:

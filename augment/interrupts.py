@@ -106,5 +106,5 @@ def interrupted_line(exc: Interrupted, argv: Sequence[str]) -> str:
     except Exception as err:  # describing must never hide the interrupt itself
         saved = f"could not tell what was saved ({err})"
     command = shlex.join([*program(), *resume_argv(argv, note.add, note.drop)])
-    verb = "resume" if note.add or note.drop or _notes else "run again"
+    verb = "resume" if _notes else "run again"  # commands without a note keep nothing to resume from
     return f"interrupted ({signal.Signals(exc.signum).name}): {saved}; {verb} with: {command}"
