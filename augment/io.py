@@ -333,15 +333,17 @@ def holds_lock(param: str) -> Callable[[F], F]:
     """Run the decorated function holding the lock on the path it is given as ``param``.
 
     Under a launcher (torchrun, accelerate) only rank 0 takes it: the other ranks are
-    the same job.
+    the same job. The rank is the ``comm`` argument's when there is one, else ``$RANK``.
     """
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn)
 
         @functools.wraps(fn)
         def locked(*args: Any, **kwargs: Any) -> Any:
-            path = Path(signature.bind(*args, **kwargs).arguments[param])
-            with exclusive(path) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext():
+            bound = signature.bind(*args, **kwargs).arguments
+            rank = getattr(bound.get("comm"), "rank", None)
+            rank = int(os.environ.get("RANK", "0")) if rank is None else rank
+            with exclusive(Path(bound[param])) if rank == 0 else contextlib.nullcontext():
                 return fn(*args, **kwargs)
         return locked  # type: ignore[return-value]
     return decorate
