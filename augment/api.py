@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
+from augment.generate import check_job_fits
 from augment.data import load_dataset
 from augment.finetune import finetune_run
 from augment.distributed import LocalComm
@@ -78,6 +79,7 @@ class Augmenter:
 
     def _generate_one(self, label: str, config: GenerateConfig, prefix_texts: Sequence[str] | None) -> pd.DataFrame:
         self.manifest.model_key(label, self.run.root)  # an unknown label fails before any model loads
+        check_job_fits(self.run, [label], config, prefix_texts)
         if label not in self._generators:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
         prompts = prompt_texts(self.run, label, prefix_texts)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import pandas as pd
 
@@ -22,10 +21,6 @@ log = logging.getLogger(__name__)
 
 OPERATIONS = ("swap", "delete", "insert")
 SYNONYM_OPERATIONS = ("synonym", "swap", "delete", "insert")   # EDA's four, with a WordNet
-
-
-class RowGenerator(Protocol):
-    def generate(self, label: str, n: int, seed: int) -> pd.DataFrame: ...
 
 
 class _ByLabel:

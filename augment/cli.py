@@ -7,7 +7,9 @@ YAML config, and the config classes hold the one default for every setting.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -82,6 +84,8 @@ def finetune(
     labels: Annotated[Optional[str], typer.Option(help="Keep only these labels: pos,neg.")] = None,
     format: Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")] = None,
     encoding: Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")] = None,
+    member: Annotated[Optional[str], typer.Option(help="File to read inside a .zip (default: its only data file).")]
+    = None,
     clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
     per_class: Annotated[Optional[int], typer.Option(help="Sample N rows per label.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
@@ -102,23 +106,43 @@ def finetune(
     progress: ProgressOpt = True,
 ) -> None:
     """Fine-tune one causal LM per label (or one label-conditioned LM)."""
-    from augment.data import load_dataset
+    from augment.data import label_counts, load_dataset
     from augment.finetune import finetune_run
+    from augment.interrupts import on_interrupt
 
+    on_interrupt(lambda: _models_saved(out), add=("--resume",))
     sections = _sections(config)
     data_cfg = build(DataConfig, _where(config, "data"), **merge(sections["data"], dict(
         path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
-        labels=_split(labels), format=format, encoding=encoding, clean=clean, per_class=per_class)))
+        labels=_split(labels), format=format, encoding=encoding, member=member, clean=clean, per_class=per_class)))
     ft_cfg = build(FinetuneConfig, _where(config, "finetune"), **merge(sections["finetune"], dict(
         model=model, mode=mode, backend=backend, max_steps=max_steps, batch_size=batch_size,
         block_size=block_size, learning_rate=learning_rate, save_steps=save_steps, precision=precision,
         seed=seed, eval_fraction=eval_fraction, eval_steps=eval_steps, trust_pickle=trust_pickle)))
     frame = load_dataset(data_cfg.path, data_cfg)
-    counts = frame["label"].value_counts().sort_index()
+    counts = label_counts(frame)
     logging.getLogger("augment").info("%d rows: %s", len(frame), ", ".join(f"{k}={v}" for k, v in counts.items()))
     manifest = finetune_run(frame, out, ft_cfg, data_info=data_cfg.model_dump(), resume=resume,
                             overwrite=overwrite, progress=progress)
     out_console.print(run_table(out, manifest))
+
+
+def _models_saved(root: Path) -> str:
+    """For the interrupt line: which models are finished and the checkpoint each other one resumes from."""
+    from augment.finetune.torch_backend import last_complete_checkpoint
+    from augment.run import RunDir
+
+    run = RunDir(root)
+    if not run.manifest_path.exists():
+        return "no model had started training yet"
+    states = []
+    for key, entry in sorted(run.read_manifest().models.items()):
+        last = last_complete_checkpoint(run.work_dir(key) / "checkpoints")
+        states.append(f"{key} done" if entry.status == "done" else
+                      f"{key} checkpointed at step {last.rsplit('-', 1)[1]}" if last else f"{key} not checkpointed yet")
+    return f"{', '.join(states)} (in {root})"
+
+
 
 
 @app.command()
@@ -149,7 +173,9 @@ def adapt(
 
     from augment.data import load_texts
     from augment.finetune.adapt import AdaptConfig, adapt_model
+    from augment.interrupts import on_interrupt
 
+    on_interrupt(lambda: _adapt_saved(out), add=("--resume",))
     sections = _sections(config)
     data_cfg = build(DataConfig, _where(config, "data"), **merge(
         {k: v for k, v in sections["data"].items() if k in ("encoding", "clean", "dedup")},
@@ -164,6 +190,15 @@ def adapt(
     record = adapt_model(rows, out, cfg, source=data_cfg.path, resume=resume, overwrite=overwrite,
                          progress=progress)
     out_console.print(adapt_table(out, record))
+
+
+def _adapt_saved(out: Path) -> str:
+    """For the interrupt line: the checkpoint a ``--resume`` continues from."""
+    from augment.finetune.adapt import work_dir
+    from augment.finetune.torch_backend import last_complete_checkpoint
+
+    last = last_complete_checkpoint(work_dir(out) / "checkpoints")
+    return f"checkpoint at step {last.rsplit('-', 1)[1]} (in {work_dir(out)})" if last else "no checkpoint yet"
 
 
 def adapt_table(root: Path, record: Any) -> Table:
@@ -220,53 +255,26 @@ def generate(
 ) -> None:
     """Generate synthetic rows for one or more labels of a run."""
     from augment.filter import FilterConfig
-    from augment.io import check_output_path
-    from augment.distributed import close, comm_from_env
-    from augment.generate import generate_to_file, output_format
+    from augment.interrupts import on_interrupt
+    from augment.generate import generate_to_file
     from augment.run import RunDir
+    from augment.distributed import close, comm_from_env
 
-    if n is not None and n <= 0:
-        raise ConfigError(f"-n must be a positive number of rows, got {n}")
+    on_interrupt(lambda: _batches_saved(out), add=("--resume",))
     sections = _sections(config)
-    bs: int | str | None = batch_size
-    if batch_size is not None and batch_size != "auto":
-        if not batch_size.isdigit():
-            raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {batch_size!r}")
-        bs = int(batch_size)
     gen_cfg = build(GenerateConfig, _where(config, "generate"), **merge(sections["generate"], dict(
-        n=n, batch_size=bs, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+        n=n, batch_size=batch_size, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
         top_p=top_p, seed=seed, prefix_words=prefix_words)))
     filter_cfg = build(FilterConfig, _where(config, "filter"), **sections["filter"]) if apply_filter else None
-    prefix_texts = None
-    if prefix_file is not None:
-        if gen_cfg.prefix_words == 0:
-            raise ConfigError("--prefix-file gives the prompts' first words: set --prefix-words (e.g. 3)")
-        from augment.data import load_texts
-
-        prefix_texts = load_texts(prefix_file, DataConfig(path=str(prefix_file), text_col=prefix_col),
-                                  flag="--prefix-col")
-    output_format(out)
-    check_output_path(out, overwrite)
+    prefix_texts = _prefix_texts(prefix_file, prefix_col, gen_cfg)
     rundir = RunDir(run)
-    manifest = rundir.read_manifest()
-    known = sorted(manifest.labels)
-    labels = known if label == ["all"] else label
-    for l in labels:
-        if l not in known:
-            raise ConfigError(f"--label {l}: not in {run}; labels are {', '.join(known)} (or 'all')")
+    labels = sorted(rundir.read_manifest().labels) if label == ["all"] else label
     comm = comm_from_env()  # several processes under torchrun / accelerate launch
     try:
         with _progress(progress and comm.rank == 0) as bar:
-            tasks = {l: bar.add_task(l, total=gen_cfg.n) for l in labels}
-            done = dict.fromkeys(labels, 0)
-
-            def advance(label: str, rows: int) -> None:  # batches overshoot n; the bar stops at n
-                done[label] = min(gen_cfg.n, done[label] + rows)
-                bar.update(tasks[label], completed=done[label])
-
             result = generate_to_file(rundir, labels, gen_cfg, out, overwrite=overwrite, resume=resume,
-                                      precision=precision, filter_config=filter_cfg,
-                                      on_rows=advance, comm=comm, prefix_texts=prefix_texts)
+                                      precision=precision, filter_config=filter_cfg, comm=comm,
+                                      on_rows=_label_bars(bar, labels, gen_cfg.n), prefix_texts=prefix_texts)
     finally:
         close(comm)
     if result is None:  # not rank 0: it writes and reports
@@ -274,6 +282,36 @@ def generate(
     out_console.print(summary_table(result.rows, result.generated, out))
     if result.filter_report is not None:
         out_console.print(filter_table(result.filter_report))
+
+
+def _label_bars(bar: Progress, labels: list[str], n: int) -> Callable[[str, int], None]:
+    """One bar per label; batches overshoot ``n``, so each bar stops at ``n``."""
+    tasks = {l: bar.add_task(l, total=n) for l in labels}
+    done = dict.fromkeys(labels, 0)
+
+    def advance(label: str, rows: int) -> None:
+        done[label] = min(n, done[label] + rows)
+        bar.update(tasks[label], completed=done[label])
+    return advance
+
+
+def _prefix_texts(path: Path | None, column: str | None, config: GenerateConfig) -> list[str] | None:
+    if path is None:
+        return None
+    if config.prefix_words == 0:
+        raise ConfigError("--prefix-file gives the prompts' first words: set --prefix-words (e.g. 3)")
+    from augment.data import load_texts
+
+    return load_texts(path, DataConfig(path=str(path), text_col=column), flag="--prefix-col")
+
+
+def _batches_saved(out: Path) -> str:
+    """For the interrupt line: the finished batches a ``--resume`` will reuse."""
+    from augment.generate import parts_dir
+
+    parts = parts_dir(out)
+    batches = len(list(parts.glob("*.jsonl"))) if parts.is_dir() else 0
+    return f"{batches} finished batches kept in {parts}" if batches else "no batch had finished yet"
 
 
 class RowsPerSecond(ProgressColumn):
@@ -359,14 +397,26 @@ def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The exit status is the interface: 0 done, 2 bad input (one line), 130 / 143 interrupted."""
+    from augment.interrupts import Interrupted, clear_notes, interrupted_line, signals_raise
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    clear_notes()
     try:
-        app(args=argv, standalone_mode=False)
+        with signals_raise():
+            return _dispatch(argv)
+    except Interrupted as exc:
+        if os.environ.get("RANK", "0") == "0":  # under a launcher, rank 0 speaks for the job
+            console.print(escape(interrupted_line(exc, argv)), style="yellow", highlight=False, soft_wrap=True)
+        return exc.exit_code
+
+
+def _dispatch(argv: list[str]) -> int:
+    try:
+        code = app(args=argv, standalone_mode=False)
     except AugmentError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished work is kept; re-run with --resume to continue")
-        return 130
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -378,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0  # typer returns Exit codes
 
 
 if __name__ == "__main__":

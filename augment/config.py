@@ -21,13 +21,16 @@ class StageConfig(BaseModel):
 
 
 class DataConfig(StageConfig):
-    path: str = Field(description="Dataset file (csv/tsv/jsonl/parquet/Sentiment140) or 'crowdflower'.")
+    path: str = Field(description="Dataset file (csv/tsv/jsonl/parquet/Sentiment140; plain, .gz/.bz2/.xz/.zst "
+                                  "or in a .zip) or 'crowdflower'.")
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "sentiment140"] = Field(
         "auto", description="File format; 'auto' uses the extension and recognises raw Sentiment140 files.")
     text_col: str | None = Field(None, description="Text column (default: first of text/sentence/tweet/review/content).")
     label_col: str | None = Field(None, description="Label column (default: first of label/sentiment/polarity/class/target).")
     label_map: dict[str, str] | None = Field(None, description="Rename label values, e.g. {'0': 'neg', '4': 'pos'}.")
     labels: list[str] | None = Field(None, description="Keep only these labels (after label_map).")
+    member: str | None = Field(None, exclude_if=lambda v: v is None,  # unset: keys of older results still match
+                               description="The file to read inside a .zip (default: its only data file).")
     encoding: str | None = Field(None, description="Text encoding; default tries UTF-8, then latin-1 with a warning.")
     clean: bool = Field(False, description="Replace URLs with <url> and @mentions with @user.")
     dedup: bool = Field(True, description="Drop rows whose text repeats an earlier row.")
@@ -74,6 +77,16 @@ class GenerateConfig(StageConfig):
     min_chars: int = Field(1, ge=0, description="Rows shorter than this after stripping are regenerated.")
     max_attempts: int = Field(5, gt=0, description="Give up after this many batches per batch of kept rows.")
 
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_from_text(cls, value: Any) -> Any:
+        """``--batch-size`` arrives as text: '16' is 16, 'auto' stays, anything else is one clear error."""
+        if isinstance(value, str) and value != "auto":
+            if not value.strip().isdigit():
+                raise ValueError("must be a positive integer or 'auto'")
+            return int(value)
+        return value
+
     @field_validator("batch_size")
     @classmethod
     def _positive_batch(cls, value: int | str) -> int | str:
@@ -90,17 +103,29 @@ def build(cls: type[C], source: str, **values: Any) -> C:
     try:
         return cls(**values)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {describe(exc)}") from None
 
 
-def _describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError) -> str:
+    """One clause per problem, naming the key path (``augmenters.3.lm.finetune.max_steps``) and the value.
+
+    The one formatter for every config: the stage configs here and the experiment YAML.
+    """
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "config"
+        message = err["msg"].removeprefix("Value error, ")
+        given = err.get("input")
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key '{where}'")
+        elif err["type"] == "missing":
+            parts.append(f"missing key '{where}'")
+        elif isinstance(given, (dict, list)):
+            parts.append(f"'{where}': {message}")
+        elif err["type"] == "value_error":
+            parts.append(f"'{where}': {message} (got {given!r})")
         else:
-            parts.append(f"'{where}' {err['msg'].lower()} (got {err.get('input')!r})")
+            parts.append(f"'{where}' {message.lower()} (got {given!r})")
     return "; ".join(parts)
 
 

@@ -31,3 +31,7 @@ class OutputExistsError(AugmentError):
 
 class MissingDependencyError(AugmentError):
     """An optional dependency is needed for this command."""
+
+
+class LockedError(AugmentError):
+    """Another process is writing the same output or run directory."""

@@ -32,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 from scipy import sparse
 
 from augment.config import StageConfig
-from augment.data.readers import LABEL, TEXT
+from augment.data.readers import LABEL, TEXT, label_counts
 from augment.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -294,8 +294,7 @@ def filter_synthetic(synthetic: pd.DataFrame, train: pd.DataFrame, config: Filte
     for name, stage in _stages(config):
         keep = np.asarray(stage(frame, ctx), dtype=bool)
         gone = frame[~keep].assign(filter=name)
-        steps.append(FilterStep(name, len(frame), len(gone),
-                                {str(k): int(v) for k, v in gone[LABEL].value_counts().sort_index().items()}))
+        steps.append(FilterStep(name, len(frame), len(gone), label_counts(gone)))
         log.info("filter %s: %d in, %d dropped", name, len(frame), len(gone))
         dropped.append(gone)
         frame = frame[keep]

@@ -7,21 +7,28 @@ finished: everything is written to a temporary sibling and renamed into place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
+import inspect
 import json
+import logging
 import os
 import platform
+import shlex
 import shutil
+import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from augment.errors import AugmentError, OutputExistsError
+from augment.errors import AugmentError, LockedError, OutputExistsError
+
+log = logging.getLogger(__name__)
 
 PARTIAL_MARKER = ".partial-"
 
@@ -33,6 +40,23 @@ def check_output_path(path: Path, overwrite: bool) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise AugmentError(f"{parent}: is not a directory, cannot write {path.name} there")
+
+
+_REQUIRED: Any = object()
+
+
+def read_json(path: Path, what: str = "file", default: Any = _REQUIRED) -> Any:
+    """A JSON file; if it is missing or unreadable, ``default`` when given, else one line naming
+    the file and what is wrong (missing, not UTF-8, not JSON)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        if default is not _REQUIRED:
+            return default
+        if isinstance(exc, FileNotFoundError):
+            raise AugmentError(f"{path}: {what} not found") from None
+        detail = exc.strerror if isinstance(exc, OSError) else exc
+        raise AugmentError(f"{path}: corrupt {what} ({detail})") from None
 
 
 def _partial_prefix(path: Path) -> str:
@@ -203,3 +227,123 @@ def provenance(config: Any, **extra: Any) -> dict[str, Any]:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
+
+
+# --- one writer per output -------------------------------------------------------------------------
+
+
+def lock_path(path: Path) -> Path:
+    """The lock beside an output or run directory: ``.NAME.lock``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Run the block as the only process writing ``path``; another one is refused, naming the holder.
+
+    The lock is an ``flock`` on ``.NAME.lock``, which the kernel drops when its process dies,
+    however it dies: a killed job never leaves a lock that blocks the next one (a pid file
+    would, and pids get reused). The file holds the holder's pid, host and command, for the
+    message only. Where no lock file can be made (the folder is missing and cannot be created,
+    a read-only or lock-less filesystem) the block runs unlocked and its own write reports
+    the problem.
+    """
+    lock = lock_path(path)
+    created = _make_parents(lock.parent)
+    fd = _acquire(lock, path) if created is not None else None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            lock.unlink(missing_ok=True)  # while still held, so no one locks a file about to vanish
+            os.close(fd)
+        for folder in reversed(created or []):  # folders made only for the lock, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _make_parents(folder: Path) -> list[Path] | None:
+    """Create ``folder`` and its missing parents; the ones created (for removal), or None if impossible."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    try:
+        for item in reversed(missing):
+            item.mkdir()
+    except OSError:
+        return None
+    return missing
+
+
+def _acquire(lock: Path, path: Path) -> int | None:
+    import fcntl
+
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise LockedError(f"{path}: in use by {holder}; wait for it to finish or stop it "
+                              f"(the lock is {lock}, released when that process ends)") from None
+        except OSError as exc:
+            os.close(fd)
+            log.warning("%s: cannot lock (%s); not guarding against a second writer", lock, exc.strerror)
+            return None
+        if _same_file(fd, lock):
+            _write_holder(fd)
+            return fd
+        os.close(fd)  # the holder released and removed it between our open and flock: take a fresh one
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
+
+
+def _write_holder(fd: int) -> None:
+    started = Path(sys.argv[0]).name if sys.argv else "augment"
+    command = shlex.join(["augment" if started in ("__main__.py", "cli.py") else started, *sys.argv[1:]])
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+            "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 1 << 16, 0))
+        return f"pid {info['pid']} on {info['host']} since {info['since']} ({info['command']})"
+    except (ValueError, KeyError, TypeError, OSError):
+        return "another process"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def holds_lock(param: str) -> Callable[[F], F]:
+    """Run the decorated function holding the lock on the path it is given as ``param``.
+
+    Under a launcher (torchrun, accelerate) only rank 0 takes it: the other ranks are
+    the same job. The rank is the ``comm`` argument's when there is one, else ``$RANK``.
+    """
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs).arguments
+            rank = getattr(bound.get("comm"), "rank", None)
+            rank = int(os.environ.get("RANK", "0")) if rank is None else rank
+            with exclusive(Path(bound[param])) if rank == 0 else contextlib.nullcontext():
+                return fn(*args, **kwargs)
+        return locked  # type: ignore[return-value]
+    return decorate

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from augment.data.readers import LABEL, TEXT
+from augment.data.readers import LABEL, TEXT, label_counts
 from augment.filter import require_columns, max_overlap, word_ngrams, words
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def quality_report(synthetic: pd.DataFrame, train: pd.DataFrame, classifier: Any
     agreement, by_label = label_agreement(_agreement_classifier(classifier, train, seed), synthetic)
     return {
         "rows": len(synthetic),
-        "rows_by_label": {str(k): int(v) for k, v in synthetic[LABEL].value_counts().sort_index().items()},
+        "rows_by_label": label_counts(synthetic),
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
         "real_distinct_2": distinct_n(real, 2),

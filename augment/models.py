@@ -36,13 +36,18 @@ def gpt2_tokenizer_files() -> Path:
     return Path(__file__).parent / "resources" / "gpt2-tokenizer"
 
 
-def write_gpt2_tokenizer(dest: Path) -> None:
+def write_gpt2_tokenizer(dest: Path, max_length: int = 1024) -> None:
     src = gpt2_tokenizer_files()
     for name in ("vocab.json", "merges.txt"):
         shutil.copyfile(src / name, dest / name)
-    config = {"tokenizer_class": "GPT2Tokenizer", "model_max_length": 1024, "bos_token": "<|endoftext|>",
+    write_gpt2_tokenizer_config(dest, max_length)
+
+
+def write_gpt2_tokenizer_config(dest: Path, max_length: int) -> None:
+    """The one GPT-2 ``tokenizer_config.json``: EOS doubles as BOS and UNK, no prefix space."""
+    config = {"tokenizer_class": "GPT2Tokenizer", "model_max_length": max_length, "bos_token": "<|endoftext|>",
               "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "add_prefix_space": False}
-    (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 def build_tiny_gpt2(dest: Path, n_layer: int = 2, n_embd: int = 64, n_head: int = 2,
@@ -60,7 +65,7 @@ def build_tiny_gpt2(dest: Path, n_layer: int = 2, n_embd: int = 64, n_head: int 
         torch.random.set_rng_state(generator_state)
     dest.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(dest)
-    write_gpt2_tokenizer(dest)
+    write_gpt2_tokenizer(dest, n_positions)
     return dest
 
 

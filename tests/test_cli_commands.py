@@ -80,10 +80,10 @@ def test_yaml_config_with_cli_override(cli_run: Path, tmp_path: Path, capsys: py
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-n", "0"], "-n must be a positive number of rows, got 0"),
-    (["-n", "-3"], "-n must be a positive number of rows, got -3"),
-    (["--label", "neutral"], "--label neutral: not in"),
-    (["--batch-size", "many"], "--batch-size must be a positive integer or 'auto'"),
+    (["-n", "0"], "'n' input should be greater than 0 (got 0)"),
+    (["-n", "-3"], "'n' input should be greater than 0 (got -3)"),
+    (["--label", "neutral"], "no label 'neutral'; labels are"),
+    (["--batch-size", "many"], "'batch_size': must be a positive integer or 'auto' (got 'many')"),
     (["--temperature", "0"], "'temperature'"),
 ])
 def test_generate_bad_options(cli_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str],
@@ -96,7 +96,7 @@ def test_generate_bad_options(cli_run: Path, tmp_path: Path, capsys: pytest.Capt
 
 def test_unknown_label_lists_known_labels(cli_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code, _, err = run_cli(capsys, "generate", "--run", cli_run, "--label", "neutral", "--out", tmp_path / "x.csv")
-    assert code == 2 and "labels are bad, good (or 'all')" in err
+    assert code == 2 and "no label 'neutral'; labels are bad, good" in err
 
 
 def test_existing_output_needs_overwrite(cli_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

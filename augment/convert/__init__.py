@@ -36,8 +36,6 @@ __all__ = ["ConversionError", "HParams", "gpt2simple_to_hf", "hf_to_gpt2simple",
 
 CHECKPOINT_LINE = re.compile(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"\s*$', re.MULTILINE)
 STEP_SUFFIX = re.compile(r"-(\d+)$")
-TOKENIZER_CONFIG = {"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
-                    "unk_token": "<|endoftext|>", "add_prefix_space": False}
 
 
 def is_gpt2simple_dir(path: Path) -> bool:
@@ -107,7 +105,7 @@ def read_gpt2simple(model_dir: Path, step: int | None = None) -> tuple[HParams, 
 
 def _copy_tokenizer_from_tf(model_dir: Path, dest: Path, hp: HParams) -> None:
     """encoder.json -> vocab.json and vocab.bpe -> merges.txt: the same files under HF's names."""
-    from augment.models import gpt2_tokenizer_files
+    from augment.models import gpt2_tokenizer_files, write_gpt2_tokenizer_config
 
     pairs = {"encoder.json": "vocab.json", "vocab.bpe": "merges.txt"}
     if all((model_dir / n).is_file() for n in pairs):
@@ -120,8 +118,7 @@ def _copy_tokenizer_from_tf(model_dir: Path, dest: Path, hp: HParams) -> None:
     else:
         raise AugmentError(f"{model_dir}: encoder.json and vocab.bpe missing, and n_vocab={hp.n_vocab} is not "
                            "GPT-2's 50257, so the tokenizer cannot be guessed")
-    config = {**TOKENIZER_CONFIG, "model_max_length": hp.n_ctx}
-    (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_gpt2_tokenizer_config(dest, hp.n_ctx)
 
 
 def save_hf(state: dict[str, np.ndarray], hp: HParams, dest: Path) -> None:

@@ -1,8 +1,8 @@
 """Load labelled data: files, DataFrames, HF datasets, Sentiment140, CrowdFlower tweets."""
 
 from augment.data.cleaning import clean_text
-from augment.data.readers import TEXT, LABEL, load_dataset, load_texts, read_frame
+from augment.data.readers import TEXT, LABEL, label_counts, load_dataset, load_texts, read_frame
 from augment.data.sampling import sample_per_class, split_train_test
 
-__all__ = ["TEXT", "LABEL", "clean_text", "load_dataset", "load_texts", "read_frame", "sample_per_class",
+__all__ = ["TEXT", "LABEL", "clean_text", "label_counts", "load_dataset", "load_texts", "read_frame", "sample_per_class",
            "split_train_test"]

@@ -22,6 +22,7 @@ import pandas as pd
 
 from augment.config import DataConfig
 from augment.data.cleaning import clean_text
+from augment.data.compressed import COMPRESSIONS, Source, open_source
 from augment.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ SENTIMENT140_COLUMNS = ("polarity", "id", "date", "query", "user", "text")
 SENTIMENT140_LABELS = {"0": "neg", "2": "neutral", "4": "pos"}
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".parquet": "parquet", ".pq": "parquet"}
+
+
+def label_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows per label, labels sorted: the one shape every report and manifest uses."""
+    return {str(k): int(v) for k, v in frame[LABEL].value_counts().sort_index().items()} if len(frame) else {}
 
 
 @dataclass(frozen=True)
@@ -77,12 +83,13 @@ def load_texts(source: Any, config: DataConfig | None = None, flag: str = "--tex
     """Unlabelled texts (for prompts): a .txt file with one text per line, or the text column of
     any source ``load_dataset`` reads; cleaned and deduplicated as ``config`` says."""
     config = config or DataConfig(path=str(source) if isinstance(source, (str, Path)) else "<memory>")
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".txt":
+    if isinstance(source, (str, Path)) and _uncompressed_suffix(Path(source)) == ".txt":
         path = Path(source)
         if not path.is_file():
             raise DataError(f"{path}: file not found")
-        texts = [line for line in decode(path, config.encoding).splitlines() if line.strip()]
-        name = str(path)
+        text_file = open_source(path)
+        texts = [line for line in decode(text_file, config.encoding).splitlines() if line.strip()]
+        name = text_file.name
     else:
         raw = read_frame(source, config)
         raw.frame.columns = [str(c) for c in raw.frame.columns]
@@ -106,13 +113,13 @@ def read_frame(source: Any, config: DataConfig) -> RawTable:
     if str(source) == "crowdflower":
         from augment.data.sources import crowdflower_csv
 
-        path = crowdflower_csv()
-        table = _read_csv(path, "csv", "latin-1")
+        table = _read_csv(open_source(crowdflower_csv()), "csv", "latin-1")
         return RawTable(table.frame, table.name, table.locate, "text", "sentiment")
-    return read_file(Path(source), config.format, config.encoding)
+    return read_file(Path(source), config.format, config.encoding, config.member)
 
 
-def read_file(path: Path, fmt: str = "auto", encoding: str | None = None) -> RawTable:
+def read_file(path: Path, fmt: str = "auto", encoding: str | None = None, member: str | None = None) -> RawTable:
+    """A data file, plain, compressed or the ``member`` of a zip (see ``augment.data.compressed``)."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.is_dir():
@@ -122,32 +129,40 @@ def read_file(path: Path, fmt: str = "auto", encoding: str | None = None) -> Raw
             codecs.lookup(encoding)
         except LookupError:
             raise DataError(f"{path}: cannot decode as {encoding} (unknown encoding)") from None
+    source = open_source(path, member, tuple(EXTENSIONS))
     if fmt == "auto":
-        fmt = _detect_format(path, encoding)
+        fmt = _detect_format(source, encoding)
     if fmt == "parquet":
-        return _read_parquet(path)
+        return _read_parquet(source)
     if fmt == "jsonl":
-        return _read_jsonl(path, encoding)
+        return _read_jsonl(source, encoding)
     if fmt == "sentiment140":
-        return _read_sentiment140(path, encoding)
-    return _read_csv(path, fmt, encoding)
+        return _read_sentiment140(source, encoding)
+    return _read_csv(source, fmt, encoding)
 
 
-def _detect_format(path: Path, encoding: str | None) -> str:
-    fmt = EXTENSIONS.get(path.suffix.lower())
+def _uncompressed_suffix(path: Path) -> str:
+    """``.csv`` for ``train.csv.gz`` as for ``train.csv``."""
+    if path.suffix.lower() in COMPRESSIONS:
+        path = path.with_suffix("")
+    return path.suffix.lower()
+
+
+def _detect_format(source: Source, encoding: str | None) -> str:
+    suffix = Path(source.inner).suffix
+    fmt = EXTENSIONS.get(suffix.lower())
     if fmt is None:
         suffixes = ", ".join(sorted(EXTENSIONS))
-        raise DataError(f"{path}: unknown file type '{path.suffix}'; expected one of {suffixes} "
-                        "(or pass --format)")
-    if fmt == "csv" and _looks_like_sentiment140(path, encoding):
-        log.info("%s: recognised a raw Sentiment140 file (6 columns, polarity 0/2/4)", path)
+        raise DataError(f"{source.name}: unknown file type '{suffix}'; expected one of {suffixes}, optionally "
+                        f"compressed ({', '.join(COMPRESSIONS)}) or inside a .zip (or pass --format)")
+    if fmt == "csv" and _looks_like_sentiment140(source, encoding):
+        log.info("%s: recognised a raw Sentiment140 file (6 columns, polarity 0/2/4)", source.name)
         return "sentiment140"
     return fmt
 
 
-def _looks_like_sentiment140(path: Path, encoding: str | None) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
+def _looks_like_sentiment140(source: Source, encoding: str | None) -> bool:
+    head = source.head(1 << 16)
     lines = head.decode(encoding or "latin-1", errors="replace").splitlines()[:5]
     if not lines:
         return False
@@ -160,14 +175,15 @@ UNICODE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32")
                 (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def decode(path: Path, encoding: str | None) -> str:
+def decode(source: Source | Path, encoding: str | None) -> str:
     """Decode a text file: the given encoding, else by its UTF-16/32 BOM, else UTF-8 (BOM allowed).
 
     A file that is not valid UTF-8 is decoded line by line: valid lines as
     UTF-8, the others as latin-1, with a warning (files merged from several
     sources mix the two; decoding all of it as latin-1 would garble the rest).
     """
-    data = path.read_bytes()
+    source = open_source(source) if isinstance(source, Path) else source
+    path, data = source.name, source.read()
     if not encoding:
         encoding = next((name for bom, name in UNICODE_BOMS if data.startswith(bom)), None)
     if encoding:
@@ -191,9 +207,10 @@ def _utf8_or_latin1(line: bytes) -> str:
         return line.decode("latin-1")
 
 
-def _read_csv(path: Path, fmt: str, encoding: str | None, header: bool = True,
+def _read_csv(source: Source, fmt: str, encoding: str | None, header: bool = True,
               names: tuple[str, ...] | None = None) -> RawTable:
-    text = decode(path, encoding)
+    path = source.name
+    text = decode(source, encoding)
     sep = "\t" if fmt == "tsv" else ","
     if header:
         _check_header(path, text, sep)
@@ -209,7 +226,7 @@ def _read_csv(path: Path, fmt: str, encoding: str | None, header: bool = True,
     return RawTable(frame, str(path), lambda i: f"line {i + offset}")
 
 
-def _check_header(path: Path, text: str, sep: str) -> None:
+def _check_header(path: str, text: str, sep: str) -> None:
     first = next(csv.reader(io.StringIO(text), delimiter=sep), None)
     if not first:
         raise DataError(f"{path}: file is empty, expected a header row")
@@ -232,8 +249,8 @@ def _describe_parser_error(message: str, header: bool) -> str:
     return f"cannot parse as CSV ({message.strip()})"
 
 
-def _read_sentiment140(path: Path, encoding: str | None) -> RawTable:
-    table = _read_csv(path, "csv", encoding, header=False, names=SENTIMENT140_COLUMNS)
+def _read_sentiment140(source: Source, encoding: str | None) -> RawTable:
+    table = _read_csv(source, "csv", encoding, header=False, names=SENTIMENT140_COLUMNS)
     return RawTable(table.frame, table.name, table.locate, "text", "polarity", SENTIMENT140_LABELS)
 
 
@@ -250,12 +267,13 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
-def _read_jsonl(path: Path, encoding: str | None) -> RawTable:
+def _read_jsonl(source: Source, encoding: str | None) -> RawTable:
+    path = source.name
     records = []
     lines = []
     # JSON Lines ends records with \n only; str.splitlines() would also split inside
     # strings at U+2028, U+0085 and friends, which JSON leaves unescaped.
-    for number, line in enumerate(decode(path, encoding).split("\n"), start=1):
+    for number, line in enumerate(decode(source, encoding).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -273,15 +291,16 @@ def _read_jsonl(path: Path, encoding: str | None) -> RawTable:
     return RawTable(pd.DataFrame.from_records(records), str(path), lambda i: f"line {lines[i]}")
 
 
-def _read_parquet(path: Path) -> RawTable:
+def _read_parquet(source: Source) -> RawTable:
     import pyarrow.parquet as pq
 
+    path = source.name
     try:
-        names = pq.read_schema(path).names
+        names = pq.read_schema(source.binary()).names
         duplicated = [name for i, name in enumerate(names) if name in names[:i]]
         if duplicated:
             raise DataError(f"{path}: the column name '{duplicated[0]}' appears twice; column names must be unique")
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(source.binary())
     except DataError:
         raise
     except Exception as exc:  # pyarrow raises many types for corrupt files

@@ -31,6 +31,7 @@ def run(
     """Run every unfinished cell of the grid, then write the report."""
     from augment.experiment import default_out_dir, expand, load_experiment, run_experiment, write_report
     from augment.experiment.data import prepare
+    from augment.interrupts import on_interrupt
 
     cfg = load_experiment(config)
     out_dir = out or default_out_dir(config, cfg)
@@ -51,18 +52,20 @@ def run(
         bar.update(task["id"], advance=1, description=f"{cell.examples_per_class}/class seed {cell.seed} "
                                                        f"{cell.augmenter.name}")
 
-    try:
-        with bar:
-            summary = run_experiment(cfg, out_dir, overwrite=overwrite, on_plan=on_plan, on_cell=on_cell,
-                                     source=config)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished cells are saved in results.jsonl; run the same command "
-                      "again to continue")
-        raise typer.Exit(130) from None
+    on_interrupt(lambda: _cells_saved(out_dir), drop=("--overwrite",))  # a re-run skips finished cells
+    with bar:
+        summary = run_experiment(cfg, out_dir, overwrite=overwrite, on_plan=on_plan, on_cell=on_cell,
+                                 source=config)
     path, groups = write_report(cfg, out_dir)
     out_console.print(lift_table(groups, f"{cfg.name}: lift in macro-F1 (points, 95% CI)"))
     console.print(f"ran {summary['ran']} cells ({summary['skipped']} skipped) in "
                   f"{(time.perf_counter() - start) / 60:.1f} min; report: {path}")
+
+
+def _cells_saved(out_dir: Path) -> str:
+    from augment.experiment.results import RESULTS, ResultsLog
+
+    return f"{len(ResultsLog(out_dir / RESULTS).read())} finished cells kept in {out_dir / RESULTS}"
 
 
 @experiment_app.command("report")

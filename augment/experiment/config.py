@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConfig, read_yaml_mapping
+from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConfig, describe, read_yaml_mapping
 from augment.errors import ConfigError
 from augment.filter import FilterConfig
 from augment.finetune.adapt import AdaptConfig
@@ -273,20 +273,3 @@ def load_experiment(path: Path) -> ExperimentConfig:
     if config.name is None:
         config = config.model_copy(update={"name": path.stem})
     return config
-
-
-def describe(exc: ValidationError) -> str:
-    """One line per problem, naming the key path (``augmenters.3.lm.finetune.max_steps``)."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "config"
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{where}'")
-        elif err["type"] == "missing":
-            parts.append(f"missing key '{where}'")
-        elif isinstance(err.get("input"), (dict, list)) or err["type"] == "value_error":
-            parts.append(f"'{where}': {message}")
-        else:
-            parts.append(f"'{where}' {message.lower()} (got {err.get('input')!r})")
-    return "; ".join(parts)

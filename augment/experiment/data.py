@@ -16,6 +16,7 @@ import pandas as pd
 
 from augment.config import DataConfig
 from augment.data import LABEL, TEXT, load_dataset, sample_per_class, split_train_test
+from augment.data import label_counts as _counts
 from augment.errors import ConfigError, DataError
 from augment.experiment.config import ExperimentConfig, LMSpec, ValidationSplit
 
@@ -112,10 +113,6 @@ class PreparedData:
 def _seed(split_seed: int, sample_seed: int) -> int:
     """One seed per (split seed, sample seed) for the honest split, never the global RNG."""
     return (split_seed * 1_000_003 + sample_seed) % (2 ** 32)
-
-
-def _counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {str(k): int(v) for k, v in frame[LABEL].value_counts().sort_index().items()}
 
 
 def prepare(config: ExperimentConfig) -> dict[str, PreparedData]:

@@ -24,7 +24,7 @@ from augment.experiment.config import ExperimentConfig, describe, load_experimen
 from augment.experiment.grid import expand
 from augment.experiment.results import RESULTS, ResultsLog
 from augment.experiment.stats import Interval, paired_differences, t_interval
-from augment.io import write_text_atomic
+from augment.io import read_json, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,15 @@ def summarize(rows: Iterable[dict[str, Any]]) -> list[Group]:
     return out
 
 
+KINDS = ("none", "oversample", "eda", "lm")  # the one order of augmenters in every table: baseline first
+
+
+def kind_rank(kind: str) -> int:
+    return KINDS.index(kind) if kind in KINDS else len(KINDS)
+
+
 def _order(key: tuple) -> tuple:
-    kind = {"none": 0, "oversample": 1, "eda": 2, "lm": 3}.get(key[4], 4)
-    return (key[0], key[1], key[2], kind, key[3], key[6] or 0, key[7])
+    return (key[0], key[1], key[2], kind_rank(key[4]), key[3], key[6] or 0, key[7])
 
 
 def _by_seed(rows: list[dict[str, Any]], metric: str) -> dict[int, float]:
@@ -265,8 +271,7 @@ def quality_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
 
 
 def _kind(augmenter: str, rows: list[dict[str, Any]]) -> int:
-    kind = next((r["type"] for r in rows if r["augmenter"] == augmenter), "")
-    return {"oversample": 1, "eda": 2, "lm": 3}.get(kind, 4)
+    return kind_rank(next((r["type"] for r in rows if r["augmenter"] == augmenter), ""))
 
 
 def _mean(values: Iterable[Any]) -> float | None:
@@ -302,7 +307,7 @@ def adapt_lines(rows: list[dict[str, Any]]) -> list[str]:
 def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str, Any]], total: int,
                    stale: int, plots: list[Path]) -> str:
     groups = summarize(rows)
-    meta = _read_json(out_dir / "experiment.json")
+    meta = read_json(out_dir / "experiment.json", default={})
     lines = [f"# Experiment: {config.name}", ""]
     lines += _header_lines(config, meta, rows, total, stale)
     if config.notes.strip():
@@ -431,13 +436,6 @@ def reference_lines(config: ExperimentConfig) -> list[str]:
             lines.append(f"- `{spec.name}`: unlabelled pool texts labelled by {spec.classifier} trained on the "
                          "cell's sample, the most confident per label: what generation adds over the text itself")
     return lines
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def report_files(out_dir: Path) -> list[Path]:

@@ -9,7 +9,6 @@ the last checkpoint, or the generation in progress).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import random
 import shutil
@@ -21,12 +20,13 @@ from typing import Any
 import pandas as pd
 
 from augment.data import LABEL, TEXT
+from augment.data import label_counts as _counts
 from augment.experiment import artefacts
 from augment.experiment.config import ExperimentConfig, LMSpec
 from augment.experiment.data import PreparedData, prepare
 from augment.experiment.grid import Cell, expand, pool_rows, resolved
 from augment.experiment.results import RESULTS, ResultsLog
-from augment.io import hash_json, provenance, write_json_atomic
+from augment.io import hash_json, provenance, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -237,10 +237,6 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str
     }
 
 
-def _counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {str(k): int(v) for k, v in frame[LABEL].value_counts().sort_index().items()} if len(frame) else {}
-
-
 def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool = False,
                    on_plan: Callable[[int, int], None] | None = None, on_cell: OnCell | None = None,
                    source: Path | None = None) -> dict[str, Any]:
@@ -290,16 +286,9 @@ def _write_experiment(config: ExperimentConfig, out_dir: Path, prepared: dict[st
     stats = {name: data.stats() for name, data in prepared.items()}
     record = provenance(config.model_dump(mode="json", exclude_unset=True), resolved=config.model_dump(mode="json"),
                         datasets=stats, source=str(source) if source else None)
-    previous = _read_json(out_dir / EXPERIMENT_JSON)
+    previous = read_json(out_dir / EXPERIMENT_JSON, default={})
     record["first_run"] = previous.get("first_run") or previous.get("created") or record["created"]
     write_json_atomic(out_dir / EXPERIMENT_JSON, record)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _write_gitignore(out_dir: Path) -> None:

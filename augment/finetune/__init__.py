@@ -19,7 +19,7 @@ from augment.distributed import process_state
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
 from augment.finetune.packing import TrainingRow
-from augment.io import atomic_dir, hash_dir, hash_json, provenance, write_jsonl_atomic
+from augment.io import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
 from augment.prompts import label_token
 from augment.run import LabelEntry, Manifest, ModelEntry, RunDir
 
@@ -94,6 +94,7 @@ def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> Manifest | No
     return None
 
 
+@holds_lock("run_dir")  # one writer per run directory
 def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, data_info: dict[str, Any],
                  resume: bool = False, overwrite: bool = False, progress: bool = False,
                  on_model: Callable[[str, TrainResult | None], None] | None = None) -> Manifest:

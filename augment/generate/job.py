@@ -20,12 +20,14 @@ from typing import Any
 import pandas as pd
 
 from augment.config import GenerateConfig
+from augment.generate.context import check_job_fits, prompt_texts
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
 from augment.generate.loop import Texts, collect_rows, resolve_batch_size
 from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
-from augment.io import atomic_path, hash_json, provenance, write_json_atomic, write_jsonl_atomic
+from augment.io import (atomic_path, check_output_path, hash_json, holds_lock, provenance, write_json_atomic,
+                        write_jsonl_atomic)
 from augment.run import RunDir, slug
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -66,6 +68,7 @@ def dropped_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.dropped{out.suffix}")
 
 
+@holds_lock("out")  # one job per output: a second is told who holds it
 def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out: Path, *,
                      overwrite: bool = False, resume: bool = False, precision: str = "auto",
                      filter_config: FilterConfig | None = None,
@@ -89,10 +92,10 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     prefixes_hash = None if prefix_texts is None else hash_json(list(prefix_texts))
 
     def open_job() -> Path:
-        if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+        check_output_path(out, overwrite)
         for label in labels:
             run.finished_model(label)
+        check_job_fits(run, labels, config, prefix_texts)  # before any weights load
         return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash)
 
     parts = on_rank0(comm, open_job)
@@ -181,17 +184,3 @@ def _write_part(parts: Path, label: str, texts: Texts) -> None:
     """A chunk of finished rows, named by its first index (unique: no row is sampled twice)."""
     write_jsonl_atomic(_part_path(parts, label, min(texts)),
                        [{"index": i, "text": t} for i, t in sorted(texts.items())])
-
-
-def prompt_texts(run: RunDir, label: str, given: Sequence[str] | None = None) -> list[str]:
-    """The texts whose first words start the prompts: ``given`` (e.g. unlabelled rows),
-    else the label's training rows."""
-    return list(given) if given is not None else train_texts(run, label)
-
-
-def train_texts(run: RunDir, label: str) -> list[str]:
-    path = run.root / "train.jsonl"
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [r["text"] for r in map(json.loads, fh) if r["label"] == label]

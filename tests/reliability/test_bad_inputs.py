@@ -173,7 +173,7 @@ CASES: dict[str, Callable[["Ctx"], tuple[list[str], list[str]]]] = {
         c.generate(run=c.fake_run({"labels": {}})), ["run.json: run format None, this augment reads format 1"]),
     "corrupt run.json": lambda c: (c.generate(run=c.fake_run('{"format": 1, "lab')), ["run.json: corrupt manifest"]),
     "unfinished model": _unfinished,
-    "--batch-size 0": lambda c: (c.generate("--batch-size", "0"), ["'batch_size' value error, must be a positive"]),
+    "--batch-size 0": lambda c: (c.generate("--batch-size", "0"), ["'batch_size': must be a positive integer or 'auto' (got '0')"]),
     "unknown output type": lambda c: (c.generate(out="out.xlsx"), ["out.xlsx: unknown output type '.xlsx'"]),
     "interrupted job resumed with other settings": _resumed_with_other_settings,
 }

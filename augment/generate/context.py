@@ -1,0 +1,101 @@
+"""Does a generation job fit the model's context window? Answered before any weights load.
+
+A GPT-2 has a fixed number of positions (``n_positions``); asking for more tokens
+than that ends deep inside the model with ``IndexError: index out of range in
+self``. The prompt (separator, label marker, prefix words) plus ``max_new_tokens``
+must fit, so both are checked from ``config.json`` and the tokenizer alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from augment.config import GenerateConfig
+from augment.errors import ConfigError
+from augment.io import read_json
+from augment.prompts import prompt_ids
+from augment.run import RunDir
+
+POSITION_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
+
+
+def context_length(model_config: Mapping[str, Any] | Path) -> int | None:
+    """Positions the model has, from its ``config.json`` (a dir, the file, or the parsed mapping)."""
+    if isinstance(model_config, Path):
+        path = model_config / "config.json" if model_config.is_dir() else model_config
+        model_config = read_json(path, "model config")
+    for section in (model_config, model_config.get("text_config") or {}):
+        for key in POSITION_KEYS:
+            value = section.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
+
+
+def check_context(model_config: Mapping[str, Any] | Path, prompt_tokens: int, max_new_tokens: int,
+                  where: str = "model") -> None:
+    """One line naming the context length and the prompt length when they cannot hold the rows."""
+    limit = context_length(model_config)
+    if limit is None:
+        return
+    if prompt_tokens >= limit:
+        raise ConfigError(f"{where}: the longest prompt is {prompt_tokens} tokens, the model's context is "
+                          f"{limit} tokens; use fewer prefix_words (--prefix-words)")
+    if prompt_tokens + max_new_tokens > limit:
+        raise ConfigError(f"{where}: max_new_tokens={max_new_tokens} does not fit the model's context of "
+                          f"{limit} tokens after a {prompt_tokens}-token prompt; use --max-new-tokens "
+                          f"{limit - prompt_tokens} or less")
+
+
+def longest_prompt(tokenizer: Any, separator: int, label: str | None, prefixes: Iterable[str]) -> int:
+    """Tokens in the longest prompt, tokenizing only the prefixes that could be the longest.
+
+    A token covers at least one UTF-8 byte (one more for a leading-space marker), so
+    once a prefix's byte count cannot beat the best so far, none after it can either.
+    """
+    best = 0
+    for prefix in sorted(set(prefixes), key=lambda p: len(p.encode()), reverse=True):
+        if len(prefix.encode()) + 3 <= best:
+            break
+        best = max(best, len(prompt_ids(tokenizer, separator, label, prefix)))
+    return best
+
+
+def prefixes(texts: Sequence[str], words: int) -> set[str]:
+    """Every prefix ``augment.generate.prefix_source`` can draw (the first ``words`` words of a text)."""
+    if words == 0 or not texts:
+        return {""}
+    return {" ".join(t.split()[:words]) for t in texts}
+
+
+def check_job_fits(run: RunDir, labels: Sequence[str], config: GenerateConfig,
+                   prefix_texts: Sequence[str] | None = None) -> None:
+    """Every label's longest prompt plus ``config.max_new_tokens`` fits its model (tokenizer only, no weights)."""
+    from augment.models import load_tokenizer
+
+    manifest = run.read_manifest()
+    for label in labels:
+        path = run.finished_model(label)
+        tokenizer = load_tokenizer(str(path))
+        marker = label if manifest.mode == "conditioned" else None
+        texts = prompt_texts(run, label, prefix_texts)
+        tokens = longest_prompt(tokenizer, manifest.separator_id(tokenizer), marker,
+                                prefixes(texts, config.prefix_words))
+        check_context(path, tokens, config.max_new_tokens, f"{path}")
+
+
+def prompt_texts(run: RunDir, label: str, given: Sequence[str] | None = None) -> list[str]:
+    """The texts whose first words start the prompts: ``given`` (e.g. unlabelled rows),
+    else the label's training rows."""
+    return list(given) if given is not None else train_texts(run, label)
+
+
+def train_texts(run: RunDir, label: str) -> list[str]:
+    path = run.root / "train.jsonl"
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [r["text"] for r in map(json.loads, fh) if r["label"] == label]
