@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from augment.config import GenerateConfig
-from augment.generate.context import check_job_fits, prompt_texts
+from augment.generate.context import check_job_fits, prompt_texts, train_texts
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0

@@ -60,7 +60,7 @@ def test_pool_by_label_prompts_give_each_label_its_own_openings(tmp_path: Path, 
     spec = {**lm_spec(tiny_model_dir), "prompts": "pool-by-label"}
     config = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(
         data_csv, seeds=[0], examples_per_class=[10], augmenters=[{"type": "none"}, spec], ratios=[1],
-        validation={"size": 10, "seed": 2}, filter={"fidelity": "top-k", "fidelity_classifier": "tfidf-lr"})))
+        validation={"size": 10, "seed": 2}, filter={"fidelity": "top-k", "fidelity_top_k": 100, "fidelity_classifier": "tfidf-lr"})))
     data = next(iter(runner.prepare(config).values()))
     work = runner.SampleWork(config, data, 10, 0, "k", tmp_path / "cache")
     prompts = work._prompts(config.augmenters[1], 12)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from augment.finetune.packing import TrainingRow
 from augment.config import FinetuneConfig
 from augment.convert.gpt2_tf import HParams
 from augment.errors import AugmentError
@@ -18,7 +19,7 @@ from augment.finetune.gpt2simple import (GPT2SimpleBackend, OPENAI_SIZES, finetu
 
 HAVE_TF = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "gpt_2_simple"))
 HP = HParams(n_vocab=50257, n_ctx=1024, n_embd=64, n_head=2, n_layer=2)
-ROWS = [f"review {i}: the food was great and the service friendly" for i in range(30)]
+ROWS = [TrainingRow(f"review {i}: the food was great and the service friendly") for i in range(30)]
 
 
 def test_registered_under_its_name() -> None:

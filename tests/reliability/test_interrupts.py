@@ -100,10 +100,10 @@ def test_finetune_sigterm_exits_143_names_the_checkpoint_and_resumes(fault_csv, 
     assert f"interrupted (SIGTERM): pos checkpointed at step {step} (in {run}); resume with: " in line
     assert resume_command(line)[3:] == [*args, "--resume"]
     assert not (tmp_path / ".run.lock").exists()
-    assert RunDir(run).read_manifest()["models"]["pos"]["status"] == "pending"
+    assert RunDir(run).read_manifest().models["pos"].status == "pending"
     assert run_printed(resume_command(line), tmp_path / "resume.log") == 0, (tmp_path / "resume.log").read_text()
-    entry = RunDir(run).read_manifest()["models"]["pos"]
-    assert entry["status"] == "done" and entry["resumed_from_step"] >= step
+    entry = RunDir(run).read_manifest().models["pos"]
+    assert entry.status == "done" and entry.resumed_from_step >= step
 
 
 @pytest.mark.slow
