@@ -379,18 +379,6 @@ def label_scores(classifier: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.n
     return scores, np.argmax(proba, axis=1) == own
 
 
-def texts_by_label(classifier: Any, texts: Sequence[str], per_label: int) -> dict[str, list[str]]:
-    """Unlabelled texts each label's way: the ``per_label`` texts the classifier assigns to it, surest first."""
-    classes = [str(c) for c in classifier.classes_]
-    proba = np.asarray(classifier.predict_proba(list(texts)))
-    best = proba.argmax(axis=1)
-    out = {}
-    for i, label in enumerate(classes):
-        rows = np.flatnonzero(best == i)
-        out[label] = [texts[j] for j in rows[np.argsort(-proba[rows, i], kind="stable")[:per_label]]]
-    return out
-
-
 def _top_k_per_label(labels: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     """LAMBADA: the k rows of each label the classifier is surest belong to it; ties keep input order."""
     keep = np.zeros(len(labels), dtype=bool)

@@ -143,10 +143,13 @@ class SampleWork:
         texts = self.data.unlabelled()
         if spec.prompts == "pool":
             return {label: texts for label in self.data.labels}
-        from augment.filter import texts_by_label
+        from augment.experiment import references
 
         candidates = random.Random(f"prompts:{self.seed}").sample(texts, min(len(texts), PROMPT_CANDIDATES))
-        return texts_by_label(self.fidelity_classifier(), candidates, max(rows, MIN_PROMPTS_PER_LABEL))
+        ordered = references.pseudo_labelled(candidates, self.fidelity_classifier())
+        per_label = max(rows, MIN_PROMPTS_PER_LABEL)
+        return {label: ordered.loc[ordered[LABEL].astype(str) == label, TEXT].head(per_label).tolist()
+                for label in self.data.labels}
 
     def fidelity_classifier(self) -> Any:
         """The filter's classifier, trained on this sample's labelled rows only (once)."""

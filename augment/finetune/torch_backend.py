@@ -146,11 +146,12 @@ def _result(state: Any, wall_s: float, resumed: int | None, config: FinetuneConf
 
 def inherited_separator(model_dir: Path) -> Separator | None:
     """The separator an adapted model was trained with (``adapt.json``), if the dir holds one."""
-    record = model_dir / "adapt.json"
-    if not record.is_file():
+    from augment.finetune.adapt import read_record
+
+    record = read_record(model_dir)
+    if record is None:
         return None
-    chosen = json.loads(record.read_text(encoding="utf-8")).get("separator")
-    return Separator(**{**chosen, "source": f"inherited from {model_dir.name}"}) if chosen else None
+    return record.separator.model_copy(update={"source": f"inherited from {model_dir.name}"})
 
 
 def last_complete_checkpoint(checkpoints: Path) -> str | None:
