@@ -54,8 +54,8 @@ def _resume_and_compare(run: Path, reference: Path, args: list[str], resumed_exp
     assert entry.resumed_from_step == resumed_expected
     assert 0 <= killed_at - entry.resumed_from_step <= SAVE_STEPS  # steps redone after the crash
     diff = max_weight_diff(run / "pos", reference / "pos")
-    print(f"killed after step {killed_at}, resumed from {entry['resumed_from_step']}, "
-          f"steps redone {killed_at - entry['resumed_from_step']}, max weight diff {diff}")
+    print(f"killed after step {killed_at}, resumed from {entry.resumed_from_step}, "
+          f"steps redone {killed_at - entry.resumed_from_step}, max weight diff {diff}")
     assert diff == 0.0
     assert entry.hash == RunDir(reference).read_manifest().models["pos"].hash
 
