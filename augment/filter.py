@@ -43,6 +43,7 @@ PRIME = (1 << 31) - 1         # hash modulus; a * id + b stays inside int64
 LSH_RECALL = 0.999            # banding is chosen so a pair at the threshold is found this often
 MINHASH_CHUNK_ROWS = 1000     # bounds the (shingles x NUM_PERM) scratch array
 OVERLAP_CELLS = 4_000_000     # bounds the dense-ish candidate x reference product per chunk
+SCORE = "score"
 
 
 class FilterConfig(StageConfig):
@@ -60,8 +61,9 @@ class FilterConfig(StageConfig):
     fidelity: Literal["off", "threshold", "top-k"] = Field(
         "off", description="Label fidelity: keep rows the classifier agrees with, or the top-k per label (LAMBADA).")
     fidelity_threshold: float = Field(0.5, ge=0, le=1, description="threshold: min probability of the row's label.")
-    fidelity_top_k: int | None = Field(
-        None, gt=0, description="top-k: rows kept per label (an experiment cell keeps at most its own need).")
+    fidelity_top_k: int | dict[str, int] | None = Field(
+        None, description="top-k: rows kept per label, or a count for each label (an experiment cell keeps at most "
+                          "its own need).")
     fidelity_classifier: str = Field("tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit.")
 
     @field_validator("fidelity_classifier")
@@ -70,6 +72,14 @@ class FilterConfig(StageConfig):
         from classifiers.factory import known_classifier
 
         return known_classifier(value)
+
+    @field_validator("fidelity_top_k")
+    @classmethod
+    def _positive_k(cls, value: int | dict[str, int] | None) -> int | dict[str, int] | None:
+        counts = value.values() if isinstance(value, dict) else [] if value is None else [value]
+        if any(k <= 0 for k in counts):
+            raise ValueError("must be a positive count (or a positive count per label)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "FilterConfig":
@@ -379,13 +389,27 @@ def label_scores(classifier: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.n
     return scores, np.argmax(proba, axis=1) == own
 
 
-def _top_k_per_label(labels: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+def _top_k_per_label(labels: np.ndarray, scores: np.ndarray, k: int | dict[str, int]) -> np.ndarray:
     """LAMBADA: the k rows of each label the classifier is surest belong to it; ties keep input order."""
     keep = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
+        if isinstance(k, dict) and str(label) not in k:
+            raise DataError(f"synthetic rows: fidelity_top_k gives no count for label '{label}' "
+                            f"(it has {', '.join(sorted(k))})")
         rows = np.flatnonzero(labels == label)
-        keep[rows[np.argsort(-scores[rows], kind="stable")[:k]]] = True
+        keep[rows[np.argsort(-scores[rows], kind="stable")[:k[str(label)] if isinstance(k, dict) else k]]] = True
     return keep
+
+
+def pseudo_labelled(texts: list[str], classifier: Any) -> pd.DataFrame:
+    """``texts`` with the classifier's label and its probability, surest first (ties keep input order)."""
+    if not texts:
+        return pd.DataFrame(columns=[TEXT, LABEL, SCORE])
+    proba = np.asarray(classifier.predict_proba(texts))
+    best = np.argmax(proba, axis=1)
+    frame = pd.DataFrame({TEXT: texts, LABEL: np.asarray(classifier.classes_, dtype=object)[best],
+                          SCORE: proba[np.arange(len(texts)), best]})
+    return frame.sort_values(SCORE, ascending=False, kind="stable").reset_index(drop=True)
 
 
 def require_columns(frame: Any, name: str) -> None:

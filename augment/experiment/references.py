@@ -31,17 +31,6 @@ def oracle_order(candidates: pd.DataFrame, seed: int) -> pd.DataFrame:
     return candidates[[TEXT, LABEL]].sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def pseudo_labelled(texts: list[str], classifier: Any) -> pd.DataFrame:
-    """``texts`` with the classifier's label and its probability, surest first (ties keep input order)."""
-    if not texts:
-        return pd.DataFrame(columns=[TEXT, LABEL, SCORE])
-    proba = np.asarray(classifier.predict_proba(texts))
-    best = np.argmax(proba, axis=1)
-    frame = pd.DataFrame({TEXT: texts, LABEL: np.asarray(classifier.classes_, dtype=object)[best],
-                          SCORE: proba[np.arange(len(texts)), best]})
-    return frame.sort_values(SCORE, ascending=False, kind="stable").reset_index(drop=True)
-
-
 def first_per_label(ordered: pd.DataFrame, k: int) -> pd.DataFrame:
     """The first ``k`` rows of each label of an ordered frame (fewer where a label has fewer)."""
     rows = ordered.groupby(LABEL, sort=True).head(k)

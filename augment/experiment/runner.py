@@ -81,6 +81,7 @@ class SampleWork:
     def _reference(self, spec: Any, k: int) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Real rows in the cell's counts: the oracle's true labels, or the pseudo-labeller's surest."""
         from augment.experiment import references
+        from augment.filter import pseudo_labelled
 
         if spec.name not in self._references:
             frames = [self.train] if self.validation is None else [self.train, self.validation]
@@ -88,8 +89,8 @@ class SampleWork:
             if spec.type == "oracle":
                 self._references[spec.name] = references.oracle_order(candidates, self.seed)
             else:
-                self._references[spec.name] = references.pseudo_labelled(candidates[TEXT].tolist(),
-                                                                         self._labeller(spec.classifier))
+                self._references[spec.name] = pseudo_labelled(candidates[TEXT].tolist(),
+                                                              self._labeller(spec.classifier))
         ordered = self._references[spec.name]
         rows = references.first_per_label(ordered, k)
         if spec.type == "oracle":
@@ -143,13 +144,9 @@ class SampleWork:
         texts = self.data.unlabelled()
         if spec.prompts == "pool":
             return {label: texts for label in self.data.labels}
-        from augment.experiment import references
+        from augment.recipe import prompts_by_label
 
-        candidates = random.Random(f"prompts:{self.seed}").sample(texts, min(len(texts), PROMPT_CANDIDATES))
-        ordered = references.pseudo_labelled(candidates, self.fidelity_classifier())
-        per_label = max(rows, MIN_PROMPTS_PER_LABEL)
-        return {label: ordered.loc[ordered[LABEL].astype(str) == label, TEXT].head(per_label).tolist()
-                for label in self.data.labels}
+        return prompts_by_label(texts, self.fidelity_classifier(), dict.fromkeys(self.data.labels, rows), self.seed)
 
     def fidelity_classifier(self) -> Any:
         """The filter's classifier, trained on this sample's labelled rows only (once)."""
@@ -191,9 +188,6 @@ class SampleWork:
                                                  reference=self._real_reference(len(synthetic))))
         return self._quality[key]
 
-
-PROMPT_CANDIDATES = 4000   # pool texts scored for label-aware prompts (scoring all of a large pool costs minutes)
-MIN_PROMPTS_PER_LABEL = 200
 
 
 def _prompts_hash(prompts: dict[str, list[str]]) -> str:

@@ -1,0 +1,346 @@
+"""The one-command path: a labelled file in, real + synthetic rows out (``augment run``).
+
+It chains the stages a user would otherwise run by hand, with the settings that
+won on validation (README, "Does it help?"): adapt the base LM on the user's
+unlabelled texts when there are any, fine-tune on the labelled rows, generate
+``candidates`` x the rows wanted per label (prompted with unlabelled texts the
+fidelity classifier gives that label), filter, and keep each label's rows the
+fidelity classifier is surest of (LAMBADA's top-k).
+
+Everything it trains or generates lives in a work folder beside the output
+(``OUT.work/``), one sub-folder per stage, each resumable the way its own
+command is; ``--resume`` skips what is finished. The work folder holds the
+fine-tuned run directory, so ``augment generate --run OUT.work/run`` makes
+more rows later without training again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field, model_validator
+
+from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, merge
+from augment.data import LABEL, TEXT, label_counts
+from augment.errors import ConfigError, DataError, OutputExistsError
+from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
+from augment.finetune.adapt import AdaptConfig
+from augment.io import check_output_path, hash_json, holds_lock, provenance, read_json, write_json_atomic
+from augment.run import RunDir, slug
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC = "synthetic"
+RECIPE_JSON = "recipe.json"
+STAGES_JSON = "stages.json"
+PROMPT_CANDIDATES = 4000   # unlabelled texts scored for label-aware prompts (scoring 100k costs minutes)
+MIN_PROMPTS_PER_LABEL = 200  # so that a label with few wanted rows still gets varied openings
+
+
+class RecipeConfig(StageConfig):
+    """What ``augment run`` does; the defaults of every stage are the validated recipe's."""
+
+    ratio: float = Field(3.0, gt=0, description="Synthetic rows per real row of each label.")
+    candidates: float = Field(3.0, ge=1, description="Rows generated per row kept; the filters and the "
+                                                      "fidelity top-k choose among them.")
+    prompts: Literal["auto", "labelled", "pool", "pool-by-label"] = Field(
+        "auto", description="Where prompts' first words come from: the labelled rows; the unlabelled texts; or "
+                            "the unlabelled texts the fidelity classifier gives each label. auto: pool-by-label "
+                            "with unlabelled texts, else labelled.")
+    adapt: bool = Field(True, description="Adapt the base LM on the unlabelled texts first (when given).")
+    adapt_texts: int = Field(5000, gt=1, description="Unlabelled texts the adaptation reads (a seeded sample).")
+    seed: int = Field(0, description="Seed of every sample, the fine-tunes and generation.")
+    adapt_config: AdaptConfig = Field(default_factory=lambda: AdaptConfig(
+        model="smollm2-135m", max_steps=120, batch_size=8, block_size=64, learning_rate=1e-4,
+        eval_fraction=0.02, eval_steps=40))
+    finetune: FinetuneConfig = Field(default_factory=lambda: FinetuneConfig(
+        model="smollm2-135m", max_steps=20, batch_size=4, block_size=64, learning_rate=2e-4,
+        eval_fraction=0.2, eval_steps=5, early_stopping=2))
+    generate: GenerateConfig = Field(default_factory=lambda: GenerateConfig(
+        max_new_tokens=32, temperature=0.9, top_k=50, top_p=0.95, prefix_words=3))
+    filter: FilterConfig = Field(default_factory=lambda: FilterConfig(
+        fidelity="top-k", fidelity_top_k=1, fidelity_classifier="minilm-lr"))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RecipeConfig":
+        if self.prompts in ("pool", "pool-by-label") and self.generate.prefix_words == 0:
+            raise ValueError(f"prompts '{self.prompts}' needs generate.prefix_words > 0")
+        if self.adapt and self.finetune.backend != "torch":
+            raise ValueError("adapt needs the torch back-end (set adapt: false for gpt-2-simple)")
+        return self
+
+    def prompt_source(self, has_unlabelled: bool) -> str:
+        if self.prompts == "auto":
+            return "pool-by-label" if has_unlabelled and self.generate.prefix_words else "labelled"
+        return self.prompts
+
+
+SECTION_FIELDS = {"adapt": "adapt_config", "finetune": "finetune", "generate": "generate", "filter": "filter"}
+
+
+def recipe_config(sections: Mapping[str, Mapping[str, Any]], where: Callable[[str], str],
+                  **given: Mapping[str, Any]) -> RecipeConfig:
+    """Layers, later winning: the recipe's defaults, a YAML file's sections, the options typed.
+
+    A section overrides single keys of the recipe's stage settings (``finetune: {max_steps: 40}``
+    keeps the recipe's model and learning rate), which nested pydantic defaults alone would not.
+    """
+    defaults = RecipeConfig()
+    values: dict[str, Any] = merge({k: v for k, v in defaults.model_dump().items() if k not in SECTION_FIELDS.values()},
+                                   sections.get("recipe"), given.get("recipe"))
+    for section, field in SECTION_FIELDS.items():
+        stage = getattr(defaults, field)
+        values[field] = build(type(stage), where(section), **merge(
+            stage.model_dump(exclude_unset=False), sections.get(section), given.get(section)))
+    return build(RecipeConfig, where("recipe"), **values)
+
+
+class StageTime(BaseModel):
+    stage: str
+    cached: bool
+    wall_s: float
+
+
+class RecipeRecord(BaseModel):
+    """``OUT.provenance.json``: what made each synthetic row, and what it cost."""
+
+    output: str
+    data: dict[str, Any]
+    unlabelled: dict[str, Any] | None
+    real_rows: dict[str, int]
+    synthetic_rows: dict[str, int]
+    candidates: dict[str, int]
+    prompts: str
+    adapted: dict[str, Any] | None
+    run_dir: str
+    filter: dict[str, Any]
+    stages: list[StageTime]
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecipeResult:
+    rows: pd.DataFrame          # what was written: text, label, synthetic
+    record: RecipeRecord
+
+
+def work_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".work")
+
+
+def record_path(out: Path) -> Path:
+    return out.with_name(out.name + ".provenance.json")
+
+
+def wanted_rows(real: Mapping[str, int], ratio: float) -> dict[str, int]:
+    return {label: max(1, math.ceil(count * ratio)) for label, count in real.items()}
+
+
+@holds_lock("out")
+def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_info: dict[str, Any],
+               unlabelled: Sequence[str] | None = None, unlabelled_info: dict[str, Any] | None = None,
+               work: Path | None = None, resume: bool = False, overwrite: bool = False,
+               progress: bool = False) -> RecipeResult:
+    """Write ``frame``'s rows plus the recipe's synthetic rows to ``out`` (a ``synthetic`` column
+    tells them apart) and ``OUT.provenance.json``; returns the record."""
+    from augment.finetune import validate
+    from augment.generate.job import output_format
+
+    out = Path(out)
+    output_format(out)
+    check_output_path(out, overwrite)
+    work = Path(work) if work is not None else work_dir(out)
+    texts = [t for t in (unlabelled or []) if t.strip()]
+    source = str(data_info.get("path", "data"))
+    prompts = config.prompt_source(bool(texts))
+    if prompts != "labelled" and not texts:
+        raise ConfigError(f"prompts '{prompts}' needs unlabelled texts (--unlabelled FILE)")
+    validate(frame, config.finetune, source)
+    real = label_counts(frame)
+    if len(real) < 2:
+        raise DataError(f"{source}: augment run needs at least 2 labels, got {sorted(real)}")
+    want = wanted_rows(real, config.ratio)
+    started = time.perf_counter()
+    classifier = _fidelity_classifier(frame, config)  # cheap, and a missing extra fails before any training
+    per_label = _prompt_texts(texts, prompts, classifier, want, config)
+    _check_fits(config, frame, per_label)
+    _open_work(work, _work_key(frame, texts, config), resume, overwrite)
+    stages: list[StageTime] = []
+
+    start_model, adapted = None, None
+    if texts and config.adapt:
+        start_model, adapted = _adapt(work, texts, config, progress, stages)
+    run = _finetune(work, frame, config, data_info, start_model, progress, stages)
+    candidates = {label: _generate(work, run, label, math.ceil(want[label] * config.candidates), config,
+                                   per_label[label], progress, stages) for label in sorted(real)}
+    pool = pd.concat(candidates.values(), ignore_index=True)
+    filter_config = config.filter
+    if filter_config.fidelity == "top-k":
+        filter_config = filter_config.model_copy(update={"fidelity_top_k": want})
+    result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], filter_config, seed=config.seed,
+                              classifier=classifier)
+    kept = pd.concat([result.kept[result.kept[LABEL] == l].head(want[l]) for l in sorted(real)], ignore_index=True)
+    _warn_short(kept, want)
+    output = pd.concat([frame[[TEXT, LABEL]].assign(**{SYNTHETIC: False}),
+                        kept[[TEXT, LABEL]].assign(**{SYNTHETIC: True})], ignore_index=True)
+    from augment.generate.job import write_table
+
+    stages.append(StageTime(stage="elapsed", cached=False, wall_s=round(time.perf_counter() - started, 2)))
+    record = RecipeRecord(
+        output=str(out), data=data_info, unlabelled=None if not texts else {
+            **(unlabelled_info or {}), "texts": len(texts), "hash": hash_json(texts)},
+        real_rows=real, synthetic_rows=label_counts(kept), candidates={l: len(c) for l, c in candidates.items()},
+        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.to_dict(), stages=stages,
+        config=config.model_dump(), provenance=provenance(None))
+    write_table(output, out, overwrite=True)
+    write_json_atomic(record_path(out), record.model_dump())
+    return RecipeResult(output, record)
+
+
+def _fidelity_classifier(frame: pd.DataFrame, config: RecipeConfig) -> Any:
+    from classifiers import fitted_classifier
+
+    return fitted_classifier(config.filter.fidelity_classifier, frame[TEXT].tolist(), frame[LABEL].tolist(),
+                             config.seed)
+
+
+def _prompt_texts(texts: list[str], prompts: str, classifier: Any, want: Mapping[str, int],
+                  config: RecipeConfig) -> dict[str, list[str] | None]:
+    """Each label's prompt texts (None: its own training rows)."""
+    if prompts == "labelled":
+        return dict.fromkeys(want)
+    if prompts == "pool":
+        return dict.fromkeys(want, texts)
+    rows = {label: math.ceil(n * config.candidates) for label, n in want.items()}
+    chosen = prompts_by_label(texts, classifier, rows, config.seed)
+    for label, picked in chosen.items():
+        if not picked:
+            raise DataError(f"the fidelity classifier gives none of the unlabelled texts the label '{label}'; "
+                            "use prompts 'pool' or 'labelled'")
+    return dict(chosen)
+
+
+def prompts_by_label(texts: list[str], classifier: Any, rows: Mapping[str, int], seed: int) -> dict[str, list[str]]:
+    """Label-aware prompts: the unlabelled texts ``classifier`` gives each label, surest first,
+    at least ``MIN_PROMPTS_PER_LABEL`` (or the label's rows) of them, so a label's openings are its own."""
+    sample = random.Random(f"prompts:{seed}").sample(texts, min(len(texts), PROMPT_CANDIDATES))
+    ordered = pseudo_labelled(sample, classifier)
+    return {label: ordered.loc[ordered[LABEL].astype(str) == label, TEXT].head(max(n, MIN_PROMPTS_PER_LABEL)).tolist()
+            for label, n in rows.items()}
+
+
+def _check_fits(config: RecipeConfig, frame: pd.DataFrame, per_label: Mapping[str, list[str] | None]) -> None:
+    """The prompts plus max_new_tokens fit the base model (the fine-tunes share its context), before training."""
+    from augment.generate.context import check_context, longest_prompt, prefixes
+    from augment.models import load_tokenizer, resolve_model
+
+    if config.finetune.backend != "torch":
+        return
+    path = resolve_model(config.finetune.model, config.finetune.trust_pickle)
+    if not Path(path).is_dir():
+        return  # a hub id: the generate stage checks the fine-tuned model
+    tokenizer = load_tokenizer(path)
+    for label, given in per_label.items():
+        texts = given if given is not None else frame.loc[frame[LABEL] == label, TEXT].tolist()
+        marker = label if config.finetune.mode == "conditioned" else None
+        tokens = longest_prompt(tokenizer, tokenizer.eos_token_id, marker, prefixes(texts, config.generate.prefix_words))
+        check_context(Path(path), tokens, config.generate.max_new_tokens, path)
+
+
+def _work_key(frame: pd.DataFrame, texts: list[str], config: RecipeConfig) -> dict[str, Any]:
+    return {"rows": hash_json(frame[[TEXT, LABEL]].to_dict("records")), "unlabelled": hash_json(texts),
+            "config": config.model_dump()}
+
+
+def _open_work(work: Path, key: dict[str, Any], resume: bool, overwrite: bool) -> None:
+    path = work / RECIPE_JSON
+    if work.exists() and not resume:
+        if not overwrite:
+            raise OutputExistsError(f"{work}: an earlier `augment run` left its work here; pass --resume to "
+                                    "continue it or --overwrite to start again")
+        if not path.exists() and any(work.iterdir()):
+            raise OutputExistsError(f"{work}: exists and is not an `augment run` work folder; refusing to delete it")
+        shutil.rmtree(work)
+    if work.exists():
+        previous = read_json(path, "recipe record", default=None)
+        if previous is not None and previous != key:
+            raise OutputExistsError(f"{work}: the interrupted run used other data or settings; cannot resume "
+                                    "(pass --overwrite to start again)")
+    work.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, key)
+
+
+def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began: float) -> None:
+    """A stage's cost; one reused on resume reports what it cost when it ran (kept in ``stages.json``)."""
+    path = work / STAGES_JSON
+    earlier = read_json(path, "stage times", default={})
+    wall = earlier.get(stage) if cached and stage in earlier else round(time.perf_counter() - began, 2)
+    stages.append(StageTime(stage=stage, cached=cached, wall_s=wall))
+    write_json_atomic(path, {**earlier, stage: wall})
+
+
+def _adapt(work: Path, texts: list[str], config: RecipeConfig, progress: bool,
+           stages: list[StageTime]) -> tuple[Path, dict[str, Any]]:
+    from augment.finetune.adapt import adapt_model, read_record
+
+    out = work / "adapted"
+    began = time.perf_counter()
+    if len(texts) > config.adapt_texts:
+        texts = random.Random(config.seed).sample(texts, config.adapt_texts)
+    cached = read_record(out) if out.is_dir() else None
+    adapt_config = config.adapt_config.model_copy(update={"model": config.finetune.model, "seed": config.seed})
+    record = cached or adapt_model(texts, out, adapt_config, source="--unlabelled", resume=True, progress=progress)
+    _timed(work, stages, "adapt", cached is not None, began)
+    return out, {"dir": str(out), "texts": record.texts, "tokens": record.tokens, "steps": record.steps,
+                 "eval_loss": record.eval_loss, "best_step": record.best_step, "separator": record.separator.token}
+
+
+def _finetune(work: Path, frame: pd.DataFrame, config: RecipeConfig, data_info: dict[str, Any],
+              start: Path | None, progress: bool, stages: list[StageTime]) -> RunDir:
+    from augment.finetune import finetune_run
+
+    run = RunDir(work / "run")
+    began = time.perf_counter()
+    cached = run.manifest_path.exists() and run.all_finished(run.read_manifest())
+    if not cached:
+        ft = config.finetune.model_copy(update={"seed": config.seed, **({"model": str(start)} if start else {})})
+        finetune_run(frame, run.root, ft, data_info=data_info, resume=run.root.exists(), progress=progress)
+        shutil.rmtree(run.root / ".work", ignore_errors=True)  # optimizer states: GBs, useless once finished
+    _timed(work, stages, "finetune", cached, began)
+    return run
+
+
+def _generate(work: Path, run: RunDir, label: str, n: int, config: RecipeConfig, prompts: list[str] | None,
+              progress: bool, stages: list[StageTime]) -> pd.DataFrame:
+    from augment.generate import generate_to_file
+
+    out = work / "candidates" / f"{slug(label)}.jsonl"
+    began = time.perf_counter()
+    cached = out.exists()
+    if not cached:
+        log.info("generating %d candidate rows for '%s'", n, label)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        generate_to_file(run, [label], config.generate.model_copy(update={"n": n, "seed": config.seed}), out,
+                         resume=True, prefix_texts=prompts)
+    _timed(work, stages, f"generate {label}", cached, began)
+    with open(out, encoding="utf-8") as fh:
+        return pd.DataFrame([json.loads(line) for line in fh if line.strip()])[[TEXT, LABEL]].astype(str)
+
+
+def _warn_short(kept: pd.DataFrame, want: Mapping[str, int]) -> None:
+    have = label_counts(kept)
+    for label, n in want.items():
+        if have.get(label, 0) < n:
+            log.warning("'%s': %d synthetic rows passed the filters, %d wanted; raise candidates for more",
+                        label, have.get(label, 0), n)

@@ -1,0 +1,171 @@
+"""``augment run``: a labelled file in, real + synthetic rows out, every stage resumable.
+
+A tiny GPT-2 built in the test; steps and rows are cut to seconds in a YAML file,
+the way a user overrides the recipe's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from augment.cli import main
+
+from augment.errors import ConfigError
+from augment.filter import FilterConfig, filter_synthetic
+from augment.recipe import RecipeRecord, recipe_config, record_path, work_dir
+from augment.run import RunDir
+from tests.conftest import NEG, POS
+
+HAPPY = [f"{a} {b}" for a in ("so happy today", "loving this", "what a great day") for b in ("yay", "wow", "love it", "nice")][:10]
+SAD = [f"{a} {b}" for a in ("awful day", "hate this", "worst service") for b in ("ugh", "no", "bad", "sad")][:10]
+from tests.reliability.procs import Child
+
+
+def small_recipe(path: Path, model: Path, **recipe: object) -> Path:
+    path.write_text(json.dumps({  # JSON is YAML
+        "recipe": {"ratio": 0.5, "candidates": 2, **recipe},
+        "adapt": {"model": str(model), "max_steps": 4, "batch_size": 4, "block_size": 16, "eval_steps": 2,
+                  "eval_fraction": 0.1},
+        "finetune": {"model": str(model), "max_steps": 4, "batch_size": 4, "block_size": 16, "eval_steps": 2},
+        "generate": {"max_new_tokens": 6, "batch_size": 8},
+        "filter": {"fidelity_classifier": "tfidf-lr"},
+    }))
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("recipe-inputs")
+    data = folder / "train.csv"
+    pd.DataFrame({"text": HAPPY + SAD, "label": ["pos"] * 10 + ["neg"] * 10}).to_csv(data, index=False)
+    pool = folder / "pool.txt"
+    pool.write_text("\n".join(f"{t} {w}" for t in HAPPY[:5] + SAD[:5] for w in ("lol", "today", "again", "now")))
+    return {"data": data, "pool": pool, "config": small_recipe(folder / "recipe.yaml", tiny_model_dir)}
+
+
+def run_args(inputs: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return ["run", "--data", str(inputs["data"]), "--unlabelled", str(inputs["pool"]), "--out", str(out),
+            "-c", str(inputs["config"]), "--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished(inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("recipe-out") / "train_augmented.csv"
+    assert main(run_args(inputs, out)) == 0
+    return out
+
+
+def test_output_holds_the_real_rows_then_the_synthetic_ones(finished: Path, inputs: dict[str, Path]):
+    real = pd.read_csv(inputs["data"])
+    out = pd.read_csv(finished, keep_default_na=False)
+    assert list(out.columns) == ["text", "label", "synthetic"]
+    assert out[~out["synthetic"]][["text", "label"]].reset_index(drop=True).equals(real)
+    synthetic = out[out["synthetic"]]
+    want = math.ceil(10 * 0.5)
+    assert synthetic["label"].value_counts().to_dict() == {"pos": want, "neg": want}
+    assert not set(synthetic["text"]) & set(real["text"]), "copies of training rows are filtered out"
+    assert synthetic["text"].is_unique
+
+
+def test_provenance_names_every_stage(finished: Path, inputs: dict[str, Path]):
+    record = RecipeRecord(**json.loads(record_path(finished).read_text()))
+    assert record.real_rows == {"neg": 10, "pos": 10} and record.synthetic_rows == {"neg": 5, "pos": 5}
+    assert record.candidates == {"neg": 10, "pos": 10}
+    assert record.prompts == "pool-by-label" and record.unlabelled["texts"] == 40
+    assert [s.stage for s in record.stages] == ["adapt", "finetune", "generate neg", "generate pos", "elapsed"]
+    assert not any(s.cached for s in record.stages)
+    steps = {s["filter"]: s for s in record.filter["steps"]}
+    assert steps["label-fidelity"]["kept"] == 10 and record.filter["rows_in"] == 20
+    manifest = RunDir(Path(record.run_dir)).read_manifest()
+    assert manifest.adapted_from is not None, "the per-label models start from the adapted model"
+    assert Path(record.adapted["dir"]) == work_dir(finished) / "adapted"
+    assert not (Path(record.run_dir) / ".work").exists(), "optimizer checkpoints are removed once trained"
+
+
+def test_the_work_folder_is_a_run_that_generates_more(finished: Path, tmp_path: Path):
+    more = tmp_path / "more.csv"
+    assert main(["generate", "--run", str(work_dir(finished) / "run"), "--out", str(more), "-n", "3",
+                 "--max-new-tokens", "4", "--no-progress"]) == 0
+    assert len(pd.read_csv(more)) <= 6
+
+
+def test_a_second_run_is_refused_then_reuses_every_stage(finished: Path, inputs: dict[str, Path], capsys):
+    before = finished.read_bytes()
+    assert main(run_args(inputs, finished)) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(run_args(inputs, finished, "--overwrite", "--resume")) == 0
+    assert finished.read_bytes() == before
+    record = RecipeRecord(**json.loads(record_path(finished).read_text()))
+    assert all(s.cached for s in record.stages if s.stage != "elapsed")
+    assert all(s.wall_s > 0 for s in record.stages), "a reused stage reports what it cost when it ran"
+
+
+def test_resume_with_other_settings_is_refused(finished: Path, inputs: dict[str, Path], capsys):
+    assert main(run_args(inputs, finished, "--overwrite", "--resume", "--ratio", "1")) == 2
+    assert "used other data or settings" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_interrupted_while_generating_resumes_to_the_same_rows(inputs: dict[str, Path], finished: Path,
+                                                               tmp_path: Path):
+    out = tmp_path / "aug.csv"
+    child = Child(run_args(inputs, out), tmp_path / "child.log")
+    assert child.wait_for(lambda: (work_dir(out) / "candidates").is_dir(), interval=0.01), child.output()
+    child.proc.send_signal(signal.SIGINT)
+    assert child.finish() == 130, child.output()
+    assert "--resume" in child.output() and not out.exists()
+    assert main(run_args(inputs, out, "--resume")) == 0
+    assert out.read_bytes() == finished.read_bytes()
+
+
+def test_pool_prompts_without_unlabelled_texts_fail_before_training(inputs: dict[str, Path], tmp_path: Path,
+                                                                     capsys):
+    out = tmp_path / "aug.csv"
+    args = ["run", "--data", str(inputs["data"]), "--out", str(out), "-c", str(inputs["config"]),
+            "--prompts", "pool-by-label", "--no-progress"]
+    assert main(args) == 2
+    assert "needs unlabelled texts (--unlabelled FILE)" in capsys.readouterr().err
+    assert not work_dir(out).exists() and not out.exists()
+
+
+def test_rows_past_the_context_fail_before_training(inputs: dict[str, Path], tmp_path: Path, tiny_model_dir: Path,
+                                                    capsys):
+    config = tmp_path / "long.yaml"
+    raw = json.loads(inputs["config"].read_text())
+    raw["generate"]["max_new_tokens"] = 5000
+    config.write_text(json.dumps(raw))
+    out = tmp_path / "aug.csv"
+    args = ["run", "--data", str(inputs["data"]), "--unlabelled", str(inputs["pool"]), "--out", str(out),
+            "-c", str(config), "--no-progress"]
+    assert main(args) == 2
+    assert "does not fit the model's context of 1024 tokens" in capsys.readouterr().err
+    assert not work_dir(out).exists()
+
+
+def test_yaml_sections_override_single_keys_of_the_recipe():
+    config = recipe_config({"finetune": {"max_steps": 40}, "recipe": {"ratio": 5}}, lambda s: s)
+    assert config.finetune.max_steps == 40 and config.ratio == 5
+    assert config.finetune.model == "smollm2-135m" and config.finetune.eval_fraction == 0.2  # the recipe's
+    with pytest.raises(ConfigError, match="recipe: .*'ratio'"):
+        recipe_config({"recipe": {"ratio": 0}}, lambda s: s)
+    with pytest.raises(ConfigError, match="unknown key 'max_stpes'"):
+        recipe_config({"finetune": {"max_stpes": 1}}, lambda s: s)
+
+
+def test_top_k_per_label_keeps_each_labels_own_count():
+    train = pd.DataFrame({"text": POS + NEG, "label": ["pos"] * len(POS) + ["neg"] * len(NEG)})
+    synthetic = pd.DataFrame({"text": [f"so happy {i}" for i in range(6)] + [f"awful {i}" for i in range(6)],
+                              "label": ["pos"] * 6 + ["neg"] * 6})
+    kept = filter_synthetic(synthetic, train, FilterConfig(fidelity="top-k", fidelity_top_k={"pos": 4, "neg": 1},
+                                                           near_dup_threshold=None)).kept
+    assert kept["label"].value_counts().to_dict() == {"pos": 4, "neg": 1}
+    with pytest.raises(Exception, match="no count for label 'neg'"):
+        filter_synthetic(synthetic, train, FilterConfig(fidelity="top-k", fidelity_top_k={"pos": 4}))
+    with pytest.raises(Exception, match="positive count"):
+        FilterConfig(fidelity="top-k", fidelity_top_k={"pos": 0})
