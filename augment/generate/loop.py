@@ -21,7 +21,8 @@ import torch
 from augment.config import GenerateConfig
 from augment.distributed import Comm
 from augment.errors import AugmentError
-from augment.generate.sampler import LabelGenerator, num_layers, pick, ring_cache, row_key, set_column, step
+from augment.generate.sampler import (LabelGenerator, keep_rows, num_layers, pick, ring_cache, row_key, set_column,
+                                     step)
 
 Job = tuple[int, list[int]]      # (row index, prompt ids)
 Texts = dict[int, str]           # row index -> text
@@ -49,6 +50,14 @@ class Slots:
     def finish(self, slot: int) -> None:
         self.index[slot] = -1
         self.start[slot] = self.IDLE
+
+    def keep(self, slots: list[int]) -> None:
+        """Drop every other slot (the batch shrinks; the kept slots renumber in order)."""
+        for name in ("index", "prompt", "fed", "out", "last"):
+            values = getattr(self, name)
+            setattr(self, name, [values[b] for b in slots])
+        rows = torch.tensor(slots, dtype=torch.long)
+        self.start, self.keys = self.start[rows], self.keys[rows]
 
     def active(self) -> list[int]:
         return [b for b, i in enumerate(self.index) if i >= 0]
@@ -91,6 +100,20 @@ def decode_rows(gen: LabelGenerator, config: GenerateConfig, jobs: Sequence[Job]
             _fill(gen, config, state, queue, ended, now)
         elif not state.active():
             _fill(gen, config, state, queue, range(len(state.index)), now)
+        if not queue:
+            _shrink(state, cache)
+
+
+def _shrink(state: Slots, cache: Any) -> None:
+    """Once nothing is left to start, idle slots cost a full row of compute each step: drop them
+    when a quarter of the batch is idle (copying the KV window of the rest is cheaper than that)."""
+    active = state.active()
+    if active and len(active) <= len(state.index) * SHRINK_AT:
+        state.keep(active)
+        keep_rows(cache, torch.tensor(active, dtype=torch.long))
+
+
+SHRINK_AT = 0.75
 
 
 def _fill(gen: LabelGenerator, config: GenerateConfig, state: Slots, queue: collections.deque,

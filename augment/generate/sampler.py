@@ -207,6 +207,14 @@ def set_column(cache: Any, column: int) -> None:
         layer.column = column
 
 
+def keep_rows(cache: Any, rows: torch.Tensor) -> None:
+    """Keep only these slots' KV windows (the batch shrank)."""
+    for layer in cache.layers:
+        if layer.is_initialized:
+            index = rows.to(layer.keys.device)
+            layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
+
+
 def num_layers(model: Any) -> int:
     cfg = model.config
     return getattr(cfg, "num_hidden_layers", None) or cfg.n_layer

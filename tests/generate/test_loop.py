@@ -47,6 +47,20 @@ def test_rows_do_not_depend_on_the_slot_count(gen: LabelGenerator, jobs, slots: 
     assert rows(gen, jobs, slots) == rows(gen, jobs, 4)
 
 
+def test_idle_slots_are_dropped_once_nothing_is_left_to_start(gen: LabelGenerator, jobs, monkeypatch) -> None:
+    """The tail of a job runs on a shrinking batch, and shrinking does not change a row."""
+    from augment.generate import loop
+
+    sizes: list[int] = []
+    real = loop.keep_rows
+    monkeypatch.setattr(loop, "keep_rows", lambda cache, rows: (sizes.append(len(rows)), real(cache, rows)))
+    shrunk = rows(gen, jobs, 8)
+    assert sizes and sizes == sorted(sizes, reverse=True) and sizes[0] <= 6, sizes
+    monkeypatch.setattr(loop, "SHRINK_AT", 0.0)
+    sizes.clear()
+    assert rows(gen, jobs, 8) == shrunk and sizes == []
+
+
 def test_stopping_at_a_separator_other_than_eos(gen: LabelGenerator, jobs) -> None:
     other = LabelGenerator(gen.model, gen.tokenizer, gen.place, "pos", False, ["pos"], "t", separator=13)
     finished = rows(other, [(i, other.prompt("")) for i in range(6)], 3)
