@@ -127,7 +127,9 @@ def model_dir(shape: str) -> str:
         if not (dest / "config.json").exists():
             build_tiny_gpt2(dest, n_layer=12, n_embd=768, n_head=12)
         return str(dest)
-    raise ValueError(f"unknown model shape {shape!r}; expected one of {', '.join(SHAPES)}")
+    if Path(shape).is_dir():  # a model of yours, e.g. one `augment adapt` trained on tweets
+        return shape
+    raise ValueError(f"unknown model shape {shape!r}; expected one of {', '.join(SHAPES)} or a model directory")
 
 
 def tweet_rows(n: int, seed: int = 0) -> tuple[list[str], str]:

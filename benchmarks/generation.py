@@ -1,15 +1,23 @@
 """Generation throughput: augment's batched path against what tutorials do.
 
-    python -m benchmarks.generation [--models gpt2-124m,smollm2-135m,tiny] [--rows 64] [--smoke]
+    python -m benchmarks.generation [--models gpt2-124m,smollm2-135m,tiny,MODEL_DIR] [--rows 64] [--smoke]
 
-Cases, per model, all sampling top-k 50 / top-p 0.95 from a bare EOS prompt:
+Cases, per model, all sampling top-k 50 / top-p 0.95 from a bare separator prompt (EOS,
+or the separator a model directory's ``adapt.json`` records), every row ending at it or
+at ``--new-tokens``:
 
 - ``pipeline/row`` (baseline): HF ``pipeline("text-generation")`` called once per row;
 - ``generate/1 batch`` (baseline): plain ``model.generate`` on all rows as one padded batch;
+- ``generate/B-row batches`` (baseline, when ``--rows`` > ``--generate-batch``): the same
+  in batches of B rows, as a script that loops over ``generate`` does;
 - ``augment`` (fast): ``augment.generate.decode_rows``, the shipped loop (continuous
   batching over a ring KV cache, automatic slot count, counter-based top-k/top-p sampling);
 - ``augment no-refill``: the same loop with a batch waiting for its longest row (what
   continuous batching gains).
+
+Random-weight GPT-2 and SmolLM2 from a bare prompt rarely stop early, so refill has
+nothing to gain there; a model directory trained on tweets (``augment adapt``) writes
+tweet-length rows, which is what generation serves.
 
 Each model's attainable matmul rate is measured in the same run (``torch.mm`` at
 2048^3 and at the model's shapes, on the threads in use), and each case reports its
@@ -40,8 +48,18 @@ def load(shape: str) -> tuple[Any, Any, Any]:
     path = model_dir(shape)
     tokenizer = load_tokenizer(path)
     tokenizer.padding_side = "left"
+    separator = _separator(Path(path))
+    if separator is not None:  # rows are delimited by it: prompts start with it and generation stops at it
+        tokenizer.eos_token = separator
     model = load_model(path, dtype=place.dtype).to(place.device).eval()
     return model, tokenizer, place
+
+
+def _separator(path: Path) -> str | None:
+    from augment.finetune.adapt import read_record
+
+    record = read_record(path)
+    return None if record is None else record.separator.token
 
 
 def count_tokens(tokenizer: Any, texts: list[str]) -> int:
@@ -58,21 +76,28 @@ def pipeline_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens:
         texts = []
         for _ in range(rows):
             out = pipe(tokenizer.eos_token, do_sample=True, max_new_tokens=new_tokens, top_k=TOP_K, top_p=TOP_P,
-                       return_full_text=False, pad_token_id=tokenizer.eos_token_id)
+                       return_full_text=False, pad_token_id=tokenizer.eos_token_id,
+                       eos_token_id=tokenizer.eos_token_id)
             texts.append(out[0]["generated_text"])
         return count_tokens(tokenizer, texts)
     return run
 
 
-def one_batch_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens: int) -> Callable[[], float]:
-    """Plain ``generate`` on every row at once, HF's default sampling chain."""
+def one_batch_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens: int,
+                   batch: int | None = None) -> Callable[[], float]:
+    """Plain ``generate``, HF's default sampling chain: every row at once, or ``batch`` rows per call."""
     def run() -> float:
-        enc = tokenizer([tokenizer.eos_token] * rows, return_tensors="pt", padding=True).to(place.device)
-        with torch.inference_mode():
-            out = model.generate(**enc, do_sample=True, max_new_tokens=new_tokens, top_k=TOP_K, top_p=TOP_P,
-                                 pad_token_id=tokenizer.eos_token_id)
-        return count_tokens(tokenizer, tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:],
-                                                              skip_special_tokens=True))
+        tokens, left = 0, rows
+        while left:
+            n = min(left, batch or rows)
+            enc = tokenizer([tokenizer.eos_token] * n, return_tensors="pt", padding=True).to(place.device)
+            with torch.inference_mode():
+                out = model.generate(**enc, do_sample=True, max_new_tokens=new_tokens, top_k=TOP_K, top_p=TOP_P,
+                                     pad_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
+            tokens += count_tokens(tokenizer, tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:],
+                                                                     skip_special_tokens=True))
+            left -= n
+        return tokens
     return run
 
 
@@ -81,7 +106,7 @@ def augment_case(model: Any, tokenizer: Any, place: Any, shape: str, config: Any
     """The shipped loop on ``config.n`` rows of one label (every sampled row counts, as in the baselines)."""
     from augment.generate import LabelGenerator, decode_rows, resolve_batch_size
 
-    gen = LabelGenerator(model, tokenizer, place, "bench", False, ["bench"], shape)
+    gen = LabelGenerator(model, tokenizer, place, "bench", False, ["bench"], shape, tokenizer.eos_token_id)
     size = resolve_batch_size(gen, config)
 
     def run() -> float:
@@ -103,7 +128,7 @@ def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
 
     def add(case: str, role: str, batch: int, rows: int, fn: Callable[[], float]) -> None:
         dtype = str(place.dtype).split(".")[-1]
-        cases.append((Result("generation", case, role, shape, params, place.device.type, dtype, batch, 1, 0.0, rows,
+        cases.append((Result("generation", case, role, Path(shape).name, params, place.device.type, dtype, batch, 1, 0.0, rows,
                              flops_per_token=flops), fn))
 
     sizes = args.batch_sizes or ["auto"]
@@ -118,6 +143,9 @@ def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
                 augment_case(model, tokenizer, place, shape, config, refill=False))
     add("generate/1 batch", "baseline", args.rows, args.rows,
         one_batch_case(model, tokenizer, place, args.rows, args.new_tokens))
+    if args.rows > args.generate_batch:
+        add(f"generate/{args.generate_batch}-row batches", "baseline", args.generate_batch, args.rows,
+            one_batch_case(model, tokenizer, place, args.rows, args.new_tokens, args.generate_batch))
     add("pipeline/row", "baseline", 1, args.baseline_rows,
         pipeline_case(model, tokenizer, place, args.baseline_rows, args.new_tokens))
     rates = matmul_rate(model_shapes(model, max(r.batch_size for r, _ in cases)), place.device, place.dtype)
@@ -142,6 +170,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated shapes: {', '.join(SHAPES)}")
     parser.add_argument("--rows", type=int, default=64, help="rows for the batched cases")
     parser.add_argument("--baseline-rows", type=int, default=6, help="rows for the per-row pipeline")
+    parser.add_argument("--generate-batch", type=int, default=64, help="rows per call of the batched generate baseline")
     parser.add_argument("--new-tokens", type=int, default=48, help="max new tokens per row (a tweet)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=None,
