@@ -79,6 +79,24 @@ def report(target: Annotated[Path, typer.Argument(help="Experiment YAML or its r
     console.print(f"report: {path}")
 
 
+@experiment_app.command("summary")
+def summary(
+    targets: Annotated[list[Path], typer.Argument(help="Experiment YAMLs or results directories.")],
+    readme: Annotated[Optional[Path], typer.Option(help="Rewrite this file's does-it-help block with the tables.")]
+    = None,
+) -> None:
+    """The "Does it help?" tables: per classifier, none / best EDA / oracle / pseudo-label / best LM, chosen on
+    validation."""
+    from augment.experiment.summary import summary_markdown, update_readme
+
+    block = summary_markdown(targets)
+    if readme is None:
+        typer.echo(block, nl=False)  # markdown: not wrapped to the terminal
+        return
+    changed = update_readme(readme, block)
+    console.print(f"{readme}: {'updated' if changed else 'already up to date'}")
+
+
 def lift_table(groups: list[Any], title: str) -> Table:
     """The report's lift table for a terminal: columns that never vary move into the title."""
     from augment.experiment.report import lift_rows
