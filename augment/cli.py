@@ -31,6 +31,13 @@ out_console = Console()
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config; CLI options override it.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+TextColOpt = Annotated[Optional[str], typer.Option(help="Text column.")]
+LabelColOpt = Annotated[Optional[str], typer.Option(help="Label column.")]
+LabelMapOpt = Annotated[Optional[str], typer.Option(help="Rename labels: 0=neg,4=pos.")]
+LabelsOpt = Annotated[Optional[str], typer.Option(help="Keep only these labels: pos,neg.")]
+FormatOpt = Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")]
+EncodingOpt = Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")]
+CleanOpt = Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")]
 
 
 @app.callback()
@@ -78,15 +85,15 @@ def finetune(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = ...,
     config: ConfigOpt = None,
     model: Annotated[Optional[str], typer.Option(help="HF model id/path, or smollm2-135m / tiny-gpt2.")] = None,
-    text_col: Annotated[Optional[str], typer.Option(help="Text column.")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="Label column.")] = None,
-    label_map: Annotated[Optional[str], typer.Option(help="Rename labels: 0=neg,4=pos.")] = None,
-    labels: Annotated[Optional[str], typer.Option(help="Keep only these labels: pos,neg.")] = None,
-    format: Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")] = None,
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    label_map: LabelMapOpt = None,
+    labels: LabelsOpt = None,
+    format: FormatOpt = None,
+    encoding: EncodingOpt = None,
     member: Annotated[Optional[str], typer.Option(help="File to read inside a .zip (default: its only data file).")]
     = None,
-    clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
+    clean: CleanOpt = None,
     per_class: Annotated[Optional[int], typer.Option(help="Sample N rows per label.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
     backend: Annotated[Optional[str], typer.Option(help="torch or gpt-2-simple.")] = None,
@@ -152,7 +159,7 @@ def adapt(
     out: Annotated[Path, typer.Option("--out", "-o", help="Adapted model directory to create.")] = ...,
     config: ConfigOpt = None,
     text_col: Annotated[Optional[str], typer.Option(help="Text column of --texts.")] = None,
-    clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
+    clean: CleanOpt = None,
     limit: Annotated[Optional[int], typer.Option(help="Use at most N texts (a seeded sample).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Base model: HF id/path, or smollm2-135m / tiny-gpt2.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps.")] = None,
@@ -364,13 +371,13 @@ def run_command(
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
     fidelity_classifier: Annotated[Optional[str], typer.Option(
         help="Keeps each label's surest rows: tfidf-lr, minilm-lr, setfit.")] = None,
-    text_col: Annotated[Optional[str], typer.Option(help="Text column.")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="Label column.")] = None,
-    label_map: Annotated[Optional[str], typer.Option(help="Rename labels: 0=neg,4=pos.")] = None,
-    labels: Annotated[Optional[str], typer.Option(help="Keep only these labels: pos,neg.")] = None,
-    format: Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")] = None,
-    clean: Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")] = None,
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    label_map: LabelMapOpt = None,
+    labels: LabelsOpt = None,
+    format: FormatOpt = None,
+    encoding: EncodingOpt = None,
+    clean: CleanOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of every stage.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run (finished stages are reused).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the output and start the work folder again.")] = False,
