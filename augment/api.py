@@ -3,6 +3,9 @@
     from augment import Augmenter
     aug = Augmenter.fit(df, text="text", label="label", model="gpt2", run_dir="runs/tweets")
     synth = aug.generate("pos", n=500)           # DataFrame: text, label, model, seed, params
+
+    from augment import augment_rows              # the whole recipe, as `augment run` does it
+    rows = augment_rows(df, "train_augmented.csv", unlabelled=texts)   # text, label, synthetic
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from augment.data import load_dataset
 from augment.finetune import finetune_run
 from augment.distributed import LocalComm
 from augment.generate import COLUMNS, LabelGenerator, collect_rows, prompt_texts
+from augment.recipe import RecipeConfig, run_recipe
 from augment.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,23 @@ class Augmenter:
             self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
         prompts = prompt_texts(self.run, label, prefix_texts)
         return pd.DataFrame(collect_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
+
+
+def augment_rows(data: Any, out: str | Path, *, unlabelled: Sequence[str] | None = None, text: str | None = None,
+                 label: str | None = None, config: RecipeConfig | None = None,
+                 data_config: DataConfig | None = None, work: str | Path | None = None, resume: bool = False,
+                 overwrite: bool = False, progress: bool = False) -> pd.DataFrame:
+    """``augment run`` from Python: ``data`` (path, DataFrame or ``datasets.Dataset``) plus the recipe's
+    synthetic rows, written to ``out`` and returned (columns text, label, synthetic)."""
+    source = str(data) if isinstance(data, (str, Path)) else "<memory>"
+    data_config = data_config or DataConfig(path=source)
+    data_config = build(DataConfig, "data", **{**data_config.model_dump(), **_given(text_col=text, label_col=label)})
+    frame = load_dataset(data, data_config)
+    result = run_recipe(frame, Path(out), config or RecipeConfig(), data_info=data_config.model_dump(),
+                        unlabelled=None if unlabelled is None else list(unlabelled),
+                        work=None if work is None else Path(work), resume=resume, overwrite=overwrite,
+                        progress=progress)
+    return result.rows
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -106,6 +106,18 @@ def test_a_second_run_is_refused_then_reuses_every_stage(finished: Path, inputs:
     assert all(s.wall_s > 0 for s in record.stages), "a reused stage reports what it cost when it ran"
 
 
+def test_the_api_runs_the_same_recipe(finished: Path, inputs: dict[str, Path]):
+    from augment import augment_rows
+    from augment.config import load_yaml
+    from augment.recipe import recipe_config
+
+    config = recipe_config(load_yaml(inputs["config"], ("data", "adapt", "finetune", "generate", "filter", "recipe")),
+                           lambda s: s)
+    pool = inputs["pool"].read_text().splitlines()
+    rows = augment_rows(str(inputs["data"]), finished, unlabelled=pool, config=config, resume=True, overwrite=True)
+    assert rows.equals(pd.read_csv(finished, keep_default_na=False))
+
+
 def test_resume_with_other_settings_is_refused(finished: Path, inputs: dict[str, Path], capsys):
     assert main(run_args(inputs, finished, "--overwrite", "--resume", "--ratio", "1")) == 2
     assert "used other data or settings" in capsys.readouterr().err
