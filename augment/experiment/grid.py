@@ -98,7 +98,7 @@ def _augmenter_key(augmenter: Any) -> dict[str, Any]:
     return dumped
 
 
-LATER_SETTINGS: dict[str, Any] = {"prompts": "labelled", "adapt": None, "adapt_texts": 5000}
+LATER_SETTINGS: dict[str, Any] = {"prompts": "labelled", "adapt": None, "adapt_texts": 5000, "candidates": None}
 LATER_FINETUNE_SETTINGS: dict[str, Any] = {"eval_fraction": 0.0, "eval_steps": 5, "early_stopping": None}
 
 

@@ -86,6 +86,8 @@ class SampleWork:
         if spec.name not in self._references:
             frames = [self.train] if self.validation is None else [self.train, self.validation]
             candidates = self.data.outside(*frames)
+            if spec.type == "pseudo-label" and spec.candidates and len(candidates) > spec.candidates:
+                candidates = candidates.sample(n=spec.candidates, random_state=self.seed).reset_index(drop=True)
             if spec.type == "oracle":
                 self._references[spec.name] = references.oracle_order(candidates, self.seed)
             else:

@@ -76,6 +76,20 @@ def test_pseudo_label_keeps_the_labellers_surest_pool_texts(tmp_path: Path, big_
     assert extra["reference"]["pseudo_label_accuracy"] > 0.8                         # separable toy data
 
 
+def test_pseudo_label_can_label_a_sample_of_the_pool(tmp_path: Path, big_csv: Path):
+    """``candidates: N`` labels a seeded N-text sample (same seed, same sample), and only from outside the sample."""
+    references = [{"type": "none"}, {"type": "pseudo-label", "candidates": 30}]
+    config = _config(tmp_path, big_csv, augmenters=references)
+    work, cells = _work(config, tmp_path)
+    rows, extra = work.synthetic(_cell(cells, "pseudo-label", 1))
+    assert extra["reference"]["candidates"] == 30 and len(work._references["pseudo-label"]) == 30
+    assert not set(work.train[TEXT]) & set(rows[TEXT])
+    again, _ = _work(config, tmp_path)
+    assert again.synthetic(_cell(cells, "pseudo-label", 1))[0].equals(rows)
+    unset = {c.augmenter.name: c.key for c in expand(_config(tmp_path, big_csv))}
+    assert unset["pseudo-label"] != next(c.key for c in cells if c.augmenter.type == "pseudo-label")
+
+
 def test_report_shows_efficiency_against_the_oracle(tmp_path: Path, big_csv: Path):
     config = _config(tmp_path, big_csv)
     out = tmp_path / "out"
