@@ -156,7 +156,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     """Write ``frame``'s rows plus the recipe's synthetic rows to ``out`` (a ``synthetic`` column
     tells them apart) and ``OUT.provenance.json``; returns the record."""
     from augment.finetune import validate
-    from augment.generate.job import output_format
+    from augment.generate.job import output_format, write_table
 
     out = Path(out)
     output_format(out)
@@ -195,8 +195,6 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     _warn_short(kept, want)
     output = pd.concat([frame[[TEXT, LABEL]].assign(**{SYNTHETIC: False}),
                         kept[[TEXT, LABEL]].assign(**{SYNTHETIC: True})], ignore_index=True)
-    from augment.generate.job import write_table
-
     stages.append(StageTime(stage="elapsed", cached=False, wall_s=round(time.perf_counter() - started, 2)))
     record = RecipeRecord(
         output=str(out), data=data_info, unlabelled=None if not texts else {
@@ -293,31 +291,27 @@ def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began:
 
 def _adapt(work: Path, texts: list[str], config: RecipeConfig, progress: bool,
            stages: list[StageTime]) -> tuple[Path, dict[str, Any]]:
-    from augment.finetune.adapt import adapt_model, read_record
+    from augment.finetune.adapt import adapted_once
 
     out = work / "adapted"
     began = time.perf_counter()
     if len(texts) > config.adapt_texts:
         texts = random.Random(config.seed).sample(texts, config.adapt_texts)
-    cached = read_record(out) if out.is_dir() else None
     adapt_config = config.adapt_config.model_copy(update={"model": config.finetune.model, "seed": config.seed})
-    record = cached or adapt_model(texts, out, adapt_config, source="--unlabelled", resume=True, progress=progress)
-    _timed(work, stages, "adapt", cached is not None, began)
+    record, cached = adapted_once(texts, out, adapt_config, source="--unlabelled", progress=progress)
+    _timed(work, stages, "adapt", cached, began)
     return out, {"dir": str(out), "texts": record.texts, "tokens": record.tokens, "steps": record.steps,
                  "eval_loss": record.eval_loss, "best_step": record.best_step, "separator": record.separator.token}
 
 
 def _finetune(work: Path, frame: pd.DataFrame, config: RecipeConfig, data_info: dict[str, Any],
               start: Path | None, progress: bool, stages: list[StageTime]) -> RunDir:
-    from augment.finetune import finetune_run
+    from augment.finetune import finetuned_once
 
     run = RunDir(work / "run")
     began = time.perf_counter()
-    cached = run.manifest_path.exists() and run.all_finished(run.read_manifest())
-    if not cached:
-        ft = config.finetune.model_copy(update={"seed": config.seed, **({"model": str(start)} if start else {})})
-        finetune_run(frame, run.root, ft, data_info=data_info, resume=run.root.exists(), progress=progress)
-        shutil.rmtree(run.root / ".work", ignore_errors=True)  # optimizer states: GBs, useless once finished
+    ft = config.finetune.model_copy(update={"seed": config.seed, **({"model": str(start)} if start else {})})
+    _, cached = finetuned_once(frame, run.root, ft, data_info=data_info, progress=progress)
     _timed(work, stages, "finetune", cached, began)
     return run
 

@@ -181,3 +181,20 @@ def test_top_k_per_label_keeps_each_labels_own_count():
         filter_synthetic(synthetic, train, FilterConfig(fidelity="top-k", fidelity_top_k={"pos": 4}))
     with pytest.raises(Exception, match="positive count"):
         FilterConfig(fidelity="top-k", fidelity_top_k={"pos": 0})
+
+
+def test_a_run_folder_killed_before_its_manifest_is_trained_again(tiny_model_dir: Path, tmp_path: Path):
+    """``finetuned_once`` (the recipe's and the experiment cache's fine-tune): nothing to resume
+    starts again, a finished run is reused untouched, and resume checkpoints go."""
+    from augment.config import FinetuneConfig
+    from augment.finetune import finetuned_once
+
+    frame = pd.DataFrame({"text": HAPPY + SAD, "label": ["pos"] * 10 + ["neg"] * 10})
+    run = tmp_path / "run"
+    (run / ".work" / "pos").mkdir(parents=True)   # what a kill before run.json leaves
+    config = FinetuneConfig(model=str(tiny_model_dir), max_steps=1, batch_size=2, block_size=16)
+    manifest, cached = finetuned_once(frame, run, config, data_info={"path": "t"})
+    assert not cached and RunDir(run).all_finished(manifest) and not (run / ".work").exists()
+    before = (run / "run.json").read_bytes()
+    again, cached = finetuned_once(frame, run, config, data_info={"path": "t"})
+    assert cached and again == manifest and (run / "run.json").read_bytes() == before

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,11 +24,9 @@ from typing import Any
 import pandas as pd
 
 from augment.data import LABEL, TEXT
-from augment.errors import AugmentError
 from augment.experiment.config import LMSpec
 from augment.generate.sampler import SAMPLER_VERSION
 from augment.io import hash_json, provenance, write_json_atomic, write_jsonl_atomic
-from augment.run import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +51,13 @@ def adapt_key(data_key: dict[str, Any], spec: LMSpec, texts: list[str]) -> str:
 
 def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source: str) -> tuple[Path, dict[str, Any]]:
     """The model adapted on the dataset's unlabelled pool texts, trained once (or resumed) for every sample."""
-    from augment.finetune.adapt import adapt_model, read_record
+    from augment.finetune.adapt import adapted_once
 
     out = cache / "adapt" / key
     config = spec.adapt_config()
     assert config is not None
-    cached = read_record(out) if out.is_dir() else None
-    record = cached or adapt_model(texts, out, config, source=source, resume=True)
-    return out, {"key": key, "cached": cached is not None, "texts": record.texts, "tokens": record.tokens,
+    record, cached = adapted_once(texts, out, config, source=source)
+    return out, {"key": key, "cached": cached, "texts": record.texts, "tokens": record.tokens,
                  "steps": record.steps, "eval_loss": record.eval_loss, "best_step": record.best_step,
                  "separator": record.separator.token, "wall_s": 0.0 if cached else record.wall_s}
 
@@ -78,33 +74,21 @@ def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = 
 def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: int,
                data_info: dict[str, Any], start: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The fine-tuned run directory for this sample, training (or resuming) it if needed."""
-    from augment.finetune import finetune_run
+    from augment.finetune import finetuned_once
 
     run_dir = cache / "lm" / key
-    if _finished(run_dir):
-        return run_dir, {"key": key, "cached": True, "wall_s": 0.0}
-    if run_dir.exists() and not (run_dir / "run.json").exists():
-        shutil.rmtree(run_dir)   # killed before its manifest was written: nothing to resume
     began = time.perf_counter()
-    log.info("fine-tuning %s (%s, %d steps) on %d rows", spec.name, spec.finetune.mode,
-             spec.finetune.max_steps, len(train))
     config = spec.finetune.model_copy(update={"seed": seed, **({"model": str(start)} if start else {})})
-    manifest = finetune_run(train, run_dir, config, data_info=data_info, resume=run_dir.exists())
-    wall = time.perf_counter() - began
-    shutil.rmtree(run_dir / ".work", ignore_errors=True)   # resume checkpoints: GBs, useless once finished
+    manifest, cached = finetuned_once(train, run_dir, config, data_info=data_info)
+    if cached:
+        return run_dir, {"key": key, "cached": True, "wall_s": 0.0}
+    log.info("fine-tuned %s (%s, up to %d steps) on %d rows", spec.name, spec.finetune.mode,
+             spec.finetune.max_steps, len(train))
     losses = {k: [m.first_loss, m.final_loss] for k, m in manifest.models.items()}
     held_out = {k: [m.eval_loss, m.best_step] for k, m in manifest.models.items()}
-    return run_dir, {"key": key, "cached": False, "wall_s": round(wall, 2), "loss_first_last": losses,
-                     "held_out_loss_step": held_out,
+    return run_dir, {"key": key, "cached": False, "wall_s": round(time.perf_counter() - began, 2),
+                     "loss_first_last": losses, "held_out_loss_step": held_out,
                      "separator": manifest.separator.token if manifest.separator else None}
-
-
-def _finished(run_dir: Path) -> bool:
-    run = RunDir(run_dir)
-    try:
-        return run.all_finished(run.read_manifest())
-    except AugmentError:
-        return False
 
 
 def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: list[str], rows: int,

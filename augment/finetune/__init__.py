@@ -139,6 +139,27 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
     return manifest if state.is_main_process else run.read_manifest()
 
 
+def finetuned_once(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, data_info: dict[str, Any],
+                   progress: bool = False) -> tuple[Manifest, bool]:
+    """The run at ``run_dir`` trained once: reused when finished (True), else trained or resumed now.
+
+    For callers that own the directory (experiment caches, ``augment run``'s work folder): a folder
+    killed before its manifest was written holds nothing to resume and starts again, and the resume
+    checkpoints (GBs of optimizer state) go once every model is done.
+    """
+    run = RunDir(Path(run_dir))
+    try:
+        if run.manifest_path.exists() and run.all_finished(manifest := run.read_manifest()):
+            return manifest, True
+    except AugmentError:
+        pass  # unreadable manifest: finetune_run's resume reports it
+    if run.root.exists() and not run.manifest_path.exists():
+        shutil.rmtree(run.root)
+    manifest = finetune_run(frame, run.root, config, data_info=data_info, resume=run.root.exists(), progress=progress)
+    shutil.rmtree(run.root / ".work", ignore_errors=True)
+    return manifest, False
+
+
 def finished_entry(entry: ModelEntry, result: TrainResult, model_dir: Path, processes: int,
                    eval_rows: int) -> ModelEntry:
     return entry.model_copy(update=dict(

@@ -114,6 +114,15 @@ def adapt_model(texts: list[str], out: Path, config: AdaptConfig, *, source: str
     return record
 
 
+def adapted_once(texts: list[str], out: Path, config: AdaptConfig, *, source: str,
+                 progress: bool = False) -> tuple[AdaptRecord, bool]:
+    """The model adapted once at ``out``: reused when finished (True), else adapted or resumed now."""
+    cached = read_record(out) if Path(out).is_dir() else None
+    if cached is not None:
+        return cached, True
+    return adapt_model(texts, out, config, source=source, resume=True, progress=progress), False
+
+
 def split_held_out(texts: list[str], fraction: float, seed: int) -> tuple[list[TrainingRow], list[TrainingRow]]:
     from augment.finetune import held_out_count
 
