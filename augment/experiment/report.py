@@ -326,6 +326,7 @@ def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str,
                   f"The same cells scored on the validation rows ({selection}): choose settings here, so that "
                   "the test split above is read only for the final numbers.", ""]
         lines += _table(*lift_rows(summarize(validated)))
+        lines += selection_section(rows, config)
     lines += ["", "## All cells", "", "Mean ± 95% CI half-width over seeds (Student t); lifts in points with "
               "95% CI of the seed-paired differences.", ""]
     lines += _table(*main_rows(groups), align="lllllllrrrrrr")
@@ -369,6 +370,67 @@ def pseudo_label_lines(rows: list[dict[str, Any]]) -> list[str]:
              for (d, e, a, ratio), v in sorted(found.items())]
     return ["", "## Pseudo-labels: share of kept rows whose label is right (mean over seeds)", "",
             *_table(["dataset", "examples/class", "augmenter", "ratio", "seeds", "accuracy"], table, "llllrr")]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What each seed's user picks on their own validation rows, and what the pick is worth on test."""
+    panel: tuple[str, str]
+    examples_per_class: int
+    choices: str                      # which augmenters were on offer, in words
+    picks: dict[int, str]             # seed -> variant picked
+    lift_macro_f1: Interval           # test lift of the picks over no augmentation, paired by seed
+
+
+USER_CHOICES = {"any": ("none", "oversample", "eda", "pseudo-label", "lm"), "lm": ("none", "lm")}
+CHOICE_WORDS = {"any": "none, EDA, pseudo-label or an LM recipe", "lm": "none or an LM recipe"}
+
+
+def selected_per_seed(rows: list[dict[str, Any]], choices: str = "any") -> list[Selection]:
+    """Per seed (one user's labelled draw), the variant with the best validation macro-F1 among those a
+    user could run (never the oracle: it needs labels they lack); ties go to no augmentation, which
+    costs nothing. The mean of the seeds' pooled validation lifts would choose with every draw's
+    validation rows at once, which no single user has."""
+    kinds = USER_CHOICES[choices]
+    cells: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if "validation_metrics" in r and r["type"] in kinds:
+            cells[(r["dataset"], r["classifier"], r["examples_per_class"])].append(r)
+    out = []
+    for (dataset, classifier, size), members in sorted(cells.items()):
+        picks, lifts = {}, []
+        for seed in sorted({r["seed"] for r in members}):
+            draw = sorted((r for r in members if r["seed"] == seed), key=lambda r: r["type"] != "none")
+            if not draw or draw[0]["type"] != "none" or len(draw) < 2:
+                continue
+            best = max(draw, key=lambda r: r["validation_metrics"]["macro_f1"])   # max keeps the first of ties
+            picks[seed] = variant_name(best)
+            lifts.append(best["metrics"]["macro_f1"] - draw[0]["metrics"]["macro_f1"])
+        if lifts:
+            out.append(Selection((dataset, classifier), size, CHOICE_WORDS[choices], picks, t_interval(lifts)))
+    return out
+
+
+def fmt_picks(selection: Selection) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for variant in selection.picks.values():
+        counts[variant] += 1
+    return ", ".join(f"{v} {n}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def selection_section(rows: list[dict[str, Any]], config: ExperimentConfig) -> list[str]:
+    found = [s for choices in USER_CHOICES for s in selected_per_seed(rows, choices)]
+    if not found:
+        return []
+    selection = config.validation.describe() if config.validation else "?"
+    table = [[*s.panel, str(s.examples_per_class), s.choices, str(len(s.picks)), fmt_lift(s.lift_macro_f1),
+              fmt_picks(s)] for s in found]
+    return ["", "## Chosen per seed on its own validation rows", "",
+            f"What a user holding one seed's labelled draw would get: the variant with the best validation "
+            f"macro-F1 on that draw ({selection}; ties go to no augmentation), scored on test. Lift in points "
+            "over no augmentation, paired by seed, with the picks (variant: seeds).", "",
+            *_table(["dataset", "classifier", "examples/class", "chosen among", "seeds", "lift macro-F1 (pts)",
+                     "picks"], table, "llllrrl")]
 
 
 def validation_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

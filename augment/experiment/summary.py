@@ -14,7 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from augment.errors import ConfigError
-from augment.experiment.report import Group, current_rows, fmt_lift, fmt_score, load_target, summarize, validation_rows
+from augment.experiment.report import (Group, Selection, current_rows, fmt_lift, fmt_score, load_target,
+                                       selected_per_seed, summarize, validation_rows)
 from augment.io import write_text_atomic
 
 KIND_NAMES = {"eda": "EDA", "oracle": "oracle (real rows)", "pseudo-label": "pseudo-label", "lm": "LM"}
@@ -33,12 +34,13 @@ def summary_markdown(targets: list[Path]) -> str:
         seeds = sorted({r["seed"] for r in rows})
         lines += [f"**{config.name}** (`{out_dir}`): {len(rows)} of {total} cells, seeds "
                   f"{', '.join(map(str, seeds))}; {config.validation.describe() if config.validation else 'no validation split'}.", ""]
-        lines += _tables(summarize(rows), summarize(validation_rows(rows)))
+        lines += _tables(summarize(rows), summarize(validation_rows(rows)), selected_per_seed(rows, "lm"))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _tables(test: list[Group], validation: list[Group]) -> list[str]:
+def _tables(test: list[Group], validation: list[Group], selections: list[Selection] = ()) -> list[str]:
     chosen = {_cell(g): g for g in validation}
+    per_seed = {(*s.panel, s.examples_per_class): s for s in selections}
     panels: dict[tuple[str, str], list[Group]] = defaultdict(list)
     for g in test:
         panels[g.panel].append(g)
@@ -51,8 +53,17 @@ def _tables(test: list[Group], validation: list[Group]) -> list[str]:
         for name, picks in _rows(groups, sizes, chosen if validation else None):
             cells = [picks[n] if n in picks else "" for n in sizes]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        picked = {n: per_seed[(dataset, classifier, n)] for n in sizes if (dataset, classifier, n) in per_seed}
+        if picked:
+            cells = [_picked(picked[n]) if n in picked else "" for n in sizes]
+            lines.append("| none or LM, chosen per seed on its validation rows | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
+
+
+def _picked(selection: Selection) -> str:
+    augmented = sum(v != "none" for v in selection.picks.values())
+    return f"{fmt_lift(selection.lift_macro_f1)} (LM on {augmented} of {len(selection.picks)} seeds)"
 
 
 def _cell(g: Group) -> tuple:

@@ -22,8 +22,8 @@ def _config(tmp_path: Path, data_csv: Path, **overrides):
 
 
 def test_validation_rows_come_out_of_the_labelled_budget(tmp_path: Path, data_csv: Path):
-    config = _config(tmp_path, data_csv, validation=HONEST, augmenters=[{"type": "none"}, {"type": "oracle"}],
-                     ratios=[1])
+    config = _config(tmp_path, data_csv, validation=HONEST,
+                     augmenters=[{"type": "none"}, {"type": "oracle"}, {"type": "eda"}], ratios=[1])
     data = prepare(config)["tiny"]
     cells = [c for c in expand(config) if c.examples_per_class == 10]
     work = SampleWork(config, data, 10, 0, cells[0].sample_key, tmp_path / "cache")
@@ -44,6 +44,10 @@ def test_validation_rows_come_out_of_the_labelled_budget(tmp_path: Path, data_cs
     text = write_report(config, out)[0].read_text()
     assert "- validation selection: honest few-shot: 3 of each class's examples_per_class labelled rows" in text
     assert "## Lift in macro-F1 on the validation split" in text
+    chosen = text.split("## Chosen per seed on its own validation rows", 1)[1].split("## All cells")[0]
+    picks = [line for line in chosen.splitlines() if line.startswith("| tiny")]
+    assert len(picks) == 2 and all("| none, EDA, pseudo-label or an LM recipe | 2 |" in line for line in picks)
+    assert not any("oracle" in line for line in picks)   # it needs labels the user lacks: never a choice
 
 
 def test_honest_cells_and_samples_have_their_own_keys(tmp_path: Path, data_csv: Path):

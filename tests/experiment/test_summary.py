@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from augment.errors import ConfigError
-from augment.experiment.report import summarize, validation_rows
+from augment.experiment.report import selected_per_seed, summarize, validation_rows
 from augment.experiment.summary import BEGIN, END, _tables, readme_block, summary_markdown, update_readme
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,3 +61,18 @@ def test_the_readme_block_is_what_the_committed_results_give(monkeypatch: pytest
     targets = command.split("`augment experiment summary ", 1)[1].split("`", 1)[0].split()
     assert block == summary_markdown([Path(t) for t in targets]), (
         "README's 'Does it help?' is stale: run augment experiment summary " + " ".join(targets) + " --readme README.md")
+
+
+def test_each_seed_picks_on_its_own_validation_rows_and_ties_keep_no_augmentation():
+    rows = [row("none", "none", 0, 0.60, 0.50), row("lm-a", "lm", 0, 0.55, 0.70),   # seed 0: lm-a, worse on test
+            row("oracle", "oracle", 0, 0.90, 0.95),                                   # never a user's choice
+            row("none", "none", 1, 0.60, 0.60), row("lm-a", "lm", 1, 0.80, 0.60),   # tie: no augmentation
+            row("none", "none", 2, 0.60, 0.60), row("lm-a", "lm", 2, 0.64, 0.61)]
+    [selection] = selected_per_seed(rows, "lm")
+    assert selection.picks == {0: "lm-a x3", 1: "none", 2: "lm-a x3"}
+    assert selection.lift_macro_f1.mean == pytest.approx((-0.05 + 0.0 + 0.04) / 3)
+    assert selection.lift_macro_f1.n == 3
+    lines = _tables(summarize(rows), summarize(validation_rows(rows)), [selection])
+    chosen = next(line for line in lines if line.startswith("| none or LM, chosen per seed"))
+    assert "-0.3 [" in chosen and "(LM on 2 of 3 seeds)" in chosen
+    assert selected_per_seed([{**r, "seed": 9} for r in rows if r["type"] != "none"], "lm") == []   # no baseline
