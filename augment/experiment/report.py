@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,7 +326,7 @@ def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str,
                   f"The same cells scored on the validation rows ({selection}): choose settings here, so that "
                   "the test split above is read only for the final numbers.", ""]
         lines += _table(*lift_rows(summarize(validated)))
-        lines += selection_section(rows, config)
+        lines += selection_section(rows, selection)
     lines += ["", "## All cells", "", "Mean ± 95% CI half-width over seeds (Student t); lifts in points with "
               "95% CI of the seed-paired differences.", ""]
     lines += _table(*main_rows(groups), align="lllllllrrrrrr")
@@ -392,16 +392,16 @@ def selected_per_seed(rows: list[dict[str, Any]], choices: str = "any") -> list[
     costs nothing. The mean of the seeds' pooled validation lifts would choose with every draw's
     validation rows at once, which no single user has."""
     kinds = USER_CHOICES[choices]
-    cells: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    draws: dict[tuple, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if "validation_metrics" in r and r["type"] in kinds:
-            cells[(r["dataset"], r["classifier"], r["examples_per_class"])].append(r)
+            draws[(r["dataset"], r["classifier"], r["examples_per_class"])][r["seed"]].append(r)
     out = []
-    for (dataset, classifier, size), members in sorted(cells.items()):
+    for (dataset, classifier, size), by_seed in sorted(draws.items()):
         picks, lifts = {}, []
-        for seed in sorted({r["seed"] for r in members}):
-            draw = sorted((r for r in members if r["seed"] == seed), key=lambda r: r["type"] != "none")
-            if not draw or draw[0]["type"] != "none" or len(draw) < 2:
+        for seed, draw in sorted(by_seed.items()):
+            draw.sort(key=lambda r: r["type"] != "none")   # no augmentation first, so it wins ties
+            if draw[0]["type"] != "none" or len(draw) < 2:
                 continue
             best = max(draw, key=lambda r: r["validation_metrics"]["macro_f1"])   # max keeps the first of ties
             picks[seed] = variant_name(best)
@@ -412,17 +412,15 @@ def selected_per_seed(rows: list[dict[str, Any]], choices: str = "any") -> list[
 
 
 def fmt_picks(selection: Selection) -> str:
-    counts: dict[str, int] = defaultdict(int)
-    for variant in selection.picks.values():
-        counts[variant] += 1
+    counts = Counter(selection.picks.values())
     return ", ".join(f"{v} {n}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def selection_section(rows: list[dict[str, Any]], config: ExperimentConfig) -> list[str]:
+def selection_section(rows: list[dict[str, Any]], selection: str) -> list[str]:
+    """``selection``: the validation split in words."""
     found = [s for choices in USER_CHOICES for s in selected_per_seed(rows, choices)]
     if not found:
         return []
-    selection = config.validation.describe() if config.validation else "?"
     table = [[*s.panel, str(s.examples_per_class), s.choices, str(len(s.picks)), fmt_lift(s.lift_macro_f1),
               fmt_picks(s)] for s in found]
     return ["", "## Chosen per seed on its own validation rows", "",
