@@ -1,4 +1,5 @@
-"""The expensive artefacts, cached under ``RESULTS_DIR/cache`` and shared between cells.
+"""The expensive artefacts, cached under ``RESULTS_DIR/cache`` (or ``--cache DIR``) and shared between
+cells, and between configs that point at one cache.
 
 * ``cache/lm/<key>/``: a run directory (``augment finetune`` layout) per
   (training sample, LM config). A run killed mid-training resumes from its

@@ -26,6 +26,9 @@ def run(
     = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show the grid size; run nothing.")]
     = False,
+    cache: Annotated[Optional[Path], typer.Option(help="Folder of cached LMs and pools, shareable between "
+                                                  "configs: each artefact is keyed by all it depends on "
+                                                  "(default: OUT/cache).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Run every unfinished cell of the grid, then write the report."""
@@ -55,7 +58,7 @@ def run(
     on_interrupt(lambda: _cells_saved(out_dir), drop=("--overwrite",))  # a re-run skips finished cells
     with bar:
         summary = run_experiment(cfg, out_dir, overwrite=overwrite, on_plan=on_plan, on_cell=on_cell,
-                                 source=config)
+                                 source=config, cache=cache)
     path, groups = write_report(cfg, out_dir)
     out_console.print(lift_table(groups, f"{cfg.name}: lift in macro-F1 (points, 95% CI)"))
     console.print(f"ran {summary['ran']} cells ({summary['skipped']} skipped) in "

@@ -238,10 +238,15 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str
 
 def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool = False,
                    on_plan: Callable[[int, int], None] | None = None, on_cell: OnCell | None = None,
-                   source: Path | None = None) -> dict[str, Any]:
-    """Run every unfinished cell; returns counts and wall time. Validation comes first."""
+                   source: Path | None = None, cache: Path | None = None) -> dict[str, Any]:
+    """Run every unfinished cell; returns counts and wall time. Validation comes first.
+
+    ``cache``: where adapted and fine-tuned LMs and synthetic pools live (default ``out_dir/cache``);
+    their keys hash everything they depend on, so configs may share one cache and pay for each once.
+    """
     prepared = prepare(config)
     out_dir = Path(out_dir)
+    cache = Path(cache) if cache is not None else out_dir / "cache"
     results = ResultsLog(out_dir / RESULTS)
     with results.locked():
         if overwrite:
@@ -257,7 +262,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool =
         start = time.perf_counter()
         for (dataset, examples, seed, skey), group in itertools.groupby(
                 todo, key=lambda c: (c.dataset, c.examples_per_class, c.seed, c.sample_key)):
-            work = SampleWork(config, prepared[dataset], examples, seed, skey, out_dir / "cache")
+            work = SampleWork(config, prepared[dataset], examples, seed, skey, cache)
             for cell in group:
                 row = run_cell(config, cell, work)
                 results.append(row)

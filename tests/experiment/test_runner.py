@@ -205,6 +205,30 @@ def test_lm_cells_share_one_lm_and_one_pool_per_sample(tmp_path: Path, data_csv:
     assert "## Filter: rows dropped per pool" in text and "| lm x2 +filter | conditioned |" in text
 
 
+def test_configs_sharing_a_cache_train_each_lm_once(tmp_path: Path, data_csv: Path, tiny_model_dir: Path,
+                                                    monkeypatch):
+    import augment.finetune
+
+    trained = []
+    real_ft = augment.finetune.finetune_run
+    monkeypatch.setattr(augment.finetune, "finetune_run", lambda *a, **k: trained.append(1) or real_ft(*a, **k))
+    lm = lm_spec(tiny_model_dir, mode="conditioned")
+    first = baseline_config(data_csv, examples_per_class=[5], seeds=[0], classifiers=["tfidf-lr"],
+                            augmenters=[{"type": "none"}, lm])
+    second = {**first, "augmenters": [{"type": "none"}, {"type": "eda"}, lm], "filters": [False, True]}
+    cache = tmp_path / "shared"
+    run_experiment(load_experiment(write_yaml(tmp_path / "a.yaml", first)), tmp_path / "a", cache=cache)
+    run_experiment(load_experiment(write_yaml(tmp_path / "b.yaml", second)), tmp_path / "b", cache=cache)
+    assert len(trained) == 1
+    assert not (tmp_path / "a" / "cache").exists() and len(list((cache / "lm").iterdir())) == 1
+    reused = [r["lm"]["cached"] for r in ResultsLog(tmp_path / "b" / "results.jsonl").read() if r["type"] == "lm"]
+    assert reused and all(reused)
+
+    assert main(["experiment", "run", str(tmp_path / "b.yaml"), "--out", str(tmp_path / "c"), "--cache", str(cache),
+                 "--no-progress"]) == 0
+    assert len(trained) == 1 and not (tmp_path / "c" / "cache").exists()
+
+
 def test_validation_split_scores_every_cell_without_touching_samples_or_test(tmp_path: Path, data_csv: Path):
     plain = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0])))
     validated = load_experiment(write_yaml(tmp_path / "b.yaml", baseline_config(
