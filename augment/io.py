@@ -127,6 +127,12 @@ def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]], overwri
             fh.write(json.dumps(record, ensure_ascii=False, default=_plain) + "\n")
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """What ``write_jsonl_atomic`` wrote, values as written (pandas' reader would guess types: label "1" -> 1)."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 

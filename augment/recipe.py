@@ -16,7 +16,6 @@ more rows later without training again.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -35,7 +34,7 @@ from augment.data import LABEL, TEXT, label_counts
 from augment.errors import ConfigError, DataError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
 from augment.finetune.adapt import AdaptConfig
-from augment.io import check_output_path, hash_json, holds_lock, provenance, read_json, write_json_atomic
+from augment.io import check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, write_json_atomic
 from augment.run import RunDir, slug
 
 log = logging.getLogger(__name__)
@@ -329,8 +328,7 @@ def _generate(work: Path, run: RunDir, label: str, n: int, config: RecipeConfig,
         generate_to_file(run, [label], config.generate.model_copy(update={"n": n, "seed": config.seed}), out,
                          resume=True, prefix_texts=prompts)
     _timed(work, stages, f"generate {label}", cached, began)
-    with open(out, encoding="utf-8") as fh:
-        return pd.DataFrame([json.loads(line) for line in fh if line.strip()])[[TEXT, LABEL]].astype(str)
+    return pd.DataFrame(read_jsonl(out), columns=[TEXT, LABEL]).astype(str)
 
 
 def _warn_short(kept: pd.DataFrame, want: Mapping[str, int]) -> None:

@@ -15,7 +15,6 @@ artefact, and an unchanged one is never paid for twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ import pandas as pd
 from augment.data import LABEL, TEXT
 from augment.experiment.config import LMSpec
 from augment.generate.sampler import SAMPLER_VERSION
-from augment.io import hash_json, provenance, write_json_atomic, write_jsonl_atomic
+from augment.io import hash_json, provenance, read_jsonl, write_json_atomic, write_jsonl_atomic
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +97,7 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     ``prefix_texts``: each label's prompt texts."""
     path = cache / "pool" / f"{key}.jsonl"
     if path.exists():
-        with open(path, encoding="utf-8") as fh:
-            records = [json.loads(line) for line in fh if line.strip()]
-        return pd.DataFrame(records, columns=[TEXT, LABEL]), {"key": key, "cached": True, "wall_s": 0.0}
+        return pd.DataFrame(read_jsonl(path), columns=[TEXT, LABEL]), {"key": key, "cached": True, "wall_s": 0.0}
     from augment.api import Augmenter
 
     start = time.perf_counter()
