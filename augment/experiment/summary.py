@@ -32,8 +32,11 @@ def summary_markdown(targets: list[Path]) -> str:
         if not rows:
             raise ConfigError(f"{out_dir}: no finished cells to summarise")
         seeds = sorted({r["seed"] for r in rows})
+        labels = "; ".join(f"{name}: {', '.join(data.labels) if data.labels else 'all'}"
+                           for name, data in config.named_datasets().items())
         lines += [f"**{config.name}** (`{out_dir}`): {len(rows)} of {total} cells, seeds "
-                  f"{', '.join(map(str, seeds))}; {config.validation.describe() if config.validation else 'no validation split'}.", ""]
+                  f"{', '.join(map(str, seeds))}; labels {labels}; "
+                  f"{config.validation.describe() if config.validation else 'no validation split'}.", ""]
         lines += _tables(summarize(rows), summarize(validation_rows(rows)), selected_per_seed(rows, "lm"))
     return "\n".join(lines).rstrip() + "\n"
 
