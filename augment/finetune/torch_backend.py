@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
 import logging
 import re
 import shutil
 import time
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,39 @@ def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool
     )
 
 
+class TiedWeightsNotMissing(logging.Filter):
+    """Drops Trainer's "missing keys" warning when every key is a tied weight: reloading the best
+    checkpoint, transformers 5 checks them against ``_keys_to_ignore_on_save``, not the tie map, and
+    tells every user of a tied model (GPT-2, SmolLM2) that weights are missing when none are."""
+
+    PREFIX = "There were missing keys in the checkpoint model loaded: "
+
+    def __init__(self, tied: Collection[str]):
+        super().__init__()
+        self.tied = set(tied)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(self.PREFIX):
+            return True
+        try:
+            missing = ast.literal_eval(message[len(self.PREFIX):].rstrip("."))
+        except (ValueError, SyntaxError):
+            return True
+        return not (self.tied and set(missing) <= self.tied)
+
+
+@contextlib.contextmanager
+def tied_weights_not_missing(tied: Collection[str]) -> Iterator[None]:
+    trainer_log = logging.getLogger("transformers.trainer")
+    quiet = TiedWeightsNotMissing(tied)
+    trainer_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        trainer_log.removeFilter(quiet)
+
+
 class TorchBackend:
     name = "torch"
 
@@ -125,7 +161,8 @@ class TorchBackend:
         if last:
             log.info("resuming from %s", last)
         start = time.perf_counter()
-        trainer.train(resume_from_checkpoint=last)
+        with tied_weights_not_missing(getattr(model, "all_tied_weights_keys", None) or {}):
+            trainer.train(resume_from_checkpoint=last)
         trainer.save_model(str(out_dir))
         tokenizer.save_pretrained(str(out_dir))
         (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the manifest has the config

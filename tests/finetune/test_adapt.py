@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -102,3 +103,44 @@ def test_info_shows_the_adapted_model(adapted: Path, capsys: pytest.CaptureFixtu
     assert main(["info", str(adapted)]) == 0
     shown = capsys.readouterr().out
     assert "adapted from" in shown and "held-out" in shown and "200" in shown
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_reloading_the_best_checkpoint_does_not_call_tied_weights_missing(tiny_model_dir: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    import contextlib
+
+    from transformers import AutoModelForCausalLM
+
+    import augment.finetune.torch_backend as backend
+
+    seen = _Records()
+    trainer_log = logging.getLogger("transformers.trainer")
+    trainer_log.addHandler(seen)
+    config = AdaptConfig(model=str(tiny_model_dir), max_steps=4, batch_size=8, block_size=32,
+                         learning_rate=5e-3, eval_fraction=0.1, eval_steps=2)
+    missing = "There were missing keys in the checkpoint model loaded: "
+    try:
+        adapt_model(unlabelled(60), tmp_path / "adapted", config, source="test texts")
+        assert read_record(tmp_path / "adapted").best_step is not None   # the best checkpoint was reloaded
+        assert not [m for m in seen.messages if m.startswith(missing)]
+        with monkeypatch.context() as patch:   # transformers alone says the tied lm_head is missing
+            patch.setattr(backend, "tied_weights_not_missing", lambda tied: contextlib.nullcontext())
+            adapt_model(unlabelled(60), tmp_path / "plain", config, source="test texts")
+        assert seen.messages == [missing + "['lm_head.weight']."]
+        with backend.tied_weights_not_missing({"lm_head.weight"}):
+            trainer_log.warning(missing + "['lm_head.weight'].")
+            trainer_log.warning(missing + "['h.0.mlp.c_fc.weight'].")
+        assert seen.messages[1:] == [missing + "['h.0.mlp.c_fc.weight']."]
+    finally:
+        trainer_log.removeHandler(seen)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "adapted")
+    assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
