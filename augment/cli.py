@@ -371,6 +371,10 @@ def run_command(
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
     fidelity_classifier: Annotated[Optional[str], typer.Option(
         help="Keeps each label's surest rows: tfidf-lr, minilm-lr, setfit.")] = None,
+    check: Annotated[Optional[int], typer.Option(
+        help="Hold out N rows per label; keep the synthetic rows only if they raise macro-F1 on them.")] = None,
+    check_classifier: Annotated[Optional[str], typer.Option(
+        help="Classifier of --check: tfidf-lr, minilm-lr, setfit (default: the fidelity classifier).")] = None,
     text_col: TextColOpt = None,
     label_col: LabelColOpt = None,
     label_map: LabelMapOpt = None,
@@ -395,7 +399,8 @@ def run_command(
         path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
         labels=_split(labels), format=format, encoding=encoding, clean=clean)))
     recipe = recipe_config(sections, lambda section: _where(config, section),
-                           recipe=dict(ratio=ratio, candidates=candidates, prompts=prompts, adapt=adapt, seed=seed),
+                           recipe=dict(ratio=ratio, candidates=candidates, prompts=prompts, adapt=adapt, seed=seed,
+                                       check=check, check_classifier=check_classifier),
                            finetune=dict(model=model, mode=mode),
                            filter=dict(fidelity_classifier=fidelity_classifier))
     frame = load_dataset(data_cfg.path, data_cfg)
@@ -420,6 +425,11 @@ def recipe_table(out: Path, result: Any) -> Table:
         shown = "\n".join(t.replace("\n", " ")[:100] for t in synthetic.loc[synthetic["label"] == label, "text"].head(3))
         table.add_row(label, str(real), str(record.candidates.get(label, 0)),
                       str(record.synthetic_rows.get(label, 0)), shown)
+    if record.check is not None:
+        c = record.check
+        table.caption = (f"check ({c.classifier}, {c.rows_per_label} held-out rows per label): macro-F1 "
+                         f"{c.macro_f1_without:.3f} without, {c.macro_f1_with:.3f} with the synthetic rows: "
+                         + ("kept" if c.kept else "not written"))
     return table
 
 

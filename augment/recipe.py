@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, merge
-from augment.data import LABEL, TEXT, label_counts
+from augment.data import LABEL, TEXT, hold_out_per_class, label_counts
 from augment.errors import ConfigError, DataError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
 from augment.finetune.adapt import AdaptConfig
@@ -60,6 +60,12 @@ class RecipeConfig(StageConfig):
     adapt: bool = Field(True, description="Adapt the base LM on the unlabelled texts first (when given).")
     adapt_texts: int = Field(5000, gt=1, description="Unlabelled texts the adaptation reads (a seeded sample).")
     seed: int = Field(0, description="Seed of every sample, the fine-tunes and generation.")
+    check: int = Field(0, ge=0, description=(
+        "Hold out this many labelled rows per label, make the synthetic rows from the rest, and keep them only "
+        "if check_classifier trained with them scores a higher macro-F1 on the held-out rows than trained "
+        "without (the choice experiments/tweets-honest.yaml measured). 0: no check."))
+    check_classifier: str | None = Field(None, description="The check's classifier: tfidf-lr, minilm-lr, setfit "
+                                                           "(default: the fidelity classifier).")
     adapt_config: AdaptConfig = Field(default_factory=lambda: AdaptConfig(
         model="smollm2-135m", max_steps=120, batch_size=8, block_size=64, learning_rate=1e-4,
         eval_fraction=0.02, eval_steps=40))
@@ -78,6 +84,13 @@ class RecipeConfig(StageConfig):
         if self.adapt and self.finetune.backend != "torch":
             raise ValueError("adapt needs the torch back-end (set adapt: false for gpt-2-simple)")
         return self
+
+    @field_validator("check_classifier")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        from classifiers.factory import known_classifier
+
+        return None if value is None else known_classifier(value)
 
     def prompt_source(self, has_unlabelled: bool) -> str:
         if self.prompts == "auto":
@@ -111,6 +124,17 @@ class StageTime(BaseModel):
     wall_s: float
 
 
+class CheckRecord(BaseModel):
+    """The held-out check: macro-F1 on the held-out rows of a classifier trained without and with the
+    synthetic rows; they are written only when ``kept``."""
+
+    rows_per_label: int
+    classifier: str
+    macro_f1_without: float
+    macro_f1_with: float
+    kept: bool
+
+
 class RecipeRecord(BaseModel):
     """``OUT.provenance.json``: what made each synthetic row, and what it cost."""
 
@@ -124,6 +148,7 @@ class RecipeRecord(BaseModel):
     adapted: dict[str, Any] | None
     run_dir: str
     filter: dict[str, Any]
+    check: CheckRecord | None = None
     stages: list[StageTime]
     config: dict[str, Any]
     provenance: dict[str, Any]
@@ -166,22 +191,24 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     prompts = config.prompt_source(bool(texts))
     if prompts != "labelled" and not texts:
         raise ConfigError(f"prompts '{prompts}' needs unlabelled texts (--unlabelled FILE)")
-    validate(frame, config.finetune, source)
-    real = label_counts(frame)
-    if len(real) < 2:
-        raise DataError(f"{source}: augment run needs at least 2 labels, got {sorted(real)}")
+    if len(label_counts(frame)) < 2:
+        raise DataError(f"{source}: augment run needs at least 2 labels, got {sorted(label_counts(frame))}")
+    train, held = (frame, None) if not config.check else hold_out_per_class(
+        frame, config.check, config.seed, f"{source}: --check {config.check}")
+    validate(train, config.finetune, source if held is None else f"{source} less {config.check} check rows per label")
+    real = label_counts(train)
     want = wanted_rows(real, config.ratio)
     started = time.perf_counter()
-    classifier = _fidelity_classifier(frame, config)  # cheap, and a missing extra fails before any training
+    classifier = _fidelity_classifier(train, config)  # cheap, and a missing extra fails before any training
     per_label = _prompt_texts(texts, prompts, classifier, want, config)
-    _check_fits(config, frame, per_label)
+    _check_fits(config, train, per_label)
     _open_work(work, _work_key(frame, texts, config), resume, overwrite)
     stages: list[StageTime] = []
 
     start_model, adapted = None, None
     if texts and config.adapt:
         start_model, adapted = _adapt(work, texts, config, progress, stages)
-    run = _finetune(work, frame, config, data_info, start_model, progress, stages)
+    run = _finetune(work, train, config, data_info, start_model, progress, stages)
     candidates = {label: _generate(work, run, label, math.ceil(want[label] * config.candidates), config,
                                    per_label[label], progress, stages) for label in sorted(real)}
     pool = pd.concat(candidates.values(), ignore_index=True)
@@ -192,18 +219,39 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
                               classifier=classifier)
     kept = pd.concat([result.kept[result.kept[LABEL] == l].head(want[l]) for l in sorted(real)], ignore_index=True)
     _warn_short(kept, want)
+    check = None if held is None else _check(train, kept, held, config)
+    if check is not None and not check.kept:
+        kept = kept.iloc[:0]
     output = pd.concat([frame[[TEXT, LABEL]].assign(**{SYNTHETIC: False}),
                         kept[[TEXT, LABEL]].assign(**{SYNTHETIC: True})], ignore_index=True)
     stages.append(StageTime(stage="elapsed", cached=False, wall_s=round(time.perf_counter() - started, 2)))
     record = RecipeRecord(
         output=str(out), data=data_info, unlabelled=None if not texts else {
             **(unlabelled_info or {}), "texts": len(texts), "hash": hash_json(texts)},
-        real_rows=real, synthetic_rows=label_counts(kept), candidates={l: len(c) for l, c in candidates.items()},
-        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.to_dict(), stages=stages,
+        real_rows=label_counts(frame), synthetic_rows=label_counts(kept), candidates={l: len(c) for l, c in candidates.items()},
+        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.to_dict(), check=check, stages=stages,
         config=config.model_dump(), provenance=provenance(None))
     write_table(output, out, overwrite=True)
     write_json_atomic(record_path(out), record.model_dump())
     return RecipeResult(output, record)
+
+
+def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, config: RecipeConfig) -> CheckRecord:
+    """The per-draw choice of tweets-honest.yaml: ties keep no synthetic rows."""
+    from classifiers import evaluate, make_classifier
+
+    name = config.check_classifier or config.filter.fidelity_classifier
+    scores = []
+    for rows in (train, pd.concat([train[[TEXT, LABEL]], synthetic[[TEXT, LABEL]]], ignore_index=True)):
+        model = make_classifier(name, config.seed).fit(rows[TEXT].tolist(), rows[LABEL].tolist())
+        scores.append(evaluate(model, held[TEXT].tolist(), held[LABEL].tolist())["macro_f1"])
+    without, with_rows = scores
+    check = CheckRecord(rows_per_label=config.check, classifier=name, macro_f1_without=round(without, 4),
+                        macro_f1_with=round(with_rows, 4), kept=with_rows > without and not synthetic.empty)
+    if not check.kept:
+        log.warning("check: %s scores %.3f macro-F1 on the %d held-out rows per label with the synthetic rows "
+                    "and %.3f without; writing your rows only", name, with_rows, config.check, without)
+    return check
 
 
 def _fidelity_classifier(frame: pd.DataFrame, config: RecipeConfig) -> Any:

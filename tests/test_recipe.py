@@ -198,3 +198,47 @@ def test_a_run_folder_killed_before_its_manifest_is_trained_again(tiny_model_dir
     before = (run / "run.json").read_bytes()
     again, cached = finetuned_once(frame, run, config, data_info={"path": "t"})
     assert cached and again == manifest and (run / "run.json").read_bytes() == before
+
+
+def test_check_keeps_rows_only_when_they_raise_macro_f1_on_held_out_rows():
+    from augment.recipe import RecipeConfig, _check
+
+    config = RecipeConfig(check=2, filter=FilterConfig(fidelity="top-k", fidelity_top_k=1,
+                                                       fidelity_classifier="tfidf-lr"))
+    labels = ["pos", "pos", "neg", "neg"]
+    train = pd.DataFrame({"text": ["qq", "qq qq", "zz", "zz zz"], "label": labels})   # shares no n-gram with:
+    held = pd.DataFrame({"text": ["yes", "yes yes", "nah", "nah nah"], "label": labels})
+    helpful = pd.DataFrame({"text": ["yes yes yes", "yes", "nah nah nah", "nah"], "label": labels})
+    flipped = helpful.assign(label=["neg", "neg", "pos", "pos"])
+    good = _check(train, helpful, held, config)
+    assert good.kept and good.classifier == "tfidf-lr" and good.macro_f1_with == 1.0 > good.macro_f1_without
+    bad = _check(train, flipped, held, config)
+    assert not bad.kept and bad.macro_f1_with < bad.macro_f1_without == good.macro_f1_without
+    assert not _check(train, helpful.iloc[:0], held, config).kept, "ties keep no synthetic rows"
+
+
+def test_check_holds_rows_out_of_training_and_writes_every_real_row(inputs: dict[str, Path], tmp_path: Path,
+                                                                     capsys):
+    out = tmp_path / "checked.csv"
+    assert main(run_args(inputs, out, "--check", "3")) == 0
+    assert "check (tfidf-lr, 3 held-out rows per label)" in capsys.readouterr().out
+    record = RecipeRecord(**json.loads(record_path(out).read_text()))
+    assert record.check is not None and record.check.rows_per_label == 3
+    assert record.real_rows == {"neg": 10, "pos": 10} and record.candidates == {"neg": 8, "pos": 8}  # 7 x 0.5 x 2
+    manifest = RunDir(Path(record.run_dir)).read_manifest()
+    assert sum(m.rows + m.eval_rows for m in manifest.models.values()) == 14, "the LM never saw the held-out rows"
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert rows[~rows["synthetic"]][["text", "label"]].reset_index(drop=True).equals(pd.read_csv(inputs["data"]))
+    assert (rows["synthetic"].sum() > 0) == record.check.kept
+    assert sum(record.synthetic_rows.values()) == rows["synthetic"].sum()
+
+
+def test_a_check_that_leaves_no_training_rows_fails_before_training(inputs: dict[str, Path], tmp_path: Path,
+                                                                     capsys):
+    out = tmp_path / "aug.csv"
+    assert main(run_args(inputs, out, "--check", "10")) == 2
+    err = capsys.readouterr().err
+    assert "--check 10: holding out 10 rows per label leaves none to train on: 'neg' has 10, 'pos' has 10" in err
+    assert len(err.strip().splitlines()) == 1 and not work_dir(out).exists() and not out.exists()
+    assert main(run_args(inputs, out, "--check", "3", "--check-classifier", "bogus")) == 2
+    assert "'check_classifier': unknown classifier 'bogus'" in capsys.readouterr().err

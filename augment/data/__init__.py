@@ -2,7 +2,7 @@
 
 from augment.data.cleaning import clean_text
 from augment.data.readers import TEXT, LABEL, label_counts, load_dataset, load_texts, read_frame
-from augment.data.sampling import sample_per_class, split_train_test
+from augment.data.sampling import hold_out_per_class, sample_per_class, split_train_test
 
-__all__ = ["TEXT", "LABEL", "clean_text", "label_counts", "load_dataset", "load_texts", "read_frame", "sample_per_class",
-           "split_train_test"]
+__all__ = ["TEXT", "LABEL", "clean_text", "hold_out_per_class", "label_counts", "load_dataset", "load_texts",
+           "read_frame", "sample_per_class", "split_train_test"]

@@ -20,6 +20,19 @@ def sample_per_class(frame: pd.DataFrame, n: int, seed: int, source: str = "data
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
+def hold_out_per_class(frame: pd.DataFrame, n: int, seed: int,
+                       source: str = "data") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``n`` rows of every label held out, the rest kept; every label must keep at least one row."""
+    counts = frame[LABEL].value_counts()
+    short = {label: int(c) for label, c in counts.items() if c <= n}
+    if short:
+        detail = ", ".join(f"'{k}' has {v}" for k, v in sorted(short.items()))
+        raise DataError(f"{source}: holding out {n} rows per label leaves none to train on: {detail}")
+    held = frame.groupby(LABEL, sort=True, group_keys=False).sample(n=n, random_state=seed)
+    kept = frame.drop(index=held.index)
+    return kept.reset_index(drop=True), held.sort_index().reset_index(drop=True)
+
+
 def split_train_test(frame: pd.DataFrame, test_size: int | float, seed: int,
                      source: str = "data") -> tuple[pd.DataFrame, pd.DataFrame]:
     """A stratified split; every label must have rows on both sides."""

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from augment.config import DataConfig
-from augment.data import LABEL, TEXT, load_dataset, sample_per_class, split_train_test
+from augment.data import LABEL, TEXT, hold_out_per_class, load_dataset, sample_per_class, split_train_test
 from augment.data import label_counts as _counts
 from augment.errors import ConfigError, DataError
 from augment.experiment.config import ExperimentConfig, LMSpec, ValidationSplit
@@ -58,10 +58,7 @@ class PreparedData:
         split = self.validation_split
         if split is None or not split.honest:
             return sample, self.validation(sample)
-        held = sample.groupby(LABEL, sort=True, group_keys=False).sample(
-            n=split.honest_per_class, random_state=_seed(split.seed, seed))
-        train = sample.drop(index=held.index)
-        return train.reset_index(drop=True), held.sort_index().reset_index(drop=True)
+        return hold_out_per_class(sample, split.honest_per_class, _seed(split.seed, seed), f"dataset '{self.name}'")
 
     def validation(self, train: pd.DataFrame) -> pd.DataFrame | None:
         """The validation draw minus this sample's own rows (the same draw for every sample, so
