@@ -19,6 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Child:
     """``python -m augment.cli ARGV`` with stdout+stderr in a log file."""
 
@@ -26,8 +30,10 @@ class Child:
         self.log = Path(log)
         self._fh = open(self.log, "wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # a suite started in the background (`cmd &`) hands its children SIGINT ignored; a user's shell does not
         self.proc = subprocess.Popen([sys.executable, "-m", "augment.cli", *map(str, argv)], cwd=REPO, env=env,
-                                     stdout=self._fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stdout=self._fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=_default_sigint)
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 180, interval: float = 0.002) -> bool:
         """Poll ``condition`` until it holds (True), or the child exits first (False)."""
