@@ -191,8 +191,9 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     prompts = config.prompt_source(bool(texts))
     if prompts != "labelled" and not texts:
         raise ConfigError(f"prompts '{prompts}' needs unlabelled texts (--unlabelled FILE)")
-    if len(label_counts(frame)) < 2:
-        raise DataError(f"{source}: augment run needs at least 2 labels, got {sorted(label_counts(frame))}")
+    given = label_counts(frame)
+    if len(given) < 2:
+        raise DataError(f"{source}: augment run needs at least 2 labels, got {sorted(given)}")
     train, held = (frame, None) if not config.check else hold_out_per_class(
         frame, config.check, config.seed, f"{source}: --check {config.check}")
     validate(train, config.finetune, source if held is None else f"{source} less {config.check} check rows per label")
@@ -219,7 +220,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
                               classifier=classifier)
     kept = pd.concat([result.kept[result.kept[LABEL] == l].head(want[l]) for l in sorted(real)], ignore_index=True)
     _warn_short(kept, want)
-    check = None if held is None else _check(train, kept, held, config)
+    check = None if held is None else _check(train, kept, held, config, classifier)
     if check is not None and not check.kept:
         kept = kept.iloc[:0]
     output = pd.concat([frame[[TEXT, LABEL]].assign(**{SYNTHETIC: False}),
@@ -228,23 +229,28 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     record = RecipeRecord(
         output=str(out), data=data_info, unlabelled=None if not texts else {
             **(unlabelled_info or {}), "texts": len(texts), "hash": hash_json(texts)},
-        real_rows=label_counts(frame), synthetic_rows=label_counts(kept), candidates={l: len(c) for l, c in candidates.items()},
-        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.to_dict(), check=check, stages=stages,
+        real_rows=given, synthetic_rows=label_counts(kept), candidates={l: len(c) for l, c in candidates.items()},
+        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.to_dict(), check=check,
+        stages=stages,
         config=config.model_dump(), provenance=provenance(None))
     write_table(output, out, overwrite=True)
     write_json_atomic(record_path(out), record.model_dump())
     return RecipeResult(output, record)
 
 
-def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, config: RecipeConfig) -> CheckRecord:
-    """The per-draw choice of tweets-honest.yaml: ties keep no synthetic rows."""
-    from classifiers import evaluate, make_classifier
+def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, config: RecipeConfig,
+           fidelity: Any) -> CheckRecord:
+    """The per-draw choice of tweets-honest.yaml: ties keep no synthetic rows. ``fidelity``: the
+    classifier already fitted on ``train``, reused as the model without synthetic rows when it is
+    the check's classifier."""
+    from classifiers import evaluate, fitted_classifier
 
     name = config.check_classifier or config.filter.fidelity_classifier
+    augmented = pd.concat([train[[TEXT, LABEL]], synthetic[[TEXT, LABEL]]], ignore_index=True)
     scores = []
-    for rows in (train, pd.concat([train[[TEXT, LABEL]], synthetic[[TEXT, LABEL]]], ignore_index=True)):
-        model = make_classifier(name, config.seed).fit(rows[TEXT].tolist(), rows[LABEL].tolist())
-        scores.append(evaluate(model, held[TEXT].tolist(), held[LABEL].tolist())["macro_f1"])
+    for rows, model in ((train, fidelity if name == config.filter.fidelity_classifier else name), (augmented, name)):
+        fitted = fitted_classifier(model, rows[TEXT].tolist(), rows[LABEL].tolist(), config.seed)
+        scores.append(evaluate(fitted, held[TEXT].tolist(), held[LABEL].tolist())["macro_f1"])
     without, with_rows = scores
     check = CheckRecord(rows_per_label=config.check, classifier=name, macro_f1_without=round(without, 4),
                         macro_f1_with=round(with_rows, 4), kept=with_rows > without and not synthetic.empty)

@@ -210,11 +210,14 @@ def test_check_keeps_rows_only_when_they_raise_macro_f1_on_held_out_rows():
     held = pd.DataFrame({"text": ["yes", "yes yes", "nah", "nah nah"], "label": labels})
     helpful = pd.DataFrame({"text": ["yes yes yes", "yes", "nah nah nah", "nah"], "label": labels})
     flipped = helpful.assign(label=["neg", "neg", "pos", "pos"])
-    good = _check(train, helpful, held, config)
+    from classifiers import fitted_classifier
+
+    fidelity = fitted_classifier("tfidf-lr", train["text"].tolist(), train["label"].tolist(), 0)
+    good = _check(train, helpful, held, config, fidelity)
     assert good.kept and good.classifier == "tfidf-lr" and good.macro_f1_with == 1.0 > good.macro_f1_without
-    bad = _check(train, flipped, held, config)
+    bad = _check(train, flipped, held, config, fidelity)
     assert not bad.kept and bad.macro_f1_with < bad.macro_f1_without == good.macro_f1_without
-    assert not _check(train, helpful.iloc[:0], held, config).kept, "ties keep no synthetic rows"
+    assert not _check(train, helpful.iloc[:0], held, config, "tfidf-lr").kept, "ties keep no synthetic rows"
 
 
 def test_check_holds_rows_out_of_training_and_writes_every_real_row(inputs: dict[str, Path], tmp_path: Path,
