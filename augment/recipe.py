@@ -327,10 +327,26 @@ def _open_work(work: Path, key: dict[str, Any], resume: bool, overwrite: bool) -
     if work.exists():
         previous = read_json(path, "recipe record", default=None)
         if previous is not None and previous != key:
-            raise OutputExistsError(f"{work}: the interrupted run used other data or settings; cannot resume "
-                                    "(pass --overwrite to start again)")
+            raise OutputExistsError(f"{work}: the interrupted run used other data or settings "
+                                    f"({_differences(previous, key)}); cannot resume (pass --overwrite to start again)")
     work.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, key)
+
+
+def _differences(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> str:
+    """Names what changed since the interrupted run, so a user sees which flag to put back."""
+    changed = []
+    for field in sorted(set(before) | set(now)):
+        old, new = before.get(field), now.get(field)
+        if old == new:
+            continue
+        if not prefix and field in ("rows", "unlabelled"):
+            changed.append("the labelled rows differ" if field == "rows" else "the unlabelled texts differ")
+        elif isinstance(old, dict) and isinstance(new, dict):
+            changed.append(_differences(old, new, "" if field == "config" and not prefix else f"{prefix}{field}."))
+        else:
+            changed.append(f"{prefix}{field}: {old!r} -> {new!r}")
+    return "; ".join(changed) or "a record written by another version"
 
 
 def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began: float) -> None:

@@ -11,11 +11,9 @@ from augment.errors import DataError
 
 def sample_per_class(frame: pd.DataFrame, n: int, seed: int, source: str = "data") -> pd.DataFrame:
     """Exactly ``n`` rows of every label, or an error naming the short label."""
-    counts = frame[LABEL].value_counts()
-    short = {label: int(c) for label, c in counts.items() if c < n}
+    short = _labels_short_of(frame, n)
     if short:
-        detail = ", ".join(f"'{k}' has {v}" for k, v in sorted(short.items()))
-        raise DataError(f"{source}: {n} rows per label requested but {detail}")
+        raise DataError(f"{source}: {n} rows per label requested but {short}")
     parts = [group.sample(n=n, random_state=seed) for _, group in frame.groupby(LABEL, sort=True)]
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
@@ -23,14 +21,18 @@ def sample_per_class(frame: pd.DataFrame, n: int, seed: int, source: str = "data
 def hold_out_per_class(frame: pd.DataFrame, n: int, seed: int,
                        source: str = "data") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``n`` rows of every label held out, the rest kept; every label must keep at least one row."""
-    counts = frame[LABEL].value_counts()
-    short = {label: int(c) for label, c in counts.items() if c <= n}
+    short = _labels_short_of(frame, n + 1)
     if short:
-        detail = ", ".join(f"'{k}' has {v}" for k, v in sorted(short.items()))
-        raise DataError(f"{source}: holding out {n} rows per label leaves none to train on: {detail}")
+        raise DataError(f"{source}: holding out {n} rows per label leaves none to train on: {short}")
     held = frame.groupby(LABEL, sort=True, group_keys=False).sample(n=n, random_state=seed)
     kept = frame.drop(index=held.index)
     return kept.reset_index(drop=True), held.sort_index().reset_index(drop=True)
+
+
+def _labels_short_of(frame: pd.DataFrame, n: int) -> str:
+    """The labels with fewer than ``n`` rows, as ``'neg' has 3, 'pos' has 4`` (empty when none), for one-line errors."""
+    counts = frame[LABEL].value_counts()
+    return ", ".join(f"'{k}' has {int(v)}" for k, v in sorted(counts.items()) if v < n)
 
 
 def split_train_test(frame: pd.DataFrame, test_size: int | float, seed: int,

@@ -59,7 +59,8 @@ def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source:
     record, cached = adapted_once(texts, out, config, source=source)
     return out, {"key": key, "cached": cached, "texts": record.texts, "tokens": record.tokens,
                  "steps": record.steps, "eval_loss": record.eval_loss, "best_step": record.best_step,
-                 "separator": record.separator.token, "wall_s": 0.0 if cached else record.wall_s}
+                 "separator": record.separator.token, "wall_s": 0.0 if cached else record.wall_s,
+                 "built_wall_s": record.wall_s}
 
 
 def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = None) -> str:

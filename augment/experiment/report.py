@@ -298,8 +298,15 @@ def adapt_lines(rows: list[dict[str, Any]]) -> list[str]:
             seen[r["adapt"]["key"]] = r["adapt"]
     return [f"- adaptation {a['key']}: {a['texts']} pool texts, {a['steps']} steps, {a['tokens']} training tokens, "
             f"held-out loss {_num(a.get('eval_loss'))} (step {a.get('best_step')}), separator "
-            f"`{a.get('separator')}`" + (f", {a['wall_s'] / 60:.1f} min" if not a.get("cached") else ", cached")
-            for a in seen.values()]
+            f"`{a.get('separator')}`, {_adapt_cost(a)}" for a in seen.values()]
+
+
+def _adapt_cost(record: dict[str, Any]) -> str:
+    """A model another config's run adapted into a shared cache still shows what it cost to train."""
+    if not record.get("cached"):
+        return f"{record['wall_s'] / 60:.1f} min"
+    built = record.get("built_wall_s")
+    return "cached" if built is None else f"cached (trained in {built / 60:.1f} min)"
 
 
 # --- the report ------------------------------------------------------------------------------------

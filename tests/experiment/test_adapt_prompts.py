@@ -10,7 +10,7 @@ import pytest
 
 import augment.experiment.runner as runner
 from augment.errors import ConfigError
-from augment.experiment import expand, load_experiment, run_experiment
+from augment.experiment import expand, load_experiment, run_experiment, write_report
 from augment.run import RunDir
 from tests.experiment.helpers import NEG_WORDS, POS_WORDS, baseline_config, lm_spec, write_yaml
 
@@ -40,6 +40,11 @@ def test_adapt_runs_once_per_dataset_and_every_lm_starts_from_it(tmp_path: Path,
     lm_rows = [r for r in rows if r["augmenter"] == "lm"]
     assert lm_rows and all(r["adapt"]["key"] == adapted[0].name for r in lm_rows)
     assert {r["quality"]["real_fragment_rate"] is not None for r in lm_rows} == {True}
+    again = tmp_path / "again"
+    run_experiment(config, again, cache=out / "cache")
+    report, _ = write_report(config, again)
+    trained_in = f"cached (trained in {record['wall_s'] / 60:.1f} min)"
+    assert trained_in in report.read_text(), "a model adapted by another run still shows its cost"
     held_out = set(data.test["text"])
     assert not held_out & set(data.unlabelled())
     plain = load_experiment(write_yaml(tmp_path / "b.yaml", baseline_config(
