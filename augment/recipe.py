@@ -333,20 +333,24 @@ def _open_work(work: Path, key: dict[str, Any], resume: bool, overwrite: bool) -
     write_json_atomic(path, key)
 
 
-def _differences(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> str:
-    """Names what changed since the interrupted run, so a user sees which flag to put back."""
+def _differences(before: dict[str, Any], now: dict[str, Any]) -> str:
+    """Names what changed since the interrupted run (the parts of ``_work_key``), so a user sees which
+    flag to put back."""
+    changed = [f"the {name} differ" for key, name in (("rows", "labelled rows"), ("unlabelled", "unlabelled texts"))
+               if before.get(key) != now.get(key)]
+    changed += _changed_settings(before.get("config", {}), now.get("config", {}))
+    return "; ".join(changed) or "a record written by another version"
+
+
+def _changed_settings(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
     changed = []
     for field in sorted(set(before) | set(now)):
         old, new = before.get(field), now.get(field)
-        if old == new:
-            continue
-        if not prefix and field in ("rows", "unlabelled"):
-            changed.append("the labelled rows differ" if field == "rows" else "the unlabelled texts differ")
-        elif isinstance(old, dict) and isinstance(new, dict):
-            changed.append(_differences(old, new, "" if field == "config" and not prefix else f"{prefix}{field}."))
-        else:
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += _changed_settings(old, new, f"{prefix}{field}.")
+        elif old != new:
             changed.append(f"{prefix}{field}: {old!r} -> {new!r}")
-    return "; ".join(changed) or "a record written by another version"
+    return changed
 
 
 def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began: float) -> None:
