@@ -58,12 +58,14 @@ class FilterConfig(StageConfig):
     train_copy_threshold: float | None = Field(
         0.8, gt=0, le=1, description="Drop a row when >= this share of its word n-grams is in one training row.")
     copy_ngram: int = Field(3, ge=1, description="Word n-gram size for copies (shorter rows use their length).")
-    fidelity: Literal["off", "threshold", "top-k"] = Field(
-        "off", description="Label fidelity: keep rows the classifier agrees with, or the top-k per label (LAMBADA).")
+    fidelity: Literal["off", "threshold", "top-k", "sample"] = Field(
+        "off", description="Label fidelity: keep rows the classifier agrees with (threshold), the k per label it is "
+                           "surest of (top-k, LAMBADA), or k per label drawn at random from those it agrees with "
+                           "(sample: drops mislabelled rows without keeping only the easiest).")
     fidelity_threshold: float = Field(0.5, ge=0, le=1, description="threshold: min probability of the row's label.")
     fidelity_top_k: int | dict[str, int] | None = Field(
-        None, description="top-k: rows kept per label, or a count for each label (an experiment cell keeps at most "
-                          "its own need).")
+        None, description="top-k and sample: rows kept per label, or a count for each label (an experiment cell "
+                          "keeps at most its own need).")
     fidelity_classifier: str = Field("tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit.")
 
     @field_validator("fidelity_classifier")
@@ -81,10 +83,28 @@ class FilterConfig(StageConfig):
             raise ValueError("must be a positive count (or a positive count per label)")
         return value
 
+    def describe(self) -> str:
+        """One line for reports: what a filtered cell's rows went through."""
+        parts = ["exact dedup"] if self.exact_dedup else []
+        if self.near_dup_threshold is not None:
+            parts.append(f"near duplicates (char {self.near_dup_ngram}-gram Jaccard >= {self.near_dup_threshold:g})")
+        if self.train_copy_threshold is not None:
+            parts.append(f"training-row copies ({self.copy_ngram}-gram containment >= {self.train_copy_threshold:g})")
+        bounds = [f"{name} {value}" for name, value in (("min words", self.min_words), ("max words", self.max_words),
+                  ("min chars", self.min_chars), ("max chars", self.max_chars)) if value is not None]
+        parts += [", ".join(bounds)] if bounds else []
+        fidelity = {"off": None, "threshold": f"rows {self.fidelity_classifier} agrees with at p >= "
+                                              f"{self.fidelity_threshold:g}",
+                    "top-k": f"the rows per label {self.fidelity_classifier} is surest of (top-k)",
+                    "sample": f"a seeded random draw per label of the rows {self.fidelity_classifier} agrees with"}
+        if fidelity[self.fidelity]:
+            parts.append("fidelity: " + fidelity[self.fidelity])
+        return "; ".join(parts) or "nothing"
+
     @model_validator(mode="after")
     def _consistent(self) -> "FilterConfig":
-        if self.fidelity == "top-k" and self.fidelity_top_k is None:
-            raise ValueError("fidelity 'top-k' needs fidelity_top_k")
+        if self.fidelity in ("top-k", "sample") and self.fidelity_top_k is None:
+            raise ValueError(f"fidelity '{self.fidelity}' needs fidelity_top_k")
         for low, high in (("min_words", "max_words"), ("min_chars", "max_chars")):
             lo, hi = getattr(self, low), getattr(self, high)
             if lo is not None and hi is not None and lo > hi:
@@ -362,6 +382,12 @@ def _fidelity_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
     scores, agrees = label_scores(_fidelity_classifier(ctx), frame)
     if ctx.config.fidelity == "threshold":
         return agrees & (scores >= ctx.config.fidelity_threshold)
+    if ctx.config.fidelity == "sample":
+        order = np.random.default_rng(ctx.seed).permutation(len(frame))
+        ranks = np.empty(len(frame))
+        ranks[order] = np.arange(len(frame), 0, -1)   # a seeded random rank; a larger k keeps a superset
+        return agrees & _top_k_per_label(frame[LABEL].to_numpy(), np.where(agrees, ranks, -1),
+                                         ctx.config.fidelity_top_k)
     return _top_k_per_label(frame[LABEL].to_numpy(), scores, ctx.config.fidelity_top_k)
 
 

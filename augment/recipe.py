@@ -214,7 +214,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
                                    per_label[label], progress, stages) for label in sorted(real)}
     pool = pd.concat(candidates.values(), ignore_index=True)
     filter_config = config.filter
-    if filter_config.fidelity == "top-k":
+    if filter_config.fidelity in ("top-k", "sample"):
         filter_config = filter_config.model_copy(update={"fidelity_top_k": want})
     result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], filter_config, seed=config.seed,
                               classifier=classifier)

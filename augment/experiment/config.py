@@ -147,6 +147,9 @@ class LMSpec(StageConfig):
         "labelled", description="Where prefix_words come from: the sample's labelled rows; unlabelled rows of the "
                                 "training pool (test and validation rows never); or pool rows that the fidelity "
                                 "classifier (trained on the sample) assigns to each label, most confident first.")
+    filter: FilterConfig | None = Field(
+        None, description="This augmenter's filter in the filtered cells (default: the experiment's `filter:`), so "
+                          "one run compares filters on the same LMs and pools.")
 
     @field_validator("finetune", "generate")
     @classmethod
@@ -241,12 +244,19 @@ class ExperimentConfig(StageConfig):
             raise ValueError(f"augmenter names must be unique, got {', '.join(names)}")
         if not any(a.type == "none" for a in self.augmenters):
             raise ValueError("augmenters must include type 'none': it is the baseline every lift is paired with")
+        own = [a.name for a in self.augmenters if getattr(a, "filter", None) is not None]
+        if own and True not in self.filters:
+            raise ValueError(f"augmenter '{own[0]}' sets its own filter, but filters is {self.filters}: add true")
         honest = self.honest_validation()
         if honest and honest >= min(self.examples_per_class):
             raise ValueError(f"validation.honest_per_class {honest} takes the whole labelled budget: it must be "
                              f"below every examples_per_class (smallest {min(self.examples_per_class)}), "
                              "the rest is the training set")
         return self
+
+    def filter_for(self, augmenter: Any) -> FilterConfig:
+        """The filter an augmenter's filtered cells run: its own, or the experiment's."""
+        return getattr(augmenter, "filter", None) or self.filter
 
     def honest_validation(self) -> int:
         """Validation rows per class taken out of each sample (0 unless the honest selection is on)."""

@@ -200,8 +200,11 @@ def _check_models(config: ExperimentConfig) -> None:
             raise ConfigError(f"augmenter '{spec.name}': model directory {ft.model} not found")
     names = {*config.classifiers, config.quality.judge,
              *(s.classifier for s in config.augmenters if s.type == "pseudo-label")}
-    if True in config.filters and config.filter.fidelity != "off":
-        names.add(config.filter.fidelity_classifier)
+    for spec in config.augmenters:
+        filter_ = config.filter_for(spec)
+        if spec.type == "lm" and ((True in config.filters and filter_.fidelity != "off")
+                                  or spec.prompts == "pool-by-label"):
+            names.add(filter_.fidelity_classifier)
     if names & {"minilm-lr", "setfit"}:
         from classifiers import minilm_path
 

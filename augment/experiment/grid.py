@@ -73,7 +73,7 @@ def resolved(config: ExperimentConfig, cell: Cell) -> dict[str, Any]:
         "augmenter": _augmenter_key(cell.augmenter),
         "ratio": cell.ratio,
         "pool": pool_rows(config, cell.augmenter, cell.examples_per_class),
-        "filter": config.filter.model_dump() if cell.filtered else None,
+        "filter": config.filter_for(cell.augmenter).model_dump() if cell.filtered else None,
         "classifier": cell.classifier,
     }
     if config.validation is not None:  # absent from the key otherwise: earlier results stay valid
@@ -85,6 +85,7 @@ def _augmenter_key(augmenter: Any) -> dict[str, Any]:
     """The augmenter's settings, less those at the default they had before they existed,
     so that adding a setting never orphans finished results."""
     dumped = augmenter.model_dump()
+    dumped.pop("filter", None)   # the cell's "filter" key holds what runs
     for key, historical in LATER_SETTINGS.items():
         if key in dumped and dumped[key] == historical:
             del dumped[key]

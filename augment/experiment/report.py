@@ -461,6 +461,10 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
                          f"of {ft.block_size} tokens, lr {ft.learning_rate:g}; sampling T={gen.temperature:g}, "
                          f"top-k {gen.top_k}, top-p {gen.top_p}, prefix_words {gen.prefix_words}, max "
                          f"{gen.max_new_tokens} new tokens; pool margin {spec.pool_margin:g}")
+    if True in config.filters:
+        lines.append(f"- filter: {config.filter.describe()}")
+        lines += [f"- `{spec.name}` filter: {spec.filter.describe()}" for spec in config.augmenters
+                  if getattr(spec, "filter", None) is not None]
     lines.append("- validation selection: " + (config.validation.describe() if config.validation else
                                                  "none (no validation rows; nothing was selected on held-out rows)"))
     lines += reference_lines(config)

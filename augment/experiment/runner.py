@@ -44,7 +44,7 @@ class SampleWork:
         self.train, self.validation = data.labelled(examples, seed)
         self._pools: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
         self._filtered: dict[tuple[str, int | None], Any] = {}
-        self._fidelity: Any = None
+        self._fidelity: dict[str, Any] = {}
         self._quality: dict[tuple[str, float | None, bool], dict[str, Any] | None] = {}
         self._references: dict[str, pd.DataFrame] = {}
         self._labellers: dict[str, Any] = {}
@@ -148,29 +148,31 @@ class SampleWork:
             return {label: texts for label in self.data.labels}
         from augment.recipe import prompts_by_label
 
-        return prompts_by_label(texts, self.fidelity_classifier(), dict.fromkeys(self.data.labels, rows), self.seed)
+        classifier = self.fidelity_classifier(self.config.filter_for(spec).fidelity_classifier)
+        return prompts_by_label(texts, classifier, dict.fromkeys(self.data.labels, rows), self.seed)
 
-    def fidelity_classifier(self) -> Any:
-        """The filter's classifier, trained on this sample's labelled rows only (once)."""
+    def fidelity_classifier(self, name: str) -> Any:
+        """A filter's classifier, trained on this sample's labelled rows only (once per name)."""
         from classifiers import fitted_classifier
 
-        if self._fidelity is None:
-            self._fidelity = fitted_classifier(self.config.filter.fidelity_classifier, self.train[TEXT].tolist(),
-                                               self.train[LABEL].tolist(), self.seed)
-        return self._fidelity
+        if name not in self._fidelity:
+            self._fidelity[name] = fitted_classifier(name, self.train[TEXT].tolist(), self.train[LABEL].tolist(),
+                                                     self.seed)
+        return self._fidelity[name]
 
     def filtered(self, spec: LMSpec, need: int) -> Any:
-        """The pool through the filters. With top-k fidelity a cell keeps the ``need`` rows per
-        label the classifier is surest of (at most ``fidelity_top_k``), as LAMBADA does."""
+        """The pool through the augmenter's filters. With top-k fidelity a cell keeps the ``need`` rows
+        per label the classifier is surest of (at most ``fidelity_top_k``), as LAMBADA does; with
+        sample, ``need`` rows drawn from those it agrees with."""
         from augment.filter import filter_synthetic
 
-        config = self.config.filter
-        if config.fidelity == "top-k":
+        config = self.config.filter_for(spec)
+        if config.fidelity in ("top-k", "sample"):
             config = config.model_copy(update={"fidelity_top_k": min(need, config.fidelity_top_k or need)})
         key = (spec.name, config.fidelity_top_k)
         if key not in self._filtered:
             pool, _ = self.pool(spec)
-            classifier = self.fidelity_classifier() if config.fidelity != "off" else None
+            classifier = self.fidelity_classifier(config.fidelity_classifier) if config.fidelity != "off" else None
             self._filtered[key] = filter_synthetic(pool, self.train, config, seed=self.seed, classifier=classifier)
         return self._filtered[key]
 

@@ -46,6 +46,9 @@ CASES = [
      r"test split has 20 rows, fewer than test\.min_rows=1000"),
     ("lm below min_rows", {"examples_per_class": [2], "augmenters": [{"type": "none"}, _lm()]}, ConfigError,
      r"examples_per_class 2 is below finetune\.min_rows=5"),
+    ("own filter without the filter axis",
+     {"augmenters": [{"type": "none"}, {**_lm(), "filter": {"fidelity": "threshold"}}]}, ConfigError,
+     r"augmenter 'lm' sets its own filter, but filters is \[False\]: add true"),
     ("missing model dir", {"augmenters": [{"type": "none"}, _lm("./no-such-model")]}, ConfigError,
      r"model directory \./no-such-model not found"),
 ]

@@ -229,6 +229,38 @@ def test_configs_sharing_a_cache_train_each_lm_once(tmp_path: Path, data_csv: Pa
     assert len(trained) == 1 and not (tmp_path / "c" / "cache").exists()
 
 
+def test_augmenters_with_their_own_filters_share_one_lm_and_pool(tmp_path: Path, data_csv: Path, tiny_model_dir,
+                                                                  monkeypatch):
+    import augment.finetune
+
+    trained = []
+    real_ft = augment.finetune.finetune_run
+    monkeypatch.setattr(augment.finetune, "finetune_run", lambda *a, **k: trained.append(1) or real_ft(*a, **k))
+    surest = {"fidelity": "top-k", "fidelity_top_k": 1000, "near_dup_threshold": None, "train_copy_threshold": None}
+    drawn = {**surest, "fidelity": "sample"}
+    spec = lm_spec(tiny_model_dir, mode="conditioned")
+    config = baseline_config(data_csv, examples_per_class=[5], seeds=[0], classifiers=["tfidf-lr"], ratios=[1],
+                             filters=[True], filter=surest,
+                             augmenters=[{"type": "none"}, spec, {**spec, "name": "lm-drawn", "filter": drawn}])
+    path = write_yaml(tmp_path / "own.yaml", config)
+    cells = {c.augmenter.name: c for c in expand(load_experiment(path))}
+    out = tmp_path / "out"
+    run_experiment(load_experiment(path), out)
+    assert len(trained) == 1 and len(list((out / "cache" / "pool").glob("*.jsonl"))) == 1
+    rows = {r["augmenter"]: r for r in ResultsLog(out / "results.jsonl").read()}
+    assert rows["lm"]["pool"]["key"] == rows["lm-drawn"]["pool"]["key"]
+    assert cells["lm"].key != cells["lm-drawn"].key
+    assert {r["augmenter"]: r["filter_report"]["config"]["fidelity"] for r in rows.values() if r["type"] == "lm"} \
+        == {"lm": "top-k", "lm-drawn": "sample"}
+    text = write_report(load_experiment(path), out)[0].read_text()
+    assert "- filter: exact dedup; min words 1; fidelity: the rows per label tfidf-lr is surest of (top-k)" in text
+    assert "- `lm-drawn` filter: exact dedup; min words 1; fidelity: a seeded random draw per label" in text
+    # the experiment's filter given to an augmenter as its own changes nothing: same cells, same results
+    same = {**config, "augmenters": [{"type": "none"}, {**spec, "filter": surest}]}
+    assert {c.key for c in expand(load_experiment(write_yaml(tmp_path / "same.yaml", same)))} \
+        == {cells["none"].key, cells["lm"].key}
+
+
 def test_validation_split_scores_every_cell_without_touching_samples_or_test(tmp_path: Path, data_csv: Path):
     plain = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0])))
     validated = load_experiment(write_yaml(tmp_path / "b.yaml", baseline_config(

@@ -107,6 +107,21 @@ def test_label_fidelity_top_k_keeps_most_confident_per_label():
     assert result.kept.index.tolist() == [0, 3]
 
 
+def test_label_fidelity_sample_draws_among_agreeing_rows_only():
+    pos = [f"lovely sunny day {i}" for i in range(8)] + ["rude staff and cold soup", "dirty noisy room"]
+    syn = frame(*((t, "pos") for t in pos), *((f"dirty rude room {i}", "neg") for i in range(6)))
+    kept = {seed: filter_synthetic(syn, TRAIN, only(fidelity="sample", fidelity_top_k=k), seed=seed).kept
+            for seed, k in ((0, 3), (1, 3))}
+    for rows in kept.values():
+        assert rows.groupby("label").size().to_dict() == {"neg": 3, "pos": 3}
+        assert not set(rows["text"]) & {"rude staff and cold soup", "dirty noisy room"}
+    assert set(kept[0]["text"]) != set(kept[1]["text"])     # a draw, not the surest rows
+    more = filter_synthetic(syn, TRAIN, only(fidelity="sample", fidelity_top_k=5), seed=0).kept
+    assert set(kept[0]["text"]) < set(more["text"])           # a larger need keeps what a smaller one kept
+    few = filter_synthetic(syn, TRAIN, only(fidelity="sample", fidelity_top_k=100), seed=0).kept
+    assert few.groupby("label").size().to_dict() == {"neg": 6, "pos": 8}   # no disagreeing row fills a gap
+
+
 def test_fitted_classifier_is_used_as_given_and_not_refitted():
     clf = make_classifier("tfidf-lr", 0).fit(TRAIN["text"], TRAIN["label"])
     coef = clf.pipeline_[-1].coef_.copy()
@@ -145,6 +160,8 @@ def test_bad_inputs_and_configs_are_one_line_errors():
         filter_synthetic(frame(("a b", "pos")), TRAIN.iloc[:3], only(fidelity="threshold"), seed=0)
     with pytest.raises(ConfigError, match="fidelity_top_k"):
         build(FilterConfig, "filter", fidelity="top-k")
+    with pytest.raises(ConfigError, match="fidelity 'sample' needs fidelity_top_k"):
+        build(FilterConfig, "filter", fidelity="sample")
     with pytest.raises(ConfigError, match="unknown key 'near_dup'"):
         build(FilterConfig, "filter", near_dup=0.9)
     with pytest.raises(ConfigError, match="fidelity_classifier"):
