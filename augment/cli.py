@@ -369,8 +369,11 @@ def run_command(
     adapt: Annotated[Optional[bool], typer.Option("--adapt/--no-adapt", help="Adapt on --unlabelled first.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Base LM: HF id/path, or smollm2-135m / tiny-gpt2.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
+    fidelity: Annotated[Optional[str], typer.Option(
+        help="Which rows the fidelity classifier keeps: top-k (each label's surest), sample (a seeded draw of those "
+             "it agrees with), threshold, off.")] = None,
     fidelity_classifier: Annotated[Optional[str], typer.Option(
-        help="Keeps each label's surest rows: tfidf-lr, minilm-lr, setfit.")] = None,
+        help="The fidelity filter's (and the label-aware prompts') classifier: tfidf-lr, minilm-lr, setfit.")] = None,
     check: Annotated[Optional[int], typer.Option(
         help="Hold out N rows per label; keep the synthetic rows only if they raise macro-F1 on them.")] = None,
     check_classifier: Annotated[Optional[str], typer.Option(
@@ -402,7 +405,7 @@ def run_command(
                            recipe=dict(ratio=ratio, candidates=candidates, prompts=prompts, adapt=adapt, seed=seed,
                                        check=check, check_classifier=check_classifier),
                            finetune=dict(model=model, mode=mode),
-                           filter=dict(fidelity_classifier=fidelity_classifier))
+                           filter=dict(fidelity=fidelity, fidelity_classifier=fidelity_classifier))
     frame = load_dataset(data_cfg.path, data_cfg)
     texts = None
     if unlabelled is not None:

@@ -169,6 +169,10 @@ def test_yaml_sections_override_single_keys_of_the_recipe():
         recipe_config({"recipe": {"ratio": 0}}, lambda s: s)
     with pytest.raises(ConfigError, match="unknown key 'max_stpes'"):
         recipe_config({"finetune": {"max_stpes": 1}}, lambda s: s)
+    drawn = recipe_config({}, lambda s: s, filter={"fidelity": "sample"})
+    assert drawn.filter.fidelity == "sample" and drawn.filter.fidelity_classifier == "minilm-lr"
+    with pytest.raises(ConfigError, match="filter: .*'fidelity'.*'top-k'"):
+        recipe_config({}, lambda s: s, filter={"fidelity": "surest"})
 
 
 def test_top_k_per_label_keeps_each_labels_own_count():
