@@ -139,6 +139,19 @@ def merge(*layers: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
+def changed_settings(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """``name: old -> new`` for every (nested) setting that differs, so a refused resume names the flag
+    to put back."""
+    changed = []
+    for field in sorted(set(before) | set(now)):
+        old, new = before.get(field), now.get(field)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += changed_settings(old, new, f"{prefix}{field}.")
+        elif old != new:
+            changed.append(f"{prefix}{field}: {old!r} -> {new!r}")
+    return changed
+
+
 SECTIONS = ("data", "adapt", "finetune", "generate", "filter")
 
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, merge
+from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, changed_settings, merge
 from augment.data import LABEL, TEXT, hold_out_per_class, label_counts
 from augment.errors import ConfigError, DataError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
@@ -338,19 +338,8 @@ def _differences(before: dict[str, Any], now: dict[str, Any]) -> str:
     flag to put back."""
     changed = [f"the {name} differ" for key, name in (("rows", "labelled rows"), ("unlabelled", "unlabelled texts"))
                if before.get(key) != now.get(key)]
-    changed += _changed_settings(before.get("config", {}), now.get("config", {}))
+    changed += changed_settings(before.get("config", {}), now.get("config", {}))
     return "; ".join(changed) or "a record written by another version"
-
-
-def _changed_settings(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
-    changed = []
-    for field in sorted(set(before) | set(now)):
-        old, new = before.get(field), now.get(field)
-        if isinstance(old, dict) and isinstance(new, dict):
-            changed += _changed_settings(old, new, f"{prefix}{field}.")
-        elif old != new:
-            changed.append(f"{prefix}{field}: {old!r} -> {new!r}")
-    return changed
 
 
 def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began: float) -> None:

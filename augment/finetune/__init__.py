@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from augment.config import FinetuneConfig
+from augment.config import FinetuneConfig, changed_settings
 from augment.data.readers import LABEL, TEXT
 from augment.distributed import process_state
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
@@ -239,8 +239,9 @@ def _check_compatible(previous: Manifest, manifest: Manifest, run: RunDir) -> No
         if getattr(previous, key) != getattr(manifest, key):
             raise RunDirError(f"{run.root}: cannot resume: {key} differs from the original run "
                               "(different data or mode); use --overwrite to start again")
-    old, new = dict(previous.finetune), dict(manifest.finetune)
-    changed = sorted(k for k in new if old.get(k) != new[k] and k not in ("max_steps", "save_steps"))
+    longer = ("max_steps", "save_steps")   # a resumed run may train longer
+    changed = changed_settings({k: v for k, v in previous.finetune.items() if k not in longer},
+                               {k: v for k, v in manifest.finetune.items() if k not in longer})
     if changed:
         raise RunDirError(f"{run.root}: cannot resume with different settings ({', '.join(changed)})")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from augment.config import GenerateConfig
+from augment.config import GenerateConfig, changed_settings
 from augment.generate.context import check_job_fits, prompt_texts, train_texts
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic
@@ -156,7 +156,8 @@ def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateCon
                                     "continue it or delete the folder")
         old = json.loads(meta.read_text()) if meta.exists() else None
         if old != key:
-            raise AugmentError(f"{parts}: the interrupted job used different settings; cannot resume "
+            changes = "; ".join(changed_settings(old or {}, key)) if old else "its record is missing"
+            raise AugmentError(f"{parts}: the interrupted job used different settings ({changes}); cannot resume "
                                "(delete the folder to start again)")
         return parts
     try:

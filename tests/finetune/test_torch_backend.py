@@ -91,6 +91,10 @@ def test_resume_refuses_different_data(tiny_model_dir, tweets, tmp_path):
     config = FinetuneConfig(model=str(tiny_model_dir), max_steps=2, block_size=32)
     with pytest.raises(RunDirError, match="data_hash differs"):
         finetune_run(tweets.head(30), run, config, data_info={}, resume=True)
+    other = FinetuneConfig(model=str(tiny_model_dir), max_steps=4, batch_size=8, block_size=32, learning_rate=1e-3,
+                           save_steps=10)   # more steps alone would be a resume
+    with pytest.raises(RunDirError, match=r"cannot resume with different settings \(learning_rate: 0.005 -> 0.001\)$"):
+        finetune_run(tweets, run, other, data_info={}, resume=True)
 
 
 def test_too_few_rows_fails_before_loading(tmp_path, tweets):
