@@ -351,7 +351,8 @@ EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 COMMITTED = sorted(p.parent.name for p in (EXPERIMENTS / "results").glob("*/results.jsonl"))
 COMPLETE = {"tweets-lowdata", "tweets-lowdata-v2", "tweets-lowdata-v3", "tweets-lowdata-v4", "tweets-setfit",
             "tweets-honest", "tweets-50", "tweets-3class", "tweets-3class-honest",
-            "tweets-3class-setfit", "tweets-filter"}
+            "tweets-3class-setfit", "tweets-filter",
+            "tweets-3class-filter"}
 KNOWN_STALE = {"tweets-adapt": 2}   # seed 0's pseudo-label cells from before `candidates: 4000`
 
 
