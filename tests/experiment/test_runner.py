@@ -352,7 +352,7 @@ COMMITTED = sorted(p.parent.name for p in (EXPERIMENTS / "results").glob("*/resu
 COMPLETE = {"tweets-lowdata", "tweets-lowdata-v2", "tweets-lowdata-v3", "tweets-lowdata-v4", "tweets-setfit",
             "tweets-honest", "tweets-50", "tweets-3class", "tweets-3class-honest",
             "tweets-3class-setfit", "tweets-filter",
-            "tweets-3class-filter"}
+            "tweets-3class-filter", "tweets-ratio"}
 KNOWN_STALE = {"tweets-adapt": 2}   # seed 0's pseudo-label cells from before `candidates: 4000`
 
 
