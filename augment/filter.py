@@ -44,6 +44,7 @@ LSH_RECALL = 0.999            # banding is chosen so a pair at the threshold is 
 MINHASH_CHUNK_ROWS = 1000     # bounds the (shingles x NUM_PERM) scratch array
 OVERLAP_CELLS = 4_000_000     # bounds the dense-ish candidate x reference product per chunk
 SCORE = "score"
+COUNTED = ("top-k", "sample")  # fidelity modes that keep fidelity_top_k rows per label
 
 
 class FilterConfig(StageConfig):
@@ -83,6 +84,10 @@ class FilterConfig(StageConfig):
             raise ValueError("must be a positive count (or a positive count per label)")
         return value
 
+    def keeping(self, k: int | dict[str, int]) -> "FilterConfig":
+        """This filter with ``k`` rows kept per label, where its fidelity mode keeps a count (top-k, sample)."""
+        return self.model_copy(update={"fidelity_top_k": k}) if self.fidelity in COUNTED else self
+
     def describe(self) -> str:
         """One line for reports: what a filtered cell's rows went through."""
         parts = ["exact dedup"] if self.exact_dedup else []
@@ -103,7 +108,7 @@ class FilterConfig(StageConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> "FilterConfig":
-        if self.fidelity in ("top-k", "sample") and self.fidelity_top_k is None:
+        if self.fidelity in COUNTED and self.fidelity_top_k is None:
             raise ValueError(f"fidelity '{self.fidelity}' needs fidelity_top_k")
         for low, high in (("min_words", "max_words"), ("min_chars", "max_chars")):
             lo, hi = getattr(self, low), getattr(self, high)

@@ -213,10 +213,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     candidates = {label: _generate(work, run, label, math.ceil(want[label] * config.candidates), config,
                                    per_label[label], progress, stages) for label in sorted(real)}
     pool = pd.concat(candidates.values(), ignore_index=True)
-    filter_config = config.filter
-    if filter_config.fidelity in ("top-k", "sample"):
-        filter_config = filter_config.model_copy(update={"fidelity_top_k": want})
-    result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], filter_config, seed=config.seed,
+    result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], config.filter.keeping(want), seed=config.seed,
                               classifier=classifier)
     kept = pd.concat([result.kept[result.kept[LABEL] == l].head(want[l]) for l in sorted(real)], ignore_index=True)
     _warn_short(kept, want)

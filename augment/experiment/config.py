@@ -244,15 +244,20 @@ class ExperimentConfig(StageConfig):
             raise ValueError(f"augmenter names must be unique, got {', '.join(names)}")
         if not any(a.type == "none" for a in self.augmenters):
             raise ValueError("augmenters must include type 'none': it is the baseline every lift is paired with")
-        own = [a.name for a in self.augmenters if getattr(a, "filter", None) is not None]
+        own = self.own_filters()
         if own and True not in self.filters:
-            raise ValueError(f"augmenter '{own[0]}' sets its own filter, but filters is {self.filters}: add true")
+            raise ValueError(f"augmenter '{next(iter(own))}' sets its own filter, but filters is {self.filters}: "
+                             "add true")
         honest = self.honest_validation()
         if honest and honest >= min(self.examples_per_class):
             raise ValueError(f"validation.honest_per_class {honest} takes the whole labelled budget: it must be "
                              f"below every examples_per_class (smallest {min(self.examples_per_class)}), "
                              "the rest is the training set")
         return self
+
+    def own_filters(self) -> dict[str, FilterConfig]:
+        """The augmenters (by name) that bring their own filter in place of the experiment's."""
+        return {a.name: a.filter for a in self.augmenters if getattr(a, "filter", None) is not None}
 
     def filter_for(self, augmenter: Any) -> FilterConfig:
         """The filter an augmenter's filtered cells run: its own, or the experiment's."""

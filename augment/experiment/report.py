@@ -463,8 +463,7 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
                          f"{gen.max_new_tokens} new tokens; pool margin {spec.pool_margin:g}")
     if True in config.filters:
         lines.append(f"- filter: {config.filter.describe()}")
-        lines += [f"- `{spec.name}` filter: {spec.filter.describe()}" for spec in config.augmenters
-                  if getattr(spec, "filter", None) is not None]
+        lines += [f"- `{name}` filter: {own.describe()}" for name, own in config.own_filters().items()]
     lines.append("- validation selection: " + (config.validation.describe() if config.validation else
                                                  "none (no validation rows; nothing was selected on held-out rows)"))
     lines += reference_lines(config)

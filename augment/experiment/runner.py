@@ -167,8 +167,7 @@ class SampleWork:
         from augment.filter import filter_synthetic
 
         config = self.config.filter_for(spec)
-        if config.fidelity in ("top-k", "sample"):
-            config = config.model_copy(update={"fidelity_top_k": min(need, config.fidelity_top_k or need)})
+        config = config.keeping(min(need, config.fidelity_top_k or need))
         key = (spec.name, config.fidelity_top_k)
         if key not in self._filtered:
             pool, _ = self.pool(spec)

@@ -156,7 +156,7 @@ def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateCon
                                     "continue it or delete the folder")
         old = json.loads(meta.read_text()) if meta.exists() else None
         if old != key:
-            changes = "; ".join(changed_settings(old or {}, key)) if old else "its record is missing"
+            changes = "; ".join(changed_settings(old, key)) if old else "its record is missing"
             raise AugmentError(f"{parts}: the interrupted job used different settings ({changes}); cannot resume "
                                "(delete the folder to start again)")
         return parts
