@@ -210,27 +210,44 @@ def _adapt_saved(out: Path) -> str:
 
 def adapt_table(root: Path, record: Any) -> Table:
     table = Table(title=f"{root} (adapted from {record.base_model})")
-    for col in ("texts", "held out", "separator", "steps", "tokens", "loss first → last", "held-out loss", "time"):
+    for col in ("texts", "held out", "separator", "steps", "tokens", "loss first → last", "held-out loss", "time",
+                "precision"):
         table.add_column(col)
     loss = f"{record.first_loss:.3f} → {record.final_loss:.3f}" if record.final_loss is not None else "-"
     held = f"{record.eval_loss:.3f} (step {record.best_step})" if record.eval_loss is not None else "-"
     table.add_row(str(record.texts), str(record.eval_rows), record.separator.token, str(record.steps),
-                  str(record.tokens or "-"), loss, held, f"{record.wall_s:.0f}s")
+                  str(record.tokens or "-"), loss, held, f"{record.wall_s:.0f}s", _precision_cell(record.precision))
+    table.caption = _precision_caption([record.precision])
     return table
+
+
+def _precision_cell(choice: Any) -> str:
+    return "fp32 (not recorded)" if choice is None else choice.precision
+
+
+def _precision_caption(choices: list[Any]) -> str | None:
+    """Why each format was used, once per distinct reason."""
+    from augment.precision import describe
+
+    reasons = dict.fromkeys(describe(c) for c in choices if c is not None)
+    return "; ".join(f"trained in {r}" for r in reasons) or None
 
 
 def run_table(root: Path, manifest: Any) -> Table:
     separator = manifest.separator.token if manifest.separator else "EOS"
     adapted = f" adapted from {manifest.adapted_from['base_model']}" if manifest.adapted_from else ""
     table = Table(title=f"{root} ({manifest.mode}, {manifest.finetune['model']}{adapted}, separator {separator})")
-    for col in ("label", "rows", "model dir", "status", "steps", "loss first → last", "held-out loss", "time"):
+    for col in ("label", "rows", "model dir", "status", "steps", "loss first → last", "held-out loss", "time",
+                "precision"):
         table.add_column(col)
     for label, info in sorted(manifest.labels.items()):
         m = manifest.models[info.model]
         loss = f"{m.first_loss:.3f} → {m.final_loss:.3f}" if m.final_loss is not None else "-"
         held = f"{m.eval_loss:.3f} (step {m.best_step})" if m.eval_loss is not None else "-"
         table.add_row(label, str(info.rows), info.model, m.status, "-" if m.steps is None else str(m.steps),
-                      loss, held, "-" if m.wall_s is None else f"{m.wall_s:.0f}s")
+                      loss, held, "-" if m.wall_s is None else f"{m.wall_s:.0f}s",
+                      _precision_cell(m.precision) if m.status == "done" else "-")
+    table.caption = _precision_caption([m.precision for m in manifest.models.values()])
     return table
 
 

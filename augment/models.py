@@ -22,6 +22,7 @@ import torch
 from augment.cache import cache_root
 from augment.errors import AugmentError, MissingDependencyError
 from augment.io import atomic_dir
+from augment.precision import PrecisionChoice, choose, read_model_shape
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +141,16 @@ class Placement:
     dtype: torch.dtype
     train_bf16: bool
     train_fp16: bool
+    choice: PrecisionChoice
 
 
-def placement(precision: str = "auto", device: str | None = None) -> Placement:
-    """The one place that decides device and precision (bf16 where supported, a CPU path that works)."""
+def placement(precision: str = "auto", device: str | None = None, model: str | Path | None = None) -> Placement:
+    """The one place that decides device and precision; ``model`` (a local dir) gives ``auto`` the shapes to
+    measure on a CPU (``augment.precision``)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    cuda = dev.type == "cuda"
-    if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
-    if precision in ("bf16", "fp16") and not cuda:
-        raise AugmentError(f"precision {precision} needs a CUDA GPU; use fp32 on {dev.type}")
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return Placement(dev, dtype, precision == "bf16", precision == "fp16")
+    choice = choose(precision, dev, read_model_shape(model) if model is not None else None)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[choice.precision]
+    return Placement(dev, dtype, choice.precision == "bf16", choice.precision == "fp16", choice)
 
 
 def load_tokenizer(path: str):

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from augment.errors import ConfigError, RunDirError
 from augment.io import write_json_atomic
+from augment.precision import PrecisionChoice
 from augment.prompts import CONDITIONED
 
 MANIFEST = "run.json"
@@ -64,6 +65,7 @@ class ModelEntry(Record):
     eval_loss: float | None = None
     best_step: int | None = None
     eval_losses: list[tuple[int, float]] = []
+    precision: PrecisionChoice | None = None   # runs written before the choice was recorded: fp32
 
 
 class Manifest(Record):

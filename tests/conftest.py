@@ -22,6 +22,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["AUGMENT_CACHE"] = str(tmp_path_factory.mktemp("augment-cache"))
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    # `precision: auto` would measure each machine and may pick bf16: the suite's rows and losses must not
+    # depend on the machine; tests/test_precision.py exercises auto with this unset.
+    os.environ["AUGMENT_PRECISION"] = "fp32"
 
 
 @pytest.fixture(scope="session")

@@ -33,29 +33,47 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 
 
-def lm_key(sample_key: str, spec: LMSpec, seed: int, adapted: str | None = None) -> str:
+def lm_precision(spec: LMSpec, experiment: str) -> str:
+    """The one format an LM of this experiment trains and generates in: the spec's own, else the
+    experiment's (fp32 unless it says otherwise); ``auto`` is resolved here, on this machine."""
+    from augment.models import placement, resolve_model
+
+    asked = spec.finetune.precision if spec.finetune.precision != "auto" else experiment
+    if asked != "auto":
+        return asked
+    return placement("auto", model=resolve_model(spec.finetune.model, spec.finetune.trust_pickle)).choice.precision
+
+
+def _with_precision(key: dict[str, Any], precision: str) -> dict[str, Any]:
+    """fp32 adds nothing, so every key made before the precision was a setting still matches."""
+    return key if precision == "fp32" else {**key, "precision": precision}
+
+
+def lm_key(sample_key: str, spec: LMSpec, seed: int, adapted: str | None = None, precision: str = "fp32") -> str:
     """``adapted``: the key of the adapted start model, when there is one."""
     finetune = spec.finetune.model_copy(update={"seed": seed})
     key = {"format": CACHE_FORMAT, "sample": sample_key, "finetune": finetune.model_dump()}
     if adapted is not None:
         key["adapted"] = adapted
-    return hash_json(key)[:16]
+    return hash_json(_with_precision(key, precision))[:16]
 
 
-def adapt_key(data_key: dict[str, Any], spec: LMSpec, texts: list[str]) -> str:
+def adapt_key(data_key: dict[str, Any], spec: LMSpec, texts: list[str], precision: str = "fp32") -> str:
     config = spec.adapt_config()
     assert config is not None
-    return hash_json({"format": CACHE_FORMAT, "data": data_key, "adapt": config.model_dump(),
-                      "texts": hash_json(texts)})[:16]
+    return hash_json(_with_precision({"format": CACHE_FORMAT, "data": data_key, "adapt": config.model_dump(),
+                                      "texts": hash_json(texts)}, precision))[:16]
 
 
-def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source: str) -> tuple[Path, dict[str, Any]]:
+def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source: str,
+                  precision: str = "fp32") -> tuple[Path, dict[str, Any]]:
     """The model adapted on the dataset's unlabelled pool texts, trained once (or resumed) for every sample."""
     from augment.finetune.adapt import adapted_once
 
     out = cache / "adapt" / key
     config = spec.adapt_config()
     assert config is not None
+    config = config.model_copy(update={"precision": precision})
     record, cached = adapted_once(texts, out, config, source=source)
     return out, {"key": key, "cached": cached, "texts": record.texts, "tokens": record.tokens,
                  "steps": record.steps, "eval_loss": record.eval_loss, "best_step": record.best_step,
@@ -63,23 +81,25 @@ def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source:
                  "built_wall_s": record.wall_s}
 
 
-def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = None) -> str:
+def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = None, precision: str = "fp32") -> str:
     """``prompts``: a hash of the unlabelled prompt texts, when the pool is prompted with them."""
     generate = spec.generate.model_copy(update={"seed": seed, "n": rows})
     key = {"format": CACHE_FORMAT, "lm": lm, "generate": generate.model_dump(), "sampler": SAMPLER_VERSION}
     if prompts is not None:
         key["prompts"] = prompts
-    return hash_json(key)[:16]
+    return hash_json(_with_precision(key, precision))[:16]
 
 
 def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: int,
-               data_info: dict[str, Any], start: Path | None = None) -> tuple[Path, dict[str, Any]]:
+               data_info: dict[str, Any], start: Path | None = None,
+               precision: str = "fp32") -> tuple[Path, dict[str, Any]]:
     """The fine-tuned run directory for this sample, training (or resuming) it if needed."""
     from augment.finetune import finetuned_once
 
     run_dir = cache / "lm" / key
     began = time.perf_counter()
-    config = spec.finetune.model_copy(update={"seed": seed, **({"model": str(start)} if start else {})})
+    config = spec.finetune.model_copy(update={"seed": seed, "precision": precision,
+                                              **({"model": str(start)} if start else {})})
     manifest, cached = finetuned_once(train, run_dir, config, data_info=data_info)
     if cached:
         return run_dir, {"key": key, "cached": True, "wall_s": 0.0}
@@ -93,7 +113,8 @@ def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: i
 
 
 def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: list[str], rows: int,
-                   seed: int, prefix_texts: Mapping[str, list[str]] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+                   seed: int, prefix_texts: Mapping[str, list[str]] | None = None,
+                   precision: str = "fp32") -> tuple[pd.DataFrame, dict[str, Any]]:
     """``rows`` generated rows per label, in generation order (so prefixes are valid subsets);
     ``prefix_texts``: each label's prompt texts."""
     path = cache / "pool" / f"{key}.jsonl"
@@ -104,7 +125,7 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     start = time.perf_counter()
     config = spec.generate.model_copy(update={"seed": seed, "n": rows})
     log.info("generating %d rows per label with %s", rows, spec.name)
-    augmenter = Augmenter.load(run_dir)
+    augmenter = Augmenter.load(run_dir, precision)
     frame = pd.concat([augmenter.generate(label, n=rows, config=config,
                                           prefix_texts=None if prefix_texts is None else prefix_texts[label])
                        for label in labels], ignore_index=True)
@@ -113,5 +134,5 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     wall = time.perf_counter() - start
     write_json_atomic(path.with_suffix(".json"), provenance(
         {"generate": config.model_dump(), "run_dir": str(run_dir)}, rows=len(frame), wall_s=wall,
-        sampler=SAMPLER_VERSION))
+        sampler=SAMPLER_VERSION, precision=precision))
     return frame, {"key": key, "cached": False, "wall_s": round(wall, 2)}

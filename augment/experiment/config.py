@@ -212,6 +212,11 @@ class ExperimentConfig(StageConfig):
     filter: FilterConfig = FilterConfig()
     classifiers: list[str] = Field(["tfidf-lr"], min_length=1)
     quality: QualityConfig = QualityConfig()
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", exclude_if=lambda v: v == "fp32",  # unset: keys and records of older results still match
+        description="Format the LMs train and generate in (an LM's own finetune.precision wins): fp32 keeps "
+                    "results the same on every machine; auto takes the machine's faster format, and the "
+                    "resolved one goes into the artefact keys.")
 
     @field_validator("examples_per_class", "ratios")
     @classmethod

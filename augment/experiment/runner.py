@@ -112,21 +112,24 @@ class SampleWork:
 
     def pool(self, spec: LMSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
         if spec.name not in self._pools:
-            start, adapted = self._adapted(spec)
-            key = artefacts.lm_key(self.sample_key, spec, self.seed, None if adapted is None else adapted["key"])
+            precision = artefacts.lm_precision(spec, self.config.precision)
+            start, adapted = self._adapted(spec, precision)
+            key = artefacts.lm_key(self.sample_key, spec, self.seed, None if adapted is None else adapted["key"],
+                                   precision)
             info = {"dataset": self.data.name, "examples_per_class": self.examples, "seed": self.seed,
                     "data": self.data.config.model_dump()}
-            run_dir, lm = artefacts.trained_lm(self.cache, key, spec, self.train, self.seed, info, start)
+            run_dir, lm = artefacts.trained_lm(self.cache, key, spec, self.train, self.seed, info, start, precision)
             rows = pool_rows(self.config, spec, self.examples)
             prompts = self._prompts(spec, rows)
-            pkey = artefacts.pool_key(key, spec, self.seed, rows, None if prompts is None else _prompts_hash(prompts))
+            pkey = artefacts.pool_key(key, spec, self.seed, rows, None if prompts is None else _prompts_hash(prompts),
+                                      precision)
             frame, pool = artefacts.synthetic_pool(self.cache, pkey, spec, run_dir, self.data.labels, rows, self.seed,
-                                                   prompts)
+                                                   prompts, precision)
             self._pools[spec.name] = frame, {"lm": lm, "pool": pool, **({"adapt": adapted} if adapted else {})}
         frame, info = self._pools[spec.name]
         return frame, info
 
-    def _adapted(self, spec: LMSpec) -> tuple[Path | None, dict[str, Any] | None]:
+    def _adapted(self, spec: LMSpec, precision: str) -> tuple[Path | None, dict[str, Any] | None]:
         """The dataset's adapted start model (one for every sample and size), if the spec asks for one."""
         if spec.adapt is None:
             return None, None
@@ -135,8 +138,9 @@ class SampleWork:
             texts = random.Random(spec.adapt.seed).sample(texts, spec.adapt_texts)
         data_key = {"dataset": self.data.name, "data": self.data.config.model_dump(),
                     "test": self.config.test.model_dump()}
-        key = artefacts.adapt_key(data_key, spec, texts)
-        path, info = artefacts.adapted_model(self.cache, key, spec, texts, f"dataset '{self.data.name}' pool")
+        key = artefacts.adapt_key(data_key, spec, texts, precision)
+        path, info = artefacts.adapted_model(self.cache, key, spec, texts, f"dataset '{self.data.name}' pool",
+                                             precision)
         return path, info
 
     def _prompts(self, spec: LMSpec, rows: int) -> dict[str, list[str]] | None:

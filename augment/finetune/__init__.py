@@ -166,7 +166,7 @@ def finished_entry(entry: ModelEntry, result: TrainResult, model_dir: Path, proc
         status="done", steps=result.steps, first_loss=result.first_loss, final_loss=result.final_loss,
         wall_s=round(result.wall_s, 2), resumed_from_step=result.resumed_from_step, hash=hash_dir(model_dir),
         processes=processes, eval_rows=eval_rows, eval_loss=result.eval_loss, best_step=result.best_step,
-        eval_losses=result.eval_losses))
+        eval_losses=result.eval_losses, precision=result.precision))
 
 
 def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[str, Any],

@@ -29,6 +29,7 @@ from augment.errors import DataError, OutputExistsError, RunDirError
 from augment.finetune.packing import TrainingRow
 from augment.finetune.separator import Separator
 from augment.io import atomic_dir, hash_json, provenance, write_json_atomic
+from augment.precision import PrecisionChoice
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class AdaptRecord(BaseModel):
     wall_s: float
     config: dict[str, Any]
     provenance: dict[str, Any]
+    precision: PrecisionChoice | None = None   # records written before the choice was recorded: fp32
 
 
 def work_dir(out: Path) -> Path:
@@ -107,7 +109,7 @@ def adapt_model(texts: list[str], out: Path, config: AdaptConfig, *, source: str
             base_model=config.model, source=source, texts=len(texts), texts_hash=key["texts_hash"],
             eval_rows=len(held_out), separator=separator, steps=result.steps, tokens=result.tokens,
             first_loss=result.first_loss, final_loss=result.final_loss, eval_loss=result.eval_loss,
-            best_step=result.best_step, wall_s=round(time.perf_counter() - start, 2),
+            best_step=result.best_step, wall_s=round(time.perf_counter() - start, 2), precision=result.precision,
             config=config.model_dump(), provenance=provenance(None))
         write_json_atomic(tmp / RECORD, record.model_dump())
     shutil.rmtree(work, ignore_errors=True)

@@ -17,6 +17,7 @@ from typing import Protocol
 from augment.config import FinetuneConfig
 from augment.finetune.packing import TrainingRow
 from augment.finetune.separator import Separator
+from augment.precision import PrecisionChoice
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class TrainResult:
     best_step: int | None = None   # the step whose weights were kept (lowest held-out loss)
     eval_loss: float | None = None
     tokens: int | None = None      # training tokens seen (steps x batch x block, an upper bound)
+    precision: PrecisionChoice | None = None   # None: the back-end does not choose (gpt-2-simple)
 
     @property
     def first_loss(self) -> float | None:

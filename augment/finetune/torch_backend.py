@@ -21,7 +21,8 @@ from augment.finetune.base import TrainResult
 from augment.finetune.packing import BlockDataset, PadCollator, TrainingRow, pack, tokenize_rows
 from augment.finetune.separator import Separator, choose_separator
 from augment.io import atomic_path
-from augment.models import load_model, load_tokenizer, placement, resolve_model
+from augment.precision import PrecisionChoice, describe
+from augment.models import Placement, load_model, load_tokenizer, placement, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,11 @@ def _logged_step(line: str) -> float:
         return float("inf")  # a line torn by a kill
 
 
-def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool,
+def training_arguments(config: FinetuneConfig, checkpoints: Path, progress: bool, place: Placement,
                        evaluate: bool = False) -> TrainingArguments:
     """With held-out rows, evaluate every ``eval_steps`` and checkpoint only on a new best, so the
-    best model is what is kept (and what a resume restarts from)."""
-    place = placement(config.precision)
+    best model is what is kept (and what a resume restarts from). bf16 is autocast over fp32 weights:
+    the master weights, gradients' accumulation and AdamW state stay fp32 on CPU as on GPU."""
     held_out = dict(eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="best",
                     load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
                     per_device_eval_batch_size=config.batch_size) if evaluate else dict(save_strategy="steps")
@@ -145,6 +146,8 @@ class TorchBackend:
         last = last_complete_checkpoint(checkpoints) if resume else None
         if last and int(Path(last).name.split("-")[-1]) >= config.max_steps:
             return finish_from_checkpoint(Path(last), tokenizer, out_dir)
+        place = placement(config.precision, model=path)
+        log.info("training in %s", describe(place.choice))
         model = load_model(path, trust_pickle=config.trust_pickle)
         if special_tokens:
             model.resize_token_embeddings(len(tokenizer))
@@ -154,7 +157,7 @@ class TorchBackend:
         callbacks: list[TrainerCallback] = [LossLog(work_dir / "train_log.jsonl")]
         if held_out and config.early_stopping:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
-        trainer = Trainer(model=model, args=training_arguments(config, checkpoints, progress, bool(held_out)),
+        trainer = Trainer(model=model, args=training_arguments(config, checkpoints, progress, place, bool(held_out)),
                           data_collator=PadCollator(tokenizer.pad_token_id), train_dataset=BlockDataset(blocks),
                           eval_dataset=BlockDataset(held_out) if held_out else None, callbacks=callbacks)
         trainer.remove_callback(PrinterCallback)
@@ -167,10 +170,11 @@ class TorchBackend:
         tokenizer.save_pretrained(str(out_dir))
         (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the manifest has the config
         resumed = int(Path(last).name.split("-")[-1]) if last else None
-        return _result(trainer.state, time.perf_counter() - start, resumed, config)
+        return _result(trainer.state, time.perf_counter() - start, resumed, config, place.choice)
 
 
-def _result(state: Any, wall_s: float, resumed: int | None, config: FinetuneConfig) -> TrainResult:
+def _result(state: Any, wall_s: float, resumed: int | None, config: FinetuneConfig,
+            precision: PrecisionChoice) -> TrainResult:
     history = state.log_history
     losses = [(e["step"], float(e["loss"])) for e in history if "loss" in e]
     evals = [(e["step"], float(e["eval_loss"])) for e in history if "eval_loss" in e]
@@ -178,7 +182,7 @@ def _result(state: Any, wall_s: float, resumed: int | None, config: FinetuneConf
     best = dict(evals).get(best_step) if best_step is not None else None
     return TrainResult(state.global_step, losses, wall_s, resumed, eval_losses=evals, best_step=best_step,
                        eval_loss=best, tokens=state.global_step * config.batch_size * config.grad_accum
-                       * config.block_size)
+                       * config.block_size, precision=precision)
 
 
 def inherited_separator(model_dir: Path) -> Separator | None:

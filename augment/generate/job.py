@@ -28,6 +28,8 @@ from augment.generate.loop import Texts, collect_rows, resolve_batch_size
 from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
 from augment.io import (atomic_path, check_output_path, hash_json, holds_lock, provenance, write_json_atomic,
                         write_jsonl_atomic)
+from augment.models import placement
+from augment.precision import PrecisionChoice
 from augment.run import RunDir, slug
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -91,18 +93,19 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     output_format(out)
     prefixes_hash = None if prefix_texts is None else hash_json(list(prefix_texts))
 
-    def open_job() -> Path:
+    def open_job() -> tuple[Path, PrecisionChoice]:
         check_output_path(out, overwrite)
         for label in labels:
             run.finished_model(label)
         check_job_fits(run, labels, config, prefix_texts)  # before any weights load
-        return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash)
+        chosen = placement(precision, model=run.finished_model(labels[0])).choice  # one format for every label
+        return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash, chosen.precision), chosen
 
-    parts = on_rank0(comm, open_job)
+    parts, chosen = on_rank0(comm, open_job)
     parts.mkdir(parents=True, exist_ok=True)  # ranks on another node's disk keep their own parts
     frames, batch_sizes = [], {}
     for label in labels:
-        gen = LabelGenerator.load(run, label, precision)
+        gen = LabelGenerator.load(run, label, chosen.precision)
         size = comm.all_gather(resolve_batch_size(gen, config))[0]
         batch_sizes[label] = size
         rows = collect_rows(gen, config, prompt_texts(run, label, prefix_texts), comm, size=size,
@@ -128,7 +131,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         filter=report, batch_sizes=batch_sizes, world_size=comm.world_size, sampler=SAMPLER_VERSION,
         prefixes="training rows" if prefix_texts is None else {"texts": len(prefix_texts), "hash": prefixes_hash},
         models={l: manifest.model_for(l, run.root).hash for l in labels},
-        finetune=manifest.finetune, data=manifest.data))
+        finetune=manifest.finetune, data=manifest.data, precision=chosen.model_dump(mode="json")))
     shutil.rmtree(parts, ignore_errors=True)
     return GenerateResult(frame, generated, report)
 
@@ -143,12 +146,14 @@ class GenerateResult:
 
 
 def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool,
-                prefixes_hash: str | None = None) -> Path:
+                prefixes_hash: str | None = None, precision: str = "fp32") -> Path:
     settings = {k: v for k, v in config.model_dump().items() if k != "batch_size"}  # rows do not depend on it
     key = {"run": str(run.root.resolve()), "labels": labels, "config": settings, "sampler": SAMPLER_VERSION,
            "models": hash_json(run.read_manifest().model_dump(mode="json")["models"])}
     if prefixes_hash is not None:
         key["prefixes"] = prefixes_hash
+    if precision != "fp32":  # bf16 rows are other rows: never finish an fp32 job with them
+        key["precision"] = precision
     meta = parts / "job.json"
     if parts.exists():
         if not resume:

@@ -131,7 +131,7 @@ class LabelGenerator:
     def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
         manifest = run.read_manifest()
         path = run.finished_model(label)
-        place = placement(precision)
+        place = placement(precision, model=path)
         tokenizer = load_tokenizer(str(path))
         model = load_model(str(path), dtype=place.dtype).to(place.device).eval()
         return cls(model, tokenizer, place, label, manifest.mode == "conditioned", sorted(manifest.labels),
