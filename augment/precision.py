@@ -155,8 +155,10 @@ def choose(requested: str, device: torch.device, shape: MatmulShape | None) -> P
         return PrecisionChoice(precision=fixed, device=device.type, reason=f"{ENV}={fixed}")
     if fixed not in ("", "auto"):
         raise AugmentError(f"{ENV}={fixed}: expected fp32, bf16 or auto")
-    if device.type != "cpu" or shape is None:
-        return PrecisionChoice(precision="fp32", device=device.type, reason="no measurement for this device")
+    if device.type != "cpu":
+        return PrecisionChoice(precision="fp32", device=device.type, reason=f"no bf16 measurement on {device.type}")
+    if shape is None:
+        return PrecisionChoice(precision="fp32", device="cpu", reason="no local model config to measure its shape on")
     return cpu_choice(cached_rates(shape))
 
 

@@ -386,7 +386,7 @@ def _generate(work: Path, run: RunDir, label: str, n: int, config: RecipeConfig,
         log.info("generating %d candidate rows for '%s'", n, label)
         out.parent.mkdir(parents=True, exist_ok=True)
         generate_to_file(run, [label], config.generate.model_copy(update={"n": n, "seed": config.seed}), out,
-                         resume=True, prefix_texts=prompts)
+                         resume=True, prefix_texts=prompts, precision=config.finetune.precision)
     _timed(work, stages, f"generate {label}", cached, began)
     return pd.DataFrame(read_jsonl(out), columns=[TEXT, LABEL]).astype(str)
 

@@ -41,11 +41,11 @@ from benchmarks.common import SHAPES, Result, model_dir, run_benchmark, timed
 TOP_K, TOP_P = 50, 0.95
 
 
-def load(shape: str) -> tuple[Any, Any, Any]:
+def load(shape: str, precision: str = "auto") -> tuple[Any, Any, Any]:
     from augment.models import load_model, load_tokenizer, placement
 
-    place = placement("auto")
     path = model_dir(shape)
+    place = placement(precision, model=path)
     tokenizer = load_tokenizer(path)
     tokenizer.padding_side = "left"
     separator = _separator(Path(path))
