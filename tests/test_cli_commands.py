@@ -46,6 +46,7 @@ def test_finetune_writes_plain_hf_model_dirs(cli_run: Path) -> None:
 def test_info_shows_labels(cli_run: Path, capsys: pytest.CaptureFixture) -> None:
     code, out, _ = run_cli(capsys, "info", cli_run)
     assert code == 0 and "good" in out and "bad" in out and "done" in out
+    assert "trained in fp32 on cpu (AUGMENT_PRECISION=fp32)" in " ".join(out.split())  # the format and why
 
 
 def test_generate_all_labels(cli_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
