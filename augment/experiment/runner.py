@@ -27,9 +27,9 @@ from augment.experiment import artefacts
 from augment.experiment.config import ExperimentConfig, LMSpec
 from augment.experiment.data import PreparedData, prepare
 from augment.experiment.grid import Cell, expand, pool_rows, resolved
-from augment.experiment.results import (EXPERIMENT_JSON, RESULTS, AdaptInfo, CellResult, DatasetStats, EdaInfo, ExperimentManifest,
-                                        LMInfo, PoolInfo, Quality, ReferenceInfo, ResultsLog, RowCounts, Scores,
-                                        WallTime)
+from augment.experiment.results import (EXPERIMENT_JSON, RESULTS, AdaptInfo, CellResult, DatasetStats, EdaInfo,
+                                        ExperimentManifest, LMInfo, PoolInfo, Quality, ReferenceInfo, ResultsLog,
+                                        RowCounts, Scores, WallTime)
 from augment.io import hash_json, write_json_atomic
 
 log = logging.getLogger(__name__)

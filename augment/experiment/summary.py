@@ -69,7 +69,8 @@ def _picked(selection: Selection) -> str:
     return f"{fmt_lift(selection.lift_macro_f1)} (LM on {augmented} of {len(selection.picks)} seeds)"
 
 
-def _rows(groups: list[Group], sizes: list[int], validation: dict[GroupKey, Group] | None) -> list[tuple[str, dict[int, str]]]:
+def _rows(groups: list[Group], sizes: list[int],
+          validation: dict[GroupKey, Group] | None) -> list[tuple[str, dict[int, str]]]:
     out: list[tuple[str, dict[int, str]]] = []
     none = {g.key.examples_per_class: g for g in groups if g.key.type == "none"}
     out.append(("none (macro-F1)", {n: fmt_score(g.macro_f1) for n, g in none.items()}))

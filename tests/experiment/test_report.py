@@ -124,8 +124,10 @@ def test_the_markdown_holds_each_table(rows, tmp_path: Path, data_csv: Path):
     assert text.startswith("# Experiment: a\n\n- cells finished: 12 of 20 (**partial**)\n")
     assert "- 2 rows in results.jsonl belong to other configurations and are not shown" in text
     assert "- first run started" not in text   # no experiment.json here
-    for line in ("| d | c | eda x1 | - | **+2.0 [+2.0, +2.0]** |", "| d | 10 | lm | 3 | 24.0 | 4.0 | 20.0 | neg: 1.0, pos: 3.0 |",
-                 "## Synthetic efficiency (lift / oracle lift at the same ratio)", "## Chosen per seed on its own "
-                 "validation rows", "- `eda`: EDA, alpha 0.1, without synonym replacement"):
+    for line in ("| d | c | eda x1 | - | **+2.0 [+2.0, +2.0]** |",
+                 "| d | 10 | lm | 3 | 24.0 | 4.0 | 20.0 | neg: 1.0, pos: 3.0 |",
+                 "## Synthetic efficiency (lift / oracle lift at the same ratio)",
+                 "## Chosen per seed on its own validation rows",
+                 "- `eda`: EDA, alpha 0.1, without synonym replacement"):
         assert line in text
     assert text.endswith("run's cache are not counted)\n")

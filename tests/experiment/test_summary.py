@@ -16,7 +16,8 @@ from tests.experiment.helpers import cell_result
 REPO = Path(__file__).resolve().parents[2]
 
 
-def row(augmenter: str, kind: str, seed: int, test: float, validation: float | None, filtered: bool = False) -> CellResult:
+def row(augmenter: str, kind: str, seed: int, test: float, validation: float | None,
+        filtered: bool = False) -> CellResult:
     scores = {} if validation is None else {"validation_metrics": {"accuracy": validation, "macro_f1": validation}}
     return cell_result(augmenter=augmenter, type=kind, mode=None if kind != "lm" else "per-label",
                        ratio=None if kind == "none" else 3.0, filter=filtered, seed=seed,

@@ -51,8 +51,8 @@ def test_near_duplicates_dropped_distinct_rows_kept():
                 ("I really love this movie so much", "pos"), ("completely different words here", "neg"))
     result = filter_synthetic(syn, TRAIN, only(near_dup_threshold=0.8), seed=0)
     assert result.kept.index.tolist() == [0, 2, 4, 5]   # row 4: char 5-gram Jaccard 0.69 < 0.8
-    assert result.report.model_dump(mode="json")["steps"][0] == {"filter": "near-dup", "rows_in": 6, "dropped": 2, "kept": 4,
-                                            "dropped_by_label": {"neg": 1, "pos": 1}}
+    assert result.report.steps[0].model_dump(mode="json") == {"filter": "near-dup", "rows_in": 6, "dropped": 2,
+                                                               "kept": 4, "dropped_by_label": {"neg": 1, "pos": 1}}
 
 
 def test_near_duplicate_mask_matches_brute_force_for_any_seed():
