@@ -6,7 +6,7 @@ written and read through its own class.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,6 @@ class Provenance(BaseModel):
     created: str
 
     @classmethod
-    def now(cls, config: Any, **extra: Any) -> Any:
+    def now(cls, config: Any, **extra: Any) -> Self:
         """This record, made here and now by the running command."""
         return cls.model_validate(provenance(config, **extra))
