@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.table import Table
 
 from augment.config import SECTIONS, DataConfig, FinetuneConfig, GenerateConfig, build, load_yaml, merge
 from augment.errors import AugmentError, ConfigError
+
+if TYPE_CHECKING:
+    from augment.filter import FilterReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Generative data augmentation for text classification.")
@@ -359,13 +362,13 @@ def summary_table(kept: Any, generated: Any, out: Path, examples: int = 3) -> Ta
     return table
 
 
-def filter_table(report: dict[str, Any]) -> Table:
+def filter_table(report: FilterReport) -> Table:
     table = Table(title="filters")
     for col in ("filter", "rows in", "dropped", "dropped by label"):
         table.add_column(col)
-    for step in report["steps"]:
-        by_label = ", ".join(f"{k}={v}" for k, v in sorted(step["dropped_by_label"].items())) or "-"
-        table.add_row(step["filter"], str(step["rows_in"]), str(step["dropped"]), by_label)
+    for step in report.steps:
+        by_label = ", ".join(f"{k}={v}" for k, v in sorted(step.dropped_by_label.items())) or "-"
+        table.add_row(step.filter, str(step.rows_in), str(step.dropped), by_label)
     return table
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import sparse
 
 from augment.config import StageConfig
@@ -257,22 +257,41 @@ def _jaccard(matrix: sparse.csr_matrix, i: int, j: int, cache: dict[int, frozens
 
 # --- the filter stages ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class FilterStep:
+class FilterStep(BaseModel):
     """One filter's line in the report."""
 
-    name: str
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filter: str
     rows_in: int
     dropped: int
-    dropped_by_label: dict[str, int] = field(default_factory=dict)
+    kept: int
+    dropped_by_label: dict[str, int] = {}
 
-    @property
-    def kept(self) -> int:
-        return self.rows_in - self.dropped
+    @classmethod
+    def of(cls, name: str, rows_in: int, dropped: int, dropped_by_label: dict[str, int]) -> FilterStep:
+        return cls(filter=name, rows_in=rows_in, dropped=dropped, kept=rows_in - dropped,
+                   dropped_by_label=dropped_by_label)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"filter": self.name, "rows_in": self.rows_in, "dropped": self.dropped, "kept": self.kept,
-                "dropped_by_label": dict(self.dropped_by_label)}
+
+class FilterReport(BaseModel):
+    """What the filters dropped: the ``filter`` record of a generate job's, a recipe's and an
+    experiment cell's provenance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows_in: int
+    rows_kept: int
+    steps: list[FilterStep]
+    config: FilterConfig
+
+    def to_markdown(self) -> str:
+        lines = ["| filter | rows in | dropped | kept | dropped by label |", "|---|---:|---:|---:|---|"]
+        for s in self.steps:
+            by_label = ", ".join(f"{k}: {v}" for k, v in sorted(s.dropped_by_label.items())) or "-"
+            lines.append(f"| {s.filter} | {s.rows_in} | {s.dropped} | {s.kept} | {by_label} |")
+        lines.append(f"| **total** | {self.rows_in} | {self.rows_in - self.rows_kept} | {self.rows_kept} | |")
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -282,24 +301,7 @@ class FilterResult:
 
     kept: pd.DataFrame
     dropped: pd.DataFrame
-    steps: tuple[FilterStep, ...]
-    config: FilterConfig
-
-    @property
-    def rows_in(self) -> int:
-        return self.steps[0].rows_in if self.steps else len(self.kept)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows_in": self.rows_in, "rows_kept": len(self.kept), "steps": [s.to_dict() for s in self.steps],
-                "config": self.config.model_dump()}
-
-    def to_markdown(self) -> str:
-        lines = ["| filter | rows in | dropped | kept | dropped by label |", "|---|---:|---:|---:|---|"]
-        for s in self.steps:
-            by_label = ", ".join(f"{k}: {v}" for k, v in sorted(s.dropped_by_label.items())) or "-"
-            lines.append(f"| {s.name} | {s.rows_in} | {s.dropped} | {s.kept} | {by_label} |")
-        lines.append(f"| **total** | {self.rows_in} | {self.rows_in - len(self.kept)} | {len(self.kept)} | |")
-        return "\n".join(lines)
+    report: FilterReport
 
 
 @dataclass(frozen=True)
@@ -329,13 +331,15 @@ def filter_synthetic(synthetic: pd.DataFrame, train: pd.DataFrame, config: Filte
     for name, stage in _stages(config):
         keep = np.asarray(stage(frame, ctx), dtype=bool)
         gone = frame[~keep].assign(filter=name)
-        steps.append(FilterStep(name, len(frame), len(gone), label_counts(gone)))
+        steps.append(FilterStep.of(name, len(frame), len(gone), label_counts(gone)))
         log.info("filter %s: %d in, %d dropped", name, len(frame), len(gone))
         dropped.append(gone)
         frame = frame[keep]
     columns = [*synthetic.columns, "filter"]
     dropped_frame = pd.concat(dropped) if dropped else pd.DataFrame(columns=columns)
-    return FilterResult(frame.copy(), dropped_frame, tuple(steps), config)
+    report = FilterReport(rows_in=steps[0].rows_in if steps else len(frame), rows_kept=len(frame), steps=steps,
+                          config=config)
+    return FilterResult(frame.copy(), dropped_frame, report)
 
 
 def _stages(config: FilterConfig) -> list[tuple[str, Stage]]:

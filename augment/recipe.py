@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, changed_settings, merge
 from augment.data import LABEL, TEXT, hold_out_per_class, label_counts
 from augment.errors import ConfigError, DataError, OutputExistsError
-from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
+from augment.filter import FilterConfig, FilterReport, filter_synthetic, pseudo_labelled
 from augment.finetune.adapt import AdaptConfig
 from augment.io import check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, write_json_atomic
 from augment.run import RunDir, slug
@@ -147,7 +147,7 @@ class RecipeRecord(BaseModel):
     prompts: str
     adapted: dict[str, Any] | None
     run_dir: str
-    filter: dict[str, Any]
+    filter: FilterReport
     check: CheckRecord | None = None
     stages: list[StageTime]
     config: dict[str, Any]
@@ -227,7 +227,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
         output=str(out), data=data_info, unlabelled=None if not texts else {
             **(unlabelled_info or {}), "texts": len(texts), "hash": hash_json(texts)},
         real_rows=given, synthetic_rows=label_counts(kept), candidates={l: len(c) for l, c in candidates.items()},
-        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.to_dict(), check=check,
+        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.report, check=check,
         stages=stages,
         config=config.model_dump(), provenance=provenance(None))
     write_table(output, out, overwrite=True)

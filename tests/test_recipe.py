@@ -80,8 +80,8 @@ def test_provenance_names_every_stage(finished: Path, inputs: dict[str, Path]):
     assert record.prompts == "pool-by-label" and record.unlabelled["texts"] == 40
     assert [s.stage for s in record.stages] == ["adapt", "finetune", "generate neg", "generate pos", "elapsed"]
     assert not any(s.cached for s in record.stages)
-    steps = {s["filter"]: s for s in record.filter["steps"]}
-    assert steps["label-fidelity"]["kept"] == 10 and record.filter["rows_in"] == 20
+    steps = {s.filter: s for s in record.filter.steps}
+    assert steps["label-fidelity"].kept == 10 and record.filter.rows_in == 20
     manifest = RunDir(Path(record.run_dir)).read_manifest()
     assert manifest.adapted_from is not None, "the per-label models start from the adapted model"
     assert Path(record.adapted["dir"]) == work_dir(finished) / "adapted"

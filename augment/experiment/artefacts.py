@@ -25,6 +25,7 @@ import pandas as pd
 
 from augment.data import LABEL, TEXT
 from augment.experiment.config import LMSpec
+from augment.experiment.results import AdaptInfo, LMInfo, PoolInfo
 from augment.generate.sampler import SAMPLER_VERSION
 from augment.io import hash_json, provenance, read_jsonl, write_json_atomic, write_jsonl_atomic
 
@@ -66,7 +67,7 @@ def adapt_key(data_key: dict[str, Any], spec: LMSpec, texts: list[str], precisio
 
 
 def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source: str,
-                  precision: str = "fp32") -> tuple[Path, dict[str, Any]]:
+                  precision: str = "fp32") -> tuple[Path, AdaptInfo]:
     """The model adapted on the dataset's unlabelled pool texts, trained once (or resumed) for every sample."""
     from augment.finetune.adapt import adapted_once
 
@@ -75,10 +76,9 @@ def adapted_model(cache: Path, key: str, spec: LMSpec, texts: list[str], source:
     assert config is not None
     config = config.model_copy(update={"precision": precision})
     record, cached = adapted_once(texts, out, config, source=source)
-    return out, {"key": key, "cached": cached, "texts": record.texts, "tokens": record.tokens,
-                 "steps": record.steps, "eval_loss": record.eval_loss, "best_step": record.best_step,
-                 "separator": record.separator.token, "wall_s": 0.0 if cached else record.wall_s,
-                 "built_wall_s": record.wall_s}
+    return out, AdaptInfo(key=key, cached=cached, texts=record.texts, tokens=record.tokens, steps=record.steps,
+                          eval_loss=record.eval_loss, best_step=record.best_step, separator=record.separator.token,
+                          wall_s=0.0 if cached else record.wall_s, built_wall_s=record.wall_s)
 
 
 def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = None, precision: str = "fp32") -> str:
@@ -92,7 +92,7 @@ def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = 
 
 def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: int,
                data_info: dict[str, Any], start: Path | None = None,
-               precision: str = "fp32") -> tuple[Path, dict[str, Any]]:
+               precision: str = "fp32") -> tuple[Path, LMInfo]:
     """The fine-tuned run directory for this sample, training (or resuming) it if needed."""
     from augment.finetune import finetuned_once
 
@@ -102,24 +102,24 @@ def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: i
                                               **({"model": str(start)} if start else {})})
     manifest, cached = finetuned_once(train, run_dir, config, data_info=data_info)
     if cached:
-        return run_dir, {"key": key, "cached": True, "wall_s": 0.0}
+        return run_dir, LMInfo(key=key, cached=True, wall_s=0.0)
     log.info("fine-tuned %s (%s, up to %d steps) on %d rows", spec.name, spec.finetune.mode,
              spec.finetune.max_steps, len(train))
     losses = {k: [m.first_loss, m.final_loss] for k, m in manifest.models.items()}
     held_out = {k: [m.eval_loss, m.best_step] for k, m in manifest.models.items()}
-    return run_dir, {"key": key, "cached": False, "wall_s": round(time.perf_counter() - began, 2),
-                     "loss_first_last": losses, "held_out_loss_step": held_out,
-                     "separator": manifest.separator.token if manifest.separator else None}
+    return run_dir, LMInfo(key=key, cached=False, wall_s=round(time.perf_counter() - began, 2), loss_first_last=losses,
+                           held_out_loss_step=held_out,
+                           separator=manifest.separator.token if manifest.separator else None)
 
 
 def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: list[str], rows: int,
                    seed: int, prefix_texts: Mapping[str, list[str]] | None = None,
-                   precision: str = "fp32") -> tuple[pd.DataFrame, dict[str, Any]]:
+                   precision: str = "fp32") -> tuple[pd.DataFrame, PoolInfo]:
     """``rows`` generated rows per label, in generation order (so prefixes are valid subsets);
     ``prefix_texts``: each label's prompt texts."""
     path = cache / "pool" / f"{key}.jsonl"
     if path.exists():
-        return pd.DataFrame(read_jsonl(path), columns=[TEXT, LABEL]), {"key": key, "cached": True, "wall_s": 0.0}
+        return pd.DataFrame(read_jsonl(path), columns=[TEXT, LABEL]), PoolInfo(key=key, cached=True, wall_s=0.0)
     from augment.api import Augmenter
 
     start = time.perf_counter()
@@ -135,4 +135,4 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     write_json_atomic(path.with_suffix(".json"), provenance(
         {"generate": config.model_dump(), "run_dir": str(run_dir)}, rows=len(frame), wall_s=wall,
         sampler=SAMPLER_VERSION, precision=precision))
-    return frame, {"key": key, "cached": False, "wall_s": round(wall, 2)}
+    return frame, PoolInfo(key=key, cached=False, wall_s=round(wall, 2))

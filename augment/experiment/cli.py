@@ -51,7 +51,7 @@ def run(
         console.print(f"{total} cells, {total - todo} already finished, {todo} to run -> {out_dir}")
         task["id"] = bar.add_task("cells", total=todo)
 
-    def on_cell(cell: Any, row: dict[str, Any]) -> None:
+    def on_cell(cell: Any, row: Any) -> None:
         bar.update(task["id"], advance=1, description=f"{cell.examples_per_class}/class seed {cell.seed} "
                                                        f"{cell.augmenter.name}")
 
@@ -61,7 +61,7 @@ def run(
                                  source=config, cache=cache)
     path, groups = write_report(cfg, out_dir)
     out_console.print(lift_table(groups, f"{cfg.name}: lift in macro-F1 (points, 95% CI)"))
-    console.print(f"ran {summary['ran']} cells ({summary['skipped']} skipped) in "
+    console.print(f"ran {summary.ran} cells ({summary.skipped} skipped) in "
                   f"{(time.perf_counter() - start) / 60:.1f} min; report: {path}")
 
 

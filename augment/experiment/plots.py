@@ -36,13 +36,13 @@ def _plot(groups: list[Group], path: Path, lift: bool, title: str) -> Path:
             continue
         scale = 100 if lift else 1
         low, high = (None, None) if iv.low is None else (scale * iv.low, scale * iv.high)
-        lines[g.variant].append((g.key["examples_per_class"], scale * iv.mean, low, high))
+        lines[g.variant].append((g.key.examples_per_class, scale * iv.mean, low, high))
     fig, ax = plt.subplots(figsize=(8.5, 4.5), dpi=110)
     for i, (variant, points) in enumerate(lines.items()):
         _draw(ax, sorted(points), variant, _nudge(i, len(lines)))
     if lift:
         ax.axhline(0, color="black", linewidth=0.8)
-    sizes = sorted({g.key["examples_per_class"] for g in groups})
+    sizes = sorted({g.key.examples_per_class for g in groups})
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.minorticks_off()

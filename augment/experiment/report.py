@@ -8,37 +8,58 @@ sample, so the pairing removes the sample's luck from the comparison).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from augment.errors import ConfigError
 from pydantic import ValidationError
 
 from augment.experiment.config import ExperimentConfig, describe, load_experiment
 from augment.experiment.grid import expand
-from augment.experiment.results import RESULTS, ResultsLog
+from augment.experiment.results import (EXPERIMENT_JSON, RESULTS, AdaptInfo, CellResult, ExperimentManifest,
+                                        Quality, ResultsLog)
+from augment.filter import FilterReport
 from augment.experiment.stats import Interval, paired_differences, t_interval
-from augment.io import read_json, write_text_atomic
+from augment.io import write_text_atomic
 
 log = logging.getLogger(__name__)
 
 REPORT = "report.md"
 PLOT_PREFIXES = ("lift-", "scores-")
-GROUP = ("dataset", "classifier", "examples_per_class", "augmenter", "type", "mode", "ratio", "filter")
 QUALITY_KEYS = ("distinct_1", "distinct_2", "real_distinct_2", "self_bleu", "novelty", "label_agreement",
                 "label_agreement_min", "fragment_rate", "real_fragment_rate", "mean_words", "real_mean_words")
 
 
+Metric = Literal["accuracy", "macro_f1"]
+
+
+class GroupKey(NamedTuple):
+    """The cells one report line pools over seeds."""
+
+    dataset: str
+    classifier: str
+    examples_per_class: int
+    augmenter: str
+    type: str
+    mode: str | None
+    ratio: float | None
+    filter: bool
+
+    @classmethod
+    def of(cls, row: CellResult) -> GroupKey:
+        return cls(row.dataset, row.classifier, row.examples_per_class, row.augmenter, row.type, row.mode, row.ratio,
+                   row.filter)
+
+
 @dataclass(frozen=True)
 class Group:
-    key: dict[str, Any]
-    rows: list[dict[str, Any]]
+    key: GroupKey
+    rows: list[CellResult]
     accuracy: Interval
     macro_f1: Interval
     lift_accuracy: Interval | None
@@ -50,13 +71,13 @@ class Group:
 
     @property
     def panel(self) -> tuple[str, str]:
-        return self.key["dataset"], self.key["classifier"]
+        return self.key.dataset, self.key.classifier
 
 
-def variant_name(key: dict[str, Any]) -> str:
-    if key["type"] == "none":
-        return key["augmenter"]
-    return f"{key['augmenter']} x{key['ratio']:g}" + (" +filter" if key["filter"] else "")
+def variant_name(key: GroupKey | CellResult) -> str:
+    if key.type == "none":
+        return key.augmenter
+    return f"{key.augmenter} x{key.ratio:g}" + (" +filter" if key.filter else "")
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -65,14 +86,14 @@ def load_target(target: Path) -> tuple[ExperimentConfig, Path]:
     """A YAML config (results in its default directory) or a results directory."""
     target = Path(target)
     if target.is_dir():
-        saved = target / "experiment.json"
-        if not saved.exists():
-            raise ConfigError(f"{target}: not an experiment results directory (no experiment.json)")
+        saved = target / EXPERIMENT_JSON
+        manifest = ExperimentManifest.read(saved)
+        if manifest is None:
+            raise ConfigError(f"{target}: not an experiment results directory (no {EXPERIMENT_JSON})")
         try:
-            config = ExperimentConfig.model_validate(json.loads(saved.read_text(encoding="utf-8"))["config"])
-        except (ValidationError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
-            raise ConfigError(f"{saved}: cannot read the saved configuration ({detail})") from None
+            config = ExperimentConfig.model_validate(manifest.config)
+        except ValidationError as exc:
+            raise ConfigError(f"{saved}: cannot read the saved configuration ({describe(exc)})") from None
         return config, target
     config = load_experiment(target)
     return config, default_out_dir(target, config)
@@ -82,29 +103,33 @@ def default_out_dir(config_path: Path, config: ExperimentConfig) -> Path:
     return Path(config_path).parent / "results" / str(config.name)
 
 
-def current_rows(config: ExperimentConfig, out_dir: Path) -> tuple[list[dict[str, Any]], int, int]:
+def current_rows(config: ExperimentConfig, out_dir: Path) -> tuple[list[CellResult], int, int]:
     """Rows of this config's grid, how many cells the grid has, and how many rows are from other configs."""
     keys = {c.key for c in expand(config)}
     rows = ResultsLog(out_dir / RESULTS).read()
-    current = [r for r in rows if r["key"] in keys]
+    current = [r for r in rows if r.key in keys]
     return current, len(keys), len(rows) - len(current)
 
 
 # --- aggregation -----------------------------------------------------------------------------------
 
-def summarize(rows: Iterable[dict[str, Any]]) -> list[Group]:
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+def summarize(rows: Iterable[CellResult]) -> list[Group]:
+    groups: dict[GroupKey, list[CellResult]] = defaultdict(list)
     for row in rows:
-        groups[tuple(row[k] for k in GROUP)].append(row)
-    baselines = {(k[0], k[1], k[2]): v for k, v in groups.items() if k[4] == "none"}
+        groups[GroupKey.of(row)].append(row)
+    baselines = {_sample(k): v for k, v in groups.items() if k.type == "none"}
     out = []
     for key in sorted(groups, key=_order):
         members = groups[key]
-        base = baselines.get(key[:3])
-        out.append(Group(dict(zip(GROUP, key)), members, _interval(members, "accuracy"),
-                         _interval(members, "macro_f1"), _lift(members, base, "accuracy"),
-                         _lift(members, base, "macro_f1")))
+        base = baselines.get(_sample(key))
+        out.append(Group(key, members, _interval(members, "accuracy"), _interval(members, "macro_f1"),
+                         _lift(members, base, "accuracy"), _lift(members, base, "macro_f1")))
     return out
+
+
+def _sample(key: GroupKey) -> tuple[str, str, int]:
+    """What a variant's baseline shares with it: the training samples and the classifier."""
+    return key.dataset, key.classifier, key.examples_per_class
 
 
 KINDS = ("none", "oversample", "eda", "lm")  # the one order of augmenters in every table: baseline first
@@ -114,20 +139,20 @@ def kind_rank(kind: str) -> int:
     return KINDS.index(kind) if kind in KINDS else len(KINDS)
 
 
-def _order(key: tuple) -> tuple:
-    return (key[0], key[1], key[2], kind_rank(key[4]), key[3], key[6] or 0, key[7])
+def _order(key: GroupKey) -> tuple:
+    return (*_sample(key), kind_rank(key.type), key.augmenter, key.ratio or 0, key.filter)
 
 
-def _by_seed(rows: list[dict[str, Any]], metric: str) -> dict[int, float]:
-    return {r["seed"]: r["metrics"][metric] for r in rows}
+def _by_seed(rows: list[CellResult], metric: Metric) -> dict[int, float]:
+    return {r.seed: getattr(r.metrics, metric) for r in rows}
 
 
-def _interval(rows: list[dict[str, Any]], metric: str) -> Interval:
+def _interval(rows: list[CellResult], metric: Metric) -> Interval:
     return t_interval(list(_by_seed(rows, metric).values()))
 
 
-def _lift(rows: list[dict[str, Any]], base: list[dict[str, Any]] | None, metric: str) -> Interval | None:
-    if base is None or rows[0]["type"] == "none":
+def _lift(rows: list[CellResult], base: list[CellResult] | None, metric: Metric) -> Interval | None:
+    if base is None or rows[0].type == "none":
         return None
     diffs = paired_differences(_by_seed(rows, metric), _by_seed(base, metric))
     return t_interval(diffs) if diffs else None
@@ -162,20 +187,20 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def lift_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     """The compact table: one row per variant, one column per examples-per-class."""
-    sizes = sorted({g.key["examples_per_class"] for g in groups})
+    sizes = sorted({g.key.examples_per_class for g in groups})
     panels = sorted({g.panel for g in groups})
     header = ["dataset", "classifier", "augmenter", "mode", *[f"{n}/class" for n in sizes]]
     cells: dict[tuple, dict[int, Group]] = defaultdict(dict)
     order: list[tuple] = []
     for g in groups:
-        rk = (*g.panel, g.variant, g.key["mode"] or "-")
+        rk = (*g.panel, g.variant, g.key.mode or "-")
         if rk not in cells:
             order.append(rk)
-        cells[rk][g.key["examples_per_class"]] = g
+        cells[rk][g.key.examples_per_class] = g
     rows = []
     for rk in sorted(order, key=lambda r: (panels.index(r[:2]), order.index(r))):
         by_size = cells[rk]
-        none = next(iter(by_size.values())).key["type"] == "none"
+        none = next(iter(by_size.values())).key.type == "none"
         values = [(f"macro-F1 {fmt_score(by_size[n].macro_f1)}" if none else fmt_lift(by_size[n].lift_macro_f1))
                   if n in by_size else "" for n in sizes]
         rows.append([*rk, *values])
@@ -186,19 +211,22 @@ def efficiency_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     """Synthetic efficiency: an augmenter's mean lift over the oracle's at the same ratio (1 = as good
     as labelling that many real rows). A ratio of means, so no interval; it says n/a where the
     oracle's own lift is not above zero, because the ratio is then meaningless."""
-    oracles = {(*g.panel, g.key["examples_per_class"], g.key["ratio"]): g for g in groups
-               if g.key["type"] == "oracle" and g.lift_macro_f1 is not None}
+    oracles = {_at_ratio(g): g for g in groups if g.key.type == "oracle" and g.lift_macro_f1 is not None}
     header = ["dataset", "classifier", "examples/class", "augmenter", "ratio", "lift (pts)", "oracle lift (pts)",
               "efficiency"]
     rows = []
     for g in groups:
-        oracle = oracles.get((*g.panel, g.key["examples_per_class"], g.key["ratio"]))
-        if g.key["type"] in ("none", "oracle") or oracle is None or g.lift_macro_f1 is None:
+        oracle = oracles.get(_at_ratio(g))
+        if g.key.type in ("none", "oracle") or oracle is None or g.lift_macro_f1 is None:
             continue
-        rows.append([*g.panel, str(g.key["examples_per_class"]), g.variant, f"{g.key['ratio']:g}",
+        rows.append([*g.panel, str(g.key.examples_per_class), g.variant, f"{g.key.ratio:g}",
                      fmt_lift(g.lift_macro_f1), fmt_lift(oracle.lift_macro_f1),
                      fmt_efficiency(g.lift_macro_f1, oracle.lift_macro_f1)])
     return header, rows
+
+
+def _at_ratio(g: Group) -> tuple:
+    return (*_sample(g.key), g.key.ratio)
 
 
 def fmt_efficiency(lift: Interval, oracle: Interval) -> str:
@@ -214,64 +242,63 @@ def main_rows(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for g in groups:
         k = g.key
-        synth = sum(r["rows"]["synthetic"] for r in g.rows) / len(g.rows) / max(1, _labels(g.rows))
-        rows.append([k["dataset"], k["classifier"], str(k["examples_per_class"]), k["augmenter"], k["mode"] or "-",
-                     "-" if k["ratio"] is None else f"{k['ratio']:g}", "on" if k["filter"] else "off",
+        synth = sum(r.rows.synthetic for r in g.rows) / len(g.rows) / max(1, _labels(g.rows))
+        rows.append([k.dataset, k.classifier, str(k.examples_per_class), k.augmenter, k.mode or "-",
+                     "-" if k.ratio is None else f"{k.ratio:g}", "on" if k.filter else "off",
                      str(g.macro_f1.n), f"{synth:.1f}", fmt_score(g.accuracy), fmt_score(g.macro_f1),
                      fmt_lift(g.lift_accuracy), fmt_lift(g.lift_macro_f1)])
     return header, rows
 
 
-def _labels(rows: list[dict[str, Any]]) -> int:
-    return len(rows[0]["metrics"]["per_class"])
+def _labels(rows: list[CellResult]) -> int:
+    return len(rows[0].metrics.per_class)
 
 
-def filter_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def filter_rows(rows: list[CellResult]) -> tuple[list[str], list[list[str]]]:
     """Mean rows dropped by each filter per pool (one pool per sample and LM augmenter)."""
-    pools: dict[tuple, dict[tuple, dict[str, Any]]] = defaultdict(dict)
+    pools: dict[tuple, dict[str, FilterReport]] = defaultdict(dict)
     for r in rows:
-        if r.get("filter_report"):
-            pools[(r["dataset"], r["examples_per_class"], r["augmenter"])][r["pool"]["key"]] = r["filter_report"]
-    steps = list(dict.fromkeys(s["filter"] for p in pools.values() for f in p.values() for s in f["steps"]))
+        if r.filter_report and r.pool:
+            pools[(r.dataset, r.examples_per_class, r.augmenter)][r.pool.key] = r.filter_report
+    steps = list(dict.fromkeys(s.filter for p in pools.values() for f in p.values() for s in f.steps))
     header = ["dataset", "examples/class", "augmenter", "pools", "rows in", *steps, "kept", "dropped by label"]
     out = []
     for (dataset, examples, aug), found in sorted(pools.items()):
         reports = list(found.values())
         n = len(reports)
-        dropped = {s: sum(st["dropped"] for f in reports for st in f["steps"] if st["filter"] == s) / n
-                   for s in steps}
+        dropped = {s: sum(st.dropped for f in reports for st in f.steps if st.filter == s) / n for s in steps}
         by_label: dict[str, int] = defaultdict(int)
         for f in reports:
-            for st in f["steps"]:
-                for label, count in st["dropped_by_label"].items():
+            for st in f.steps:
+                for label, count in st.dropped_by_label.items():
                     by_label[label] += count
-        out.append([dataset, str(examples), aug, str(n), f"{sum(f['rows_in'] for f in reports) / n:.1f}",
-                    *[f"{dropped[s]:.1f}" for s in steps], f"{sum(f['rows_kept'] for f in reports) / n:.1f}",
+        out.append([dataset, str(examples), aug, str(n), f"{sum(f.rows_in for f in reports) / n:.1f}",
+                    *[f"{dropped[s]:.1f}" for s in steps], f"{sum(f.rows_kept for f in reports) / n:.1f}",
                     ", ".join(f"{k}: {v / n:.1f}" for k, v in sorted(by_label.items())) or "-"])
     return header, out
 
 
-def quality_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def quality_rows(rows: list[CellResult]) -> tuple[list[str], list[list[str]]]:
     """Mean quality metrics over seeds of each synthetic set (the same set for every classifier)."""
-    sets: dict[tuple, dict[int, dict[str, Any]]] = defaultdict(dict)
+    sets: dict[tuple, dict[int, Quality]] = defaultdict(dict)
     for r in rows:
-        if r.get("quality"):
-            key = (r["dataset"], r["examples_per_class"], r["augmenter"], r["mode"] or "-", r["ratio"], r["filter"])
-            sets[key][r["seed"]] = r["quality"]
+        if r.quality:
+            key = (r.dataset, r.examples_per_class, r.augmenter, r.mode or "-", r.ratio, r.filter)
+            sets[key][r.seed] = r.quality
     header = ["dataset", "examples/class", "augmenter", "mode", "ratio", "filter", "seeds", "rows",
               "distinct-1", "distinct-2", "real distinct-2", "self-BLEU", "novelty", "label agreement",
               "worst label", "fragments", "real fragments", "words", "real words"]
     out = []
     for key, by_seed in sorted(sets.items(), key=lambda kv: (kv[0][:2], _kind(kv[0][2], rows), kv[0][2:])):
         qs = list(by_seed.values())
-        mean = {m: _mean(q.get(m) for q in qs) for m in (*QUALITY_KEYS, "rows")}
+        mean = {m: _mean(getattr(q, m) for q in qs) for m in (*QUALITY_KEYS, "rows")}
         out.append([key[0], str(key[1]), key[2], key[3], f"{key[4]:g}", "on" if key[5] else "off", str(len(qs)),
                     f"{mean['rows']:.0f}", *[_num(mean[m], 1 if "words" in m else 3) for m in QUALITY_KEYS]])
     return header, out
 
 
-def _kind(augmenter: str, rows: list[dict[str, Any]]) -> int:
-    return kind_rank(next((r["type"] for r in rows if r["augmenter"] == augmenter), ""))
+def _kind(augmenter: str, rows: list[CellResult]) -> int:
+    return kind_rank(next((r.type for r in rows if r.augmenter == augmenter), ""))
 
 
 def _mean(values: Iterable[Any]) -> float | None:
@@ -279,42 +306,42 @@ def _mean(values: Iterable[Any]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def cost_lines(rows: list[dict[str, Any]]) -> list[str]:
-    lms = {r["lm"]["key"]: r["lm"] for r in rows if r.get("lm") and not r["lm"].get("cached")}
-    pools = {r["pool"]["key"]: r["pool"] for r in rows if r.get("pool") and not r["pool"].get("cached")}
-    total = sum(r["wall_s"]["total"] for r in rows)
+def cost_lines(rows: list[CellResult]) -> list[str]:
+    lms = {r.lm.key: r.lm for r in rows if r.lm and not r.lm.cached}
+    pools = {r.pool.key: r.pool for r in rows if r.pool and not r.pool.cached}
+    total = sum(r.wall_s.total for r in rows)
     return [f"- cells: {len(rows)}, summed cell wall time {total / 60:.1f} min "
             f"(includes the artefacts each cell was first to need)",
-            f"- LM fine-tuning: {len(lms)} runs, {sum(v['wall_s'] for v in lms.values()) / 60:.1f} min; "
-            f"pool generation: {len(pools)} pools, {sum(v['wall_s'] for v in pools.values()) / 60:.1f} min "
+            f"- LM fine-tuning: {len(lms)} runs, {sum(v.wall_s for v in lms.values()) / 60:.1f} min; "
+            f"pool generation: {len(pools)} pools, {sum(v.wall_s for v in pools.values()) / 60:.1f} min "
             "(artefacts reused from an earlier run's cache are not counted)", *adapt_lines(rows)]
 
 
-def adapt_lines(rows: list[dict[str, Any]]) -> list[str]:
+def adapt_lines(rows: list[CellResult]) -> list[str]:
     """What each domain adaptation read and cost (the first cell that needed it trained it)."""
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[str, AdaptInfo] = {}
     for r in rows:
-        if r.get("adapt") and (r["adapt"]["key"] not in seen or not r["adapt"].get("cached")):
-            seen[r["adapt"]["key"]] = r["adapt"]
-    return [f"- adaptation {a['key']}: {a['texts']} pool texts, {a['steps']} steps, {a['tokens']} training tokens, "
-            f"held-out loss {_num(a.get('eval_loss'))} (step {a.get('best_step')}), separator "
-            f"`{a.get('separator')}`, {_adapt_cost(a)}" for a in seen.values()]
+        if r.adapt and (r.adapt.key not in seen or not r.adapt.cached):
+            seen[r.adapt.key] = r.adapt
+    return [f"- adaptation {a.key}: {a.texts} pool texts, {a.steps} steps, {a.tokens} training tokens, "
+            f"held-out loss {_num(a.eval_loss)} (step {a.best_step}), separator `{a.separator}`, {_adapt_cost(a)}"
+            for a in seen.values()]
 
 
-def _adapt_cost(record: dict[str, Any]) -> str:
+def _adapt_cost(record: AdaptInfo) -> str:
     """A model another config's run adapted into a shared cache still shows what it cost to train."""
-    if not record.get("cached"):
-        return f"{record['wall_s'] / 60:.1f} min"
-    built = record.get("built_wall_s")
+    if not record.cached:
+        return f"{record.wall_s / 60:.1f} min"
+    built = record.built_wall_s
     return "cached" if built is None else f"cached (trained in {built / 60:.1f} min)"
 
 
 # --- the report ------------------------------------------------------------------------------------
 
-def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[dict[str, Any]], total: int,
+def build_markdown(config: ExperimentConfig, out_dir: Path, rows: list[CellResult], total: int,
                    stale: int, plots: list[Path]) -> str:
     groups = summarize(rows)
-    meta = read_json(out_dir / "experiment.json", default={})
+    meta = ExperimentManifest.read(out_dir / EXPERIMENT_JSON)
     lines = [f"# Experiment: {config.name}", ""]
     lines += _header_lines(config, meta, rows, total, stale)
     if config.notes.strip():
@@ -364,13 +391,13 @@ def efficiency_section(groups: list[Group]) -> list[str]:
             "test split.", "", *_table(header, rows, align="lllllrrr")]
 
 
-def pseudo_label_lines(rows: list[dict[str, Any]]) -> list[str]:
+def pseudo_label_lines(rows: list[CellResult]) -> list[str]:
     """How often the pseudo-labeller was right on the rows it kept (the pool's real labels are known)."""
     found: dict[tuple, dict[int, float]] = defaultdict(dict)
     for r in rows:
-        accuracy = (r.get("reference") or {}).get("pseudo_label_accuracy")
+        accuracy = r.reference.pseudo_label_accuracy if r.reference else None
         if accuracy is not None:
-            found[(r["dataset"], r["examples_per_class"], r["augmenter"], r["ratio"])][r["seed"]] = accuracy
+            found[(r.dataset, r.examples_per_class, r.augmenter, r.ratio)][r.seed] = accuracy
     if not found:
         return []
     table = [[d, str(e), a, f"{ratio:g}", str(len(v)), f"{sum(v.values()) / len(v):.3f}"]
@@ -393,29 +420,34 @@ USER_CHOICES = {"any": ("none", "oversample", "eda", "pseudo-label", "lm"), "lm"
 CHOICE_WORDS = {"any": "none, EDA, pseudo-label or an LM recipe", "lm": "none or an LM recipe"}
 
 
-def selected_per_seed(rows: list[dict[str, Any]], choices: str = "any") -> list[Selection]:
+def selected_per_seed(rows: list[CellResult], choices: str = "any") -> list[Selection]:
     """Per seed (one user's labelled draw), the variant with the best validation macro-F1 among those a
     user could run (never the oracle: it needs labels they lack); ties go to no augmentation, which
     costs nothing. The mean of the seeds' pooled validation lifts would choose with every draw's
     validation rows at once, which no single user has."""
     kinds = USER_CHOICES[choices]
-    draws: dict[tuple, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    draws: dict[tuple, dict[int, list[CellResult]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        if "validation_metrics" in r and r["type"] in kinds:
-            draws[(r["dataset"], r["classifier"], r["examples_per_class"])][r["seed"]].append(r)
+        if r.validation_metrics is not None and r.type in kinds:
+            draws[(r.dataset, r.classifier, r.examples_per_class)][r.seed].append(r)
     out = []
     for (dataset, classifier, size), by_seed in sorted(draws.items()):
         picks, lifts = {}, []
         for seed, draw in sorted(by_seed.items()):
-            draw.sort(key=lambda r: r["type"] != "none")   # no augmentation first, so it wins ties
-            if draw[0]["type"] != "none" or len(draw) < 2:
+            draw.sort(key=lambda r: r.type != "none")   # no augmentation first, so it wins ties
+            if draw[0].type != "none" or len(draw) < 2:
                 continue
-            best = max(draw, key=lambda r: r["validation_metrics"]["macro_f1"])   # max keeps the first of ties
+            best = max(draw, key=_validation_macro_f1)   # max keeps the first of ties
             picks[seed] = variant_name(best)
-            lifts.append(best["metrics"]["macro_f1"] - draw[0]["metrics"]["macro_f1"])
+            lifts.append(best.metrics.macro_f1 - draw[0].metrics.macro_f1)
         if lifts:
             out.append(Selection((dataset, classifier), size, CHOICE_WORDS[choices], picks, t_interval(lifts)))
     return out
+
+
+def _validation_macro_f1(row: CellResult) -> float:
+    assert row.validation_metrics is not None
+    return row.validation_metrics.macro_f1
 
 
 def fmt_picks(selection: Selection) -> str:
@@ -423,7 +455,7 @@ def fmt_picks(selection: Selection) -> str:
     return ", ".join(f"{v} {n}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def selection_section(rows: list[dict[str, Any]], selection: str) -> list[str]:
+def selection_section(rows: list[CellResult], selection: str) -> list[str]:
     """``selection``: the validation split in words."""
     found = [s for choices in USER_CHOICES for s in selected_per_seed(rows, choices)]
     if not found:
@@ -438,22 +470,22 @@ def selection_section(rows: list[dict[str, Any]], selection: str) -> list[str]:
                      "picks"], table, "llllrrl")]
 
 
-def validation_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def validation_rows(rows: list[CellResult]) -> list[CellResult]:
     """The rows with their validation scores in place of the test scores (empty without a validation split)."""
-    if not rows or not all("validation_metrics" in r for r in rows):
+    if not rows or not all(r.validation_metrics is not None for r in rows):
         return []
-    return [{**r, "metrics": r["validation_metrics"]} for r in rows]
+    return [r.scored_on_validation() for r in rows]
 
 
-def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dict[str, Any]], total: int,
+def _header_lines(config: ExperimentConfig, meta: ExperimentManifest | None, rows: list[CellResult], total: int,
                   stale: int) -> list[str]:
     lines = [f"- cells finished: {len(rows)} of {total}" + ("" if len(rows) == total else " (**partial**)"),
              f"- examples per class: {config.examples_per_class}; seeds: {config.seeds}; ratios: "
              f"{config.ratios}; filter: {config.filters}; classifiers: {', '.join(config.classifiers)}"]
-    for name, stats in (meta.get("datasets") or {}).items():
-        lines.append(f"- dataset `{name}`: test split {stats['test_total']} rows {stats['test_rows']} "
+    for name, stats in (meta.datasets if meta else {}).items():
+        lines.append(f"- dataset `{name}`: test split {stats.test_total} rows {stats.test_rows} "
                      f"(stratified, seed {config.test.seed}; never used for training, LM fine-tuning, filtering "
-                     f"or the quality judge); training pool {stats['pool_rows']}")
+                     f"or the quality judge); training pool {stats.pool_rows}")
     for spec in config.augmenters:
         if spec.type == "lm":
             ft, gen = spec.finetune, spec.generate
@@ -473,20 +505,18 @@ def _header_lines(config: ExperimentConfig, meta: dict[str, Any], rows: list[dic
     if stale:
         lines.append(f"- {stale} rows in results.jsonl belong to other configurations and are not shown")
     if meta:
-        versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
-        first = meta.get("first_run") or meta.get("created")
-        lines.append(f"- first run started {first}, last run {meta.get('created')}; {versions}; "
-                     f"{meta.get('platform')}")
+        versions = ", ".join(f"{k} {v}" for k, v in meta.versions.items())
+        lines.append(f"- first run started {meta.started()}, last run {meta.created}; {versions}; {meta.platform}")
     return lines
 
 
-def eda_lines(config: ExperimentConfig, rows: list[dict[str, Any]]) -> list[str]:
+def eda_lines(config: ExperimentConfig, rows: list[CellResult]) -> list[str]:
     """Whether EDA's synonym replacement ran, from the rows themselves (older rows had none)."""
     lines = []
     for spec in config.augmenters:
         if spec.type != "eda":
             continue
-        used = {(r.get("eda") or {}).get("synonyms", "off") for r in rows if r["augmenter"] == spec.name}
+        used = {r.eda.synonyms if r.eda else "off" for r in rows if r.augmenter == spec.name}
         how = {"wordnet": "with synonym replacement and insertion from WordNet 3.0 (offline, Debian wordnet-base)",
                "off": "without synonym replacement (no offline WordNet; `augment fetch wordnet` adds it): swap, "
                       "delete, insert a word of the label's rows"}

@@ -1,4 +1,4 @@
-"""``results.jsonl``: one JSON row per finished cell, appended one whole line at a time.
+"""``results.jsonl``: one JSON row per finished cell (a ``CellResult``), appended one whole line at a time.
 
 Each row is written with a single ``write`` on an ``O_APPEND`` descriptor and
 fsynced, so a kill leaves at most one partial last line (no newline, or not
@@ -6,6 +6,12 @@ JSON). Reading drops that line with a warning; the writer truncates it away
 before appending, so a re-run never glues a new row onto half an old one. A bad
 line anywhere else is corruption and an error naming the line. A lock file
 keeps two runs from appending to the same results at once.
+
+The records here are the one definition of a row and of ``experiment.json``: the runner
+writes them and the report reads them through these classes. A part a cell does not have
+(no LM, no filter, no validation split) is absent from its row rather than null, and a row
+keeps the fields it was written with (``exclude_unset``), so rows written before a field
+existed read as they are.
 """
 
 from __future__ import annotations
@@ -19,18 +25,194 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from augment.config import describe
 from augment.errors import AugmentError
+from augment.filter import FilterReport
+from augment.provenance import Provenance
 
 log = logging.getLogger(__name__)
 
 RESULTS = "results.jsonl"
+EXPERIMENT_JSON = "experiment.json"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassScores(Record):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class Scores(Record):
+    """``classifiers.evaluate`` on one split."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, ClassScores]
+
+
+class RowCounts(Record):
+    real: int
+    synthetic: int
+    requested_per_label: int
+    synthetic_by_label: dict[str, int]
+
+
+class WallTime(Record):
+    augment: float
+    total: float
+
+
+class Quality(Record):
+    """``augment.metrics.quality_report`` of the rows a cell added; fields it gained later are
+    absent from older rows."""
+
+    rows: int
+    rows_by_label: dict[str, int]
+    distinct_1: float | None
+    distinct_2: float | None
+    real_distinct_2: float | None = None
+    reference_rows: int | None = None
+    self_bleu: float | None
+    self_bleu_rows: int
+    novelty: float | None
+    mean_max_overlap: float | None
+    novelty_ngram: int
+    novelty_threshold: float
+    label_agreement: float | None
+    label_agreement_by_label: dict[str, float]
+    label_agreement_min: float | None = None
+    fragment_rate: float | None = None
+    real_fragment_rate: float | None = None
+    mean_words: float | None
+    real_mean_words: float | None
+
+
+class EdaInfo(Record):
+    synonyms: str
+
+
+class ReferenceInfo(Record):
+    """Real rows a reference augmenter drew from (the oracle's or the pseudo-labeller's)."""
+
+    candidates: int
+    classifier: str | None = None
+    pseudo_label_accuracy: float | None = None
+
+
+class LMInfo(Record):
+    """The fine-tuned LM of a cell: what training it cost, or that it came from the cache."""
+
+    key: str
+    cached: bool
+    wall_s: float
+    loss_first_last: dict[str, list[float | None]] | None = None
+    held_out_loss_step: dict[str, tuple[float | None, int | None]] | None = None
+    separator: str | None = None
+
+
+class PoolInfo(Record):
+    key: str
+    cached: bool
+    wall_s: float
+
+
+class AdaptInfo(Record):
+    """The domain-adapted start model; ``built_wall_s``: what it cost whoever trained it."""
+
+    key: str
+    cached: bool
+    texts: int
+    tokens: int
+    steps: int
+    eval_loss: float | None
+    best_step: int | None
+    separator: str | None
+    wall_s: float
+    built_wall_s: float | None = None
+
+
+class CellResult(Record):
+    """One finished cell: what it was (the grid's fields), what it scored and what it cost."""
+
+    key: str
+    dataset: str
+    examples_per_class: int
+    seed: int
+    augmenter: str
+    type: str
+    mode: str | None
+    ratio: float | None
+    filter: bool
+    classifier: str
+    config: dict[str, Any]
+    metrics: Scores
+    validation_metrics: Scores | None = None
+    rows: RowCounts
+    eda: EdaInfo | None = None
+    reference: ReferenceInfo | None = None
+    lm: LMInfo | None = None
+    pool: PoolInfo | None = None
+    pool_rows: dict[str, int] | None = None
+    adapt: AdaptInfo | None = None
+    filter_report: FilterReport | None = None
+    quality: Quality | None
+    wall_s: WallTime
+    created: str
+
+    def to_line(self) -> bytes:
+        """The row as ``results.jsonl`` holds it: keys sorted, absent parts left out."""
+        row = self.model_dump(mode="json", exclude_unset=True)
+        return (json.dumps(row, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+
+    def scored_on_validation(self) -> CellResult:
+        """The row with its validation scores in place of the test scores."""
+        return self.model_copy(update={"metrics": self.validation_metrics})
+
+
+class DatasetStats(Record):
+    test_total: int
+    test_rows: dict[str, int]
+    pool_rows: dict[str, int]
+
+
+class ExperimentManifest(Provenance):
+    """``experiment.json``: the configuration as written and as resolved, the datasets' sizes, and when
+    and where the results were first and last run."""
+
+    config: dict[str, Any]
+    resolved: dict[str, Any]
+    datasets: dict[str, DatasetStats]
+    source: str | None
+    first_run: str | None = None
+
+    def started(self) -> str:
+        """When the first run started (records from before ``first_run`` existed: their own run)."""
+        return self.first_run or self.created
+
+    @classmethod
+    def read(cls, path: Path) -> ExperimentManifest | None:
+        """The saved manifest, or None where there is none yet; a corrupt one is an error naming the file."""
+        if not path.exists():
+            return None
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            raise AugmentError(f"{path}: not an experiment manifest ({describe(exc)})") from None
 
 
 class ResultsLog:
     def __init__(self, path: Path):
         self.path = Path(path)
 
-    def read(self) -> list[dict[str, Any]]:
+    def read(self) -> list[CellResult]:
         """Finished rows, first occurrence of each key; a partial last line is dropped."""
         if not self.path.exists():
             return []
@@ -41,15 +223,15 @@ class ResultsLog:
             if not line.strip():
                 continue
             row = self._parse(line, number)
-            if row["key"] in seen:
-                log.warning("%s: line %d repeats cell %s; keeping the first", self.path, number, row["key"])
+            if row.key in seen:
+                log.warning("%s: line %d repeats cell %s; keeping the first", self.path, number, row.key)
                 continue
-            seen.add(row["key"])
+            seen.add(row.key)
             rows.append(row)
         return rows
 
     def keys(self) -> set[str]:
-        return {row["key"] for row in self.read()}
+        return {row.key for row in self.read()}
 
     def _split(self, data: bytes) -> tuple[bytes, bytes]:
         """(complete lines, partial tail). A last line without a newline, or one that is not
@@ -66,7 +248,7 @@ class ResultsLog:
             return complete[:start], complete[start:]
         return complete, b""
 
-    def _parse(self, line: bytes, number: int) -> dict[str, Any]:
+    def _parse(self, line: bytes, number: int) -> CellResult:
         try:
             row = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -75,7 +257,11 @@ class ResultsLog:
         if not isinstance(row, dict) or not isinstance(row.get("key"), str):
             raise AugmentError(f"{self.path}: line {number} is not a results row (no 'key'); remove that line "
                                "or re-run with --overwrite")
-        return row
+        try:
+            return CellResult.model_validate(row)
+        except ValidationError as exc:
+            raise AugmentError(f"{self.path}: line {number} is not a results row ({describe(exc)}); remove "
+                               "that line or re-run with --overwrite") from None
 
     def repair(self) -> None:
         """Cut a partial last line off the file, so the next append starts on a fresh line."""
@@ -88,8 +274,8 @@ class ResultsLog:
                 fh.truncate(len(complete))
                 os.fsync(fh.fileno())
 
-    def append(self, row: dict[str, Any]) -> None:
-        line = (json.dumps(row, sort_keys=True, default=str, allow_nan=False) + "\n").encode("utf-8")
+    def append(self, row: CellResult) -> None:
+        line = row.to_line()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -14,6 +14,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,36 @@ import pandas as pd
 
 from augment.data import LABEL, TEXT
 from augment.data import label_counts as _counts
+from augment.errors import AugmentError
 from augment.experiment import artefacts
 from augment.experiment.config import ExperimentConfig, LMSpec
 from augment.experiment.data import PreparedData, prepare
 from augment.experiment.grid import Cell, expand, pool_rows, resolved
-from augment.experiment.results import RESULTS, ResultsLog
-from augment.io import hash_json, provenance, read_json, write_json_atomic
+from augment.experiment.results import (EXPERIMENT_JSON, RESULTS, AdaptInfo, CellResult, DatasetStats, EdaInfo,
+                                        ExperimentManifest, LMInfo, PoolInfo, Quality, ReferenceInfo, ResultsLog,
+                                        RowCounts, Scores, WallTime)
+from augment.io import hash_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT_JSON = "experiment.json"
-OnCell = Callable[[Cell, dict[str, Any]], None]
+OnCell = Callable[[Cell, CellResult], None]
+
+
+@dataclass(frozen=True)
+class PoolMade:
+    """What a sample's synthetic pool took: its LM, the pool itself, and the adapted start model if any."""
+
+    lm: LMInfo
+    pool: PoolInfo
+    adapt: AdaptInfo | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    cells: int
+    skipped: int
+    ran: int
+    wall_s: float
 
 
 class SampleWork:
@@ -42,30 +62,30 @@ class SampleWork:
         self.config, self.data, self.examples, self.seed = config, data, examples, seed
         self.sample_key, self.cache = sample_key, cache
         self.train, self.validation = data.labelled(examples, seed)
-        self._pools: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
+        self._pools: dict[str, tuple[pd.DataFrame, PoolMade]] = {}
         self._filtered: dict[tuple[str, int | None], Any] = {}
         self._fidelity: dict[str, Any] = {}
-        self._quality: dict[tuple[str, float | None, bool], dict[str, Any] | None] = {}
+        self._quality: dict[tuple[str, float | None, bool], Quality | None] = {}
         self._references: dict[str, pd.DataFrame] = {}
         self._labellers: dict[str, Any] = {}
 
     def synthetic(self, cell: Cell) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """The synthetic rows of a cell and what it took to make them."""
+        """The synthetic rows of a cell and what it took to make them (``CellResult`` fields)."""
         spec, k = cell.augmenter, cell.rows_per_label()
         if spec.type == "none":
             return pd.DataFrame(columns=[TEXT, LABEL]), {}
         if spec.type == "oversample":
             return self._baseline(spec, k), {}
         if spec.type == "eda":
-            return self._baseline(spec, k), {"eda": {"synonyms": spec.resolved_synonyms()}}
+            return self._baseline(spec, k), {"eda": EdaInfo(synonyms=spec.resolved_synonyms())}
         if spec.type in ("oracle", "pseudo-label"):
             return self._reference(spec, k)
-        pool, info = self.pool(spec)
-        extra: dict[str, Any] = {"lm": info["lm"], "pool": info["pool"], "pool_rows": _counts(pool),
-                                 **({"adapt": info["adapt"]} if "adapt" in info else {})}
+        pool, made = self.pool(spec)
+        extra: dict[str, Any] = {"lm": made.lm, "pool": made.pool, "pool_rows": _counts(pool),
+                                 **({"adapt": made.adapt} if made.adapt else {})}
         if cell.filtered:
             result = self.filtered(spec, k)
-            extra["filter_report"] = result.to_dict()
+            extra["filter_report"] = result.report
             pool = result.kept
         return pool.groupby(LABEL, sort=True).head(k).reset_index(drop=True)[[TEXT, LABEL]], extra
 
@@ -78,7 +98,7 @@ class SampleWork:
             aug = OversampleAugmenter(self.train)
         return pd.concat([aug.generate(label=l, n=k, seed=self.seed) for l in self.data.labels], ignore_index=True)
 
-    def _reference(self, spec: Any, k: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def _reference(self, spec: Any, k: int) -> tuple[pd.DataFrame, dict[str, ReferenceInfo]]:
         """Real rows in the cell's counts: the oracle's true labels, or the pseudo-labeller's surest."""
         from augment.experiment import references
         from augment.filter import pseudo_labelled
@@ -96,10 +116,10 @@ class SampleWork:
         ordered = self._references[spec.name]
         rows = references.first_per_label(ordered, k)
         if spec.type == "oracle":
-            return rows, {"reference": {"candidates": len(ordered)}}
+            return rows, {"reference": ReferenceInfo(candidates=len(ordered))}
         accuracy = references.pseudo_label_accuracy(rows, self.data.pool)
-        return rows, {"reference": {"candidates": len(ordered), "classifier": spec.classifier,
-                                    "pseudo_label_accuracy": accuracy}}
+        return rows, {"reference": ReferenceInfo(candidates=len(ordered), classifier=spec.classifier,
+                                                 pseudo_label_accuracy=accuracy)}
 
     def _labeller(self, name: str) -> Any:
         """The pseudo-labeller: ``name`` trained on this sample's real rows, once per sample."""
@@ -110,11 +130,11 @@ class SampleWork:
             self._labellers[name] = model.fit(self.train[TEXT].tolist(), self.train[LABEL].tolist())
         return self._labellers[name]
 
-    def pool(self, spec: LMSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def pool(self, spec: LMSpec) -> tuple[pd.DataFrame, PoolMade]:
         if spec.name not in self._pools:
             precision = artefacts.lm_precision(spec, self.config.precision)
             start, adapted = self._adapted(spec, precision)
-            key = artefacts.lm_key(self.sample_key, spec, self.seed, None if adapted is None else adapted["key"],
+            key = artefacts.lm_key(self.sample_key, spec, self.seed, None if adapted is None else adapted.key,
                                    precision)
             info = {"dataset": self.data.name, "examples_per_class": self.examples, "seed": self.seed,
                     "data": self.data.config.model_dump()}
@@ -125,11 +145,10 @@ class SampleWork:
                                       precision)
             frame, pool = artefacts.synthetic_pool(self.cache, pkey, spec, run_dir, self.data.labels, rows, self.seed,
                                                    prompts, precision)
-            self._pools[spec.name] = frame, {"lm": lm, "pool": pool, **({"adapt": adapted} if adapted else {})}
-        frame, info = self._pools[spec.name]
-        return frame, info
+            self._pools[spec.name] = frame, PoolMade(lm, pool, adapted)
+        return self._pools[spec.name]
 
-    def _adapted(self, spec: LMSpec, precision: str) -> tuple[Path | None, dict[str, Any] | None]:
+    def _adapted(self, spec: LMSpec, precision: str) -> tuple[Path | None, AdaptInfo | None]:
         """The dataset's adapted start model (one for every sample and size), if the spec asks for one."""
         if spec.adapt is None:
             return None, None
@@ -184,15 +203,15 @@ class SampleWork:
         texts = self.data.unlabelled()
         return random.Random(f"reference:{self.seed}").sample(texts, min(rows, len(texts)))
 
-    def quality(self, cell: Cell, synthetic: pd.DataFrame) -> dict[str, Any] | None:
+    def quality(self, cell: Cell, synthetic: pd.DataFrame) -> Quality | None:
         """Quality of the rows a cell trains on; the same for every classifier."""
         from augment.metrics import quality_report
 
         key = (cell.augmenter.name, cell.ratio, cell.filtered)
         if key not in self._quality:
-            self._quality[key] = (None if synthetic.empty else
-                                  quality_report(synthetic, self.train, self.data.judge(), seed=self.seed,
-                                                 reference=self._real_reference(len(synthetic))))
+            self._quality[key] = (None if synthetic.empty else Quality.model_validate(
+                quality_report(synthetic, self.train, self.data.judge(), seed=self.seed,
+                               reference=self._real_reference(len(synthetic)))))
         return self._quality[key]
 
 
@@ -214,7 +233,7 @@ def _synonyms(spec: Any) -> Any:
     return load_wordnet(str(wordnet_dir()))
 
 
-def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str, Any]:
+def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> CellResult:
     from classifiers import evaluate, make_classifier
 
     start = time.perf_counter()
@@ -226,24 +245,24 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> dict[str
     scores = evaluate(classifier, work.data.test[TEXT].tolist(), work.data.test[LABEL].tolist())
     val = work.validation
     extra_scores = {} if val is None else {
-        "validation_metrics": evaluate(classifier, val[TEXT].tolist(), val[LABEL].tolist())}
-    return {
+        "validation_metrics": Scores.model_validate(evaluate(classifier, val[TEXT].tolist(), val[LABEL].tolist()))}
+    return CellResult(
         **cell.describe(),
-        "config": resolved(config, cell),
-        "metrics": scores,
+        config=resolved(config, cell),
+        metrics=Scores.model_validate(scores),
         **extra_scores,
-        "rows": {"real": len(work.train), "synthetic": len(synthetic), "requested_per_label": cell.rows_per_label(),
-                 "synthetic_by_label": _counts(synthetic)},
+        rows=RowCounts(real=len(work.train), synthetic=len(synthetic), requested_per_label=cell.rows_per_label(),
+                       synthetic_by_label=_counts(synthetic)),
         **extra,
-        "quality": work.quality(cell, synthetic),
-        "wall_s": {"augment": round(made - start, 2), "total": round(time.perf_counter() - start, 2)},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+        quality=work.quality(cell, synthetic),
+        wall_s=WallTime(augment=round(made - start, 2), total=round(time.perf_counter() - start, 2)),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
 
 
 def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool = False,
                    on_plan: Callable[[int, int], None] | None = None, on_cell: OnCell | None = None,
-                   source: Path | None = None, cache: Path | None = None) -> dict[str, Any]:
+                   source: Path | None = None, cache: Path | None = None) -> RunSummary:
     """Run every unfinished cell; returns counts and wall time. Validation comes first.
 
     ``cache``: where adapted and fine-tuned LMs and synthetic pools live (default ``out_dir/cache``);
@@ -273,8 +292,8 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool =
                 results.append(row)
                 if on_cell:
                     on_cell(cell, row)
-    return {"cells": len(cells), "skipped": len(cells) - len(todo), "ran": len(todo),
-            "wall_s": round(time.perf_counter() - start, 1)}
+    return RunSummary(cells=len(cells), skipped=len(cells) - len(todo), ran=len(todo),
+                      wall_s=round(time.perf_counter() - start, 1))
 
 
 def clear_results(out_dir: Path) -> None:
@@ -292,12 +311,21 @@ def _write_experiment(config: ExperimentConfig, out_dir: Path, prepared: dict[st
     copy = out_dir / "config.yaml"
     if source is not None and Path(source).resolve() != copy.resolve():
         shutil.copyfile(source, copy)
-    stats = {name: data.stats() for name, data in prepared.items()}
-    record = provenance(config.model_dump(mode="json", exclude_unset=True), resolved=config.model_dump(mode="json"),
-                        datasets=stats, source=str(source) if source else None)
-    previous = read_json(out_dir / EXPERIMENT_JSON, default={})
-    record["first_run"] = previous.get("first_run") or previous.get("created") or record["created"]
-    write_json_atomic(out_dir / EXPERIMENT_JSON, record)
+    record = ExperimentManifest.now(
+        config.model_dump(mode="json", exclude_unset=True), resolved=config.model_dump(mode="json"),
+        datasets={name: DatasetStats.model_validate(data.stats()) for name, data in prepared.items()},
+        source=str(source) if source else None)
+    record = record.model_copy(update={"first_run": _first_run(out_dir / EXPERIMENT_JSON) or record.created})
+    write_json_atomic(out_dir / EXPERIMENT_JSON, record.model_dump(mode="json"))
+
+
+def _first_run(path: Path) -> str | None:
+    """When the first run of these results started; an unreadable record is replaced, as it always was."""
+    try:
+        previous = ExperimentManifest.read(path)
+    except AugmentError:
+        return None
+    return previous.started() if previous else None
 
 
 def _write_gitignore(out_dir: Path) -> None:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from augment.errors import ConfigError
-from augment.experiment.report import (Group, Selection, current_rows, fmt_lift, fmt_score, load_target,
+from augment.experiment.report import (Group, GroupKey, Selection, current_rows, fmt_lift, fmt_score, load_target,
                                        selected_per_seed, summarize, validation_rows)
 from augment.io import write_text_atomic
 
@@ -31,7 +31,7 @@ def summary_markdown(targets: list[Path]) -> str:
         rows, total, _ = current_rows(config, out_dir)
         if not rows:
             raise ConfigError(f"{out_dir}: no finished cells to summarise")
-        seeds = sorted({r["seed"] for r in rows})
+        seeds = sorted({r.seed for r in rows})
         labels = "; ".join(f"{name}: {', '.join(data.labels) if data.labels else 'all'}"
                            for name, data in config.named_datasets().items())
         lines += [f"**{config.name}** (`{out_dir}`): {len(rows)} of {total} cells, seeds "
@@ -42,14 +42,14 @@ def summary_markdown(targets: list[Path]) -> str:
 
 
 def _tables(test: list[Group], validation: list[Group], selections: list[Selection] = ()) -> list[str]:
-    chosen = {_cell(g): g for g in validation}
+    chosen = {g.key: g for g in validation}
     per_seed = {(*s.panel, s.examples_per_class): s for s in selections}
     panels: dict[tuple[str, str], list[Group]] = defaultdict(list)
     for g in test:
         panels[g.panel].append(g)
     lines: list[str] = []
     for (dataset, classifier), groups in sorted(panels.items()):
-        sizes = sorted({g.key["examples_per_class"] for g in groups})
+        sizes = sorted({g.key.examples_per_class for g in groups})
         lines += [f"*{dataset}, {classifier}*", "",
                   "| augmenter | " + " | ".join(f"{n}/class" for n in sizes) + " |",
                   "|---|" + "---:|" * len(sizes)]
@@ -69,22 +69,18 @@ def _picked(selection: Selection) -> str:
     return f"{fmt_lift(selection.lift_macro_f1)} (LM on {augmented} of {len(selection.picks)} seeds)"
 
 
-def _cell(g: Group) -> tuple:
-    return tuple(g.key[k] for k in ("dataset", "classifier", "examples_per_class", "augmenter", "mode", "ratio",
-                                    "filter"))
-
-
-def _rows(groups: list[Group], sizes: list[int], validation: dict[tuple, Group] | None) -> list[tuple[str, dict[int, str]]]:
+def _rows(groups: list[Group], sizes: list[int],
+          validation: dict[GroupKey, Group] | None) -> list[tuple[str, dict[int, str]]]:
     out: list[tuple[str, dict[int, str]]] = []
-    none = {g.key["examples_per_class"]: g for g in groups if g.key["type"] == "none"}
+    none = {g.key.examples_per_class: g for g in groups if g.key.type == "none"}
     out.append(("none (macro-F1)", {n: fmt_score(g.macro_f1) for n, g in none.items()}))
     for kind, label in KIND_NAMES.items():
-        members = [g for g in groups if g.key["type"] == kind]
+        members = [g for g in groups if g.key.type == kind]
         if not members:
             continue
         if validation is None:
             for variant in sorted({g.variant for g in members}):
-                out.append((f"{label}: {variant}", {g.key["examples_per_class"]: fmt_lift(g.lift_macro_f1)
+                out.append((f"{label}: {variant}", {g.key.examples_per_class: fmt_lift(g.lift_macro_f1)
                                                     for g in members if g.variant == variant}))
             continue
         picks = {}
@@ -96,11 +92,11 @@ def _rows(groups: list[Group], sizes: list[int], validation: dict[tuple, Group] 
     return out
 
 
-def _best(members: list[Group], size: int, validation: dict[tuple, Group]) -> Group | None:
+def _best(members: list[Group], size: int, validation: dict[GroupKey, Group]) -> Group | None:
     """The variant with the highest mean validation lift at this size (ties: the first in report order)."""
-    scored = [(validation[_cell(g)].lift_macro_f1.mean, -i, g) for i, g in enumerate(members)
-              if g.key["examples_per_class"] == size and _cell(g) in validation
-              and validation[_cell(g)].lift_macro_f1 is not None]
+    scored = [(validation[g.key].lift_macro_f1.mean, -i, g) for i, g in enumerate(members)
+              if g.key.examples_per_class == size and g.key in validation
+              and validation[g.key].lift_macro_f1 is not None]
     return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
 
 

@@ -15,21 +15,22 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from augment.config import GenerateConfig, changed_settings
 from augment.generate.context import check_job_fits, prompt_texts, train_texts
 from augment.errors import AugmentError, OutputExistsError
-from augment.filter import FilterConfig, filter_synthetic
+from augment.filter import FilterConfig, FilterReport, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
 from augment.generate.loop import Texts, collect_rows, resolve_batch_size
 from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
-from augment.io import (atomic_path, check_output_path, hash_json, holds_lock, provenance, write_json_atomic,
-                        write_jsonl_atomic)
+from augment.io import atomic_path, check_output_path, hash_json, holds_lock, write_json_atomic, write_jsonl_atomic
 from augment.models import placement
 from augment.precision import PrecisionChoice
+from augment.provenance import Provenance
 from augment.run import RunDir, slug
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -122,18 +123,47 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         train = pd.DataFrame([r for l in labels for r in ({"text": t, "label": l} for t in train_texts(run, l))],
                              columns=["text", "label"])
         result = filter_synthetic(generated, train, filter_config, seed=config.seed)
-        frame, report = result.kept.reset_index(drop=True), result.to_dict()
+        frame, report = result.kept.reset_index(drop=True), result.report
         write_table(result.dropped.reset_index(drop=True), dropped_path(out), overwrite=True)
     write_table(frame, out, overwrite=True)
     manifest = run.read_manifest()
-    write_json_atomic(out.with_name(out.name + ".provenance.json"), provenance(
-        config.model_dump(), run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
+    record = GenerationProvenance.now(
+        config, run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
         filter=report, batch_sizes=batch_sizes, world_size=comm.world_size, sampler=SAMPLER_VERSION,
-        prefixes="training rows" if prefix_texts is None else {"texts": len(prefix_texts), "hash": prefixes_hash},
+        prefixes="training rows" if prefix_texts is None else Prefixes(texts=len(prefix_texts), hash=prefixes_hash),
         models={l: manifest.model_for(l, run.root).hash for l in labels},
-        finetune=manifest.finetune, data=manifest.data, precision=chosen.model_dump(mode="json")))
+        finetune=manifest.finetune, data=manifest.data, precision=chosen)
+    write_json_atomic(out.with_name(out.name + ".provenance.json"), record.model_dump(mode="json"))
     shutil.rmtree(parts, ignore_errors=True)
     return GenerateResult(frame, generated, report)
+
+
+class Prefixes(BaseModel):
+    """The texts prompts took their first words from, when not the training rows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    texts: int
+    hash: str
+
+
+class GenerationProvenance(Provenance):
+    """``OUT.provenance.json`` of a generate job: what made its rows."""
+
+    config: GenerateConfig
+    run_dir: str
+    labels: list[str]
+    rows: int
+    rows_generated: int
+    filter: FilterReport | None
+    batch_sizes: dict[str, int]
+    world_size: int
+    sampler: str
+    prefixes: Literal["training rows"] | Prefixes
+    models: dict[str, str]
+    finetune: dict[str, Any]
+    data: dict[str, Any]
+    precision: PrecisionChoice | None = None   # files written before the choice was recorded: fp32
 
 
 @dataclass(frozen=True)
@@ -142,7 +172,7 @@ class GenerateResult:
 
     rows: pd.DataFrame
     generated: pd.DataFrame
-    filter_report: dict[str, Any] | None
+    filter_report: FilterReport | None
 
 
 def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool,

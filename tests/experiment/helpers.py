@@ -50,3 +50,23 @@ def lm_spec(model_dir: Path, **finetune: Any) -> dict[str, Any]:
 def write_yaml(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def cell_result(**fields: Any) -> Any:
+    """A valid results row with only what a test cares about given; scores may be given as
+    ``{"accuracy": ..., "macro_f1": ...}`` alone."""
+    from augment.experiment.results import CellResult
+
+    row: dict[str, Any] = {
+        "dataset": "d", "classifier": "c", "examples_per_class": 10, "augmenter": "none", "type": "none",
+        "mode": None, "ratio": None, "filter": False, "seed": 0, "config": {},
+        "metrics": {"accuracy": 0.5, "macro_f1": 0.5},
+        "rows": {"real": 20, "synthetic": 0, "requested_per_label": 0, "synthetic_by_label": {}},
+        "quality": None, "wall_s": {"augment": 0.0, "total": 0.0}, "created": "2026-01-01T00:00:00+0000"}
+    row.update(fields)
+    row.setdefault("key", f"{row['augmenter']}-{row['ratio']}-{row['filter']}-{row['seed']}-{row['classifier']}-"
+                          f"{row['examples_per_class']}")
+    for split in ("metrics", "validation_metrics"):
+        if split in row:
+            row[split] = {"n": 100, "per_class": {}, **row[split]}
+    return CellResult.model_validate(row)

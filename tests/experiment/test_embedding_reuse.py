@@ -22,7 +22,7 @@ def test_test_rows_are_encoded_once_per_run(tmp_path: Path, data_csv: Path, monk
     config = load_experiment(write_yaml(tmp_path / "e.yaml", baseline_config(
         data_csv, classifiers=["minilm-lr"], quality={"judge": "tfidf-lr", "judge_rows_per_class": 20})))
     summary = run_experiment(config, tmp_path / "out")
-    assert summary["ran"] == 20
+    assert summary.ran == 20
     test_texts = prepare(config)["tiny"].test[TEXT].tolist()
     counts = Counter(fake.seen)
     assert all(counts[t] == 1 for t in test_texts)      # 20 cells, each scored on the test split: encoded once

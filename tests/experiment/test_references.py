@@ -53,7 +53,7 @@ def test_oracle_adds_real_pool_rows_in_the_cells_counts(tmp_path: Path, big_csv:
     forbidden = set(work.data.test[TEXT]) | set(work.train[TEXT]) | set(work.data._validation_draw()[TEXT])
     assert not forbidden & set(large[TEXT])
     assert set(small[TEXT]) <= set(large[TEXT])                                       # ratios nest
-    assert extra["reference"]["candidates"] == len(work.data.pool) - 20 - 6 + len(
+    assert extra["reference"].candidates == len(work.data.pool) - 20 - 6 + len(
         set(work.train[TEXT]) & set(work.data._validation_draw()[TEXT]))
 
 
@@ -72,8 +72,8 @@ def test_pseudo_label_keeps_the_labellers_surest_pool_texts(tmp_path: Path, big_
         assert kept.min() >= rest.max()                                                # top-k by confidence
     truth = dict(zip(work.data.pool[TEXT], work.data.pool[LABEL]))
     expected = sum(truth[t] == l for t, l in zip(rows[TEXT], rows[LABEL])) / len(rows)
-    assert extra["reference"]["pseudo_label_accuracy"] == pytest.approx(expected)
-    assert extra["reference"]["pseudo_label_accuracy"] > 0.8                         # separable toy data
+    assert extra["reference"].pseudo_label_accuracy == pytest.approx(expected)
+    assert extra["reference"].pseudo_label_accuracy > 0.8                         # separable toy data
 
 
 def test_pseudo_label_can_label_a_sample_of_the_pool(tmp_path: Path, big_csv: Path):
@@ -82,7 +82,7 @@ def test_pseudo_label_can_label_a_sample_of_the_pool(tmp_path: Path, big_csv: Pa
     config = _config(tmp_path, big_csv, augmenters=references)
     work, cells = _work(config, tmp_path)
     rows, extra = work.synthetic(_cell(cells, "pseudo-label", 1))
-    assert extra["reference"]["candidates"] == 30 and len(work._references["pseudo-label"]) == 30
+    assert extra["reference"].candidates == 30 and len(work._references["pseudo-label"]) == 30
     assert not set(work.train[TEXT]) & set(rows[TEXT])
     again, _ = _work(config, tmp_path)
     assert again.synthetic(_cell(cells, "pseudo-label", 1))[0].equals(rows)
@@ -97,7 +97,7 @@ def test_report_shows_efficiency_against_the_oracle(tmp_path: Path, big_csv: Pat
     groups = summarize(ResultsLog(out / "results.jsonl").read())
     header, rows = efficiency_rows(groups)
     assert {r[3] for r in rows} == {"eda x1", "eda x2", "pseudo-label x1", "pseudo-label x2"}
-    by_key = {(g.key["examples_per_class"], g.variant): g.lift_macro_f1 for g in groups if g.lift_macro_f1}
+    by_key = {(g.key.examples_per_class, g.variant): g.lift_macro_f1 for g in groups if g.lift_macro_f1}
     for row in rows:
         lift, oracle = by_key[(int(row[2]), row[3])], by_key[(int(row[2]), f"oracle x{row[4]}")]
         if oracle.mean > 0:

@@ -17,8 +17,8 @@ import augment.experiment.runner as runner
 from augment.cli import main
 from augment.errors import ConfigError
 from augment.experiment import expand, load_experiment, run_experiment, write_report
-from augment.experiment.results import ResultsLog
-from tests.experiment.helpers import baseline_config, lm_spec, write_yaml
+from augment.experiment.results import ExperimentManifest, LMInfo, PoolInfo, ResultsLog
+from tests.experiment.helpers import baseline_config, cell_result, lm_spec, write_yaml
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -46,10 +46,10 @@ def test_grid_collapses_axes_that_do_not_apply(baseline: Path):
 def test_rerun_skips_finished_cells(baseline: Path, tmp_path: Path):
     out = tmp_path / "out"
     first = run_experiment(load_experiment(baseline), out)
-    assert first["ran"] == first["cells"] == 20
+    assert first.ran == first.cells == 20
     before = (out / "results.jsonl").read_bytes()
     second = run_experiment(load_experiment(baseline), out)
-    assert second["ran"] == 0 and second["skipped"] == 20
+    assert second.ran == 0 and second.skipped == 20
     assert (out / "results.jsonl").read_bytes() == before
 
 
@@ -57,7 +57,7 @@ def test_adding_a_seed_runs_only_its_cells(tmp_path: Path, data_csv: Path):
     out = tmp_path / "out"
     run_experiment(load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0, 1]))), out)
     more = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0, 1, 2])))
-    assert run_experiment(more, out)["ran"] == 10
+    assert run_experiment(more, out).ran == 10
     fewer = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0])))
     report, _ = write_report(fewer, out)
     assert "20 rows in results.jsonl belong to other configurations" in report.read_text()
@@ -79,7 +79,7 @@ def test_interrupt_loses_at_most_the_cell_in_flight(baseline: Path, tmp_path: Pa
         run_experiment(load_experiment(baseline), out)
     assert sum(_keys(out).values()) == 4
     monkeypatch.setattr(runner, "run_cell", real)
-    assert run_experiment(load_experiment(baseline), out)["ran"] == 16
+    assert run_experiment(load_experiment(baseline), out).ran == 16
     keys = _keys(out)
     assert set(keys) == {c.key for c in expand(load_experiment(baseline))} and set(keys.values()) == {1}
 
@@ -125,9 +125,9 @@ def test_sigkilled_run_resumes_with_every_cell_once(baseline: Path, tmp_path: Pa
 def test_overwrite_starts_over(baseline: Path, tmp_path: Path):
     out = tmp_path / "out"
     run_experiment(load_experiment(baseline), out)
-    ResultsLog(out / "results.jsonl").append({"key": "stale", "x": 1})
+    ResultsLog(out / "results.jsonl").append(cell_result(key="stale"))
     summary = run_experiment(load_experiment(baseline), out, overwrite=True)
-    assert summary["ran"] == 20 and "stale" not in _keys(out)
+    assert summary.ran == 20 and "stale" not in _keys(out)
 
 
 def test_report_files_and_cli(baseline: Path, tmp_path: Path, capsys):
@@ -148,7 +148,7 @@ def test_report_files_and_cli(baseline: Path, tmp_path: Path, capsys):
         image = matplotlib.image.imread(png)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert (out / ".gitignore").read_text().splitlines()[-2:] == ["cache/", ".lock"]
-    assert json.loads((out / "experiment.json").read_text())["datasets"]["tiny"]["test_total"] == 20
+    assert ExperimentManifest.read(out / "experiment.json").datasets["tiny"].test_total == 20
     (out / "report.md").unlink()
     assert main(["experiment", "report", str(out)]) == 0          # from the directory
     assert (out / "report.md").read_text() == report
@@ -181,21 +181,21 @@ def test_lm_cells_share_one_lm_and_one_pool_per_sample(tmp_path: Path, data_csv:
     path = write_yaml(tmp_path / "lm.yaml", config)
     out = tmp_path / "out"
     summary = run_experiment(load_experiment(path), out)
-    assert summary["ran"] == 2 * (1 + 2 * 2)
+    assert summary.ran == 2 * (1 + 2 * 2)
     assert len(trained) == 2 and generated == [12] * 4            # 2 samples x 2 labels, pool = 2 x 5 x 1.2
     assert len(list((out / "cache" / "lm").iterdir())) == 2 and len(list((out / "cache" / "pool").glob("*.jsonl"))) == 2
     assert not list((out / "cache" / "lm").glob("*/.work")), "finished LMs keep no resume checkpoints"
     rows = ResultsLog(out / "results.jsonl").read()
-    lm = [r for r in rows if r["type"] == "lm"]
+    lm = [r for r in rows if r.type == "lm"]
     for r in lm:
-        assert r["mode"] == "conditioned" and r["pool_rows"] == {"neg": 12, "pos": 12}
-        assert r["quality"]["rows"] == r["rows"]["synthetic"]
-        if r["filter"]:
-            assert r["filter_report"]["rows_in"] == 24
-            assert max(r["rows"]["synthetic_by_label"].values()) <= r["rows"]["requested_per_label"]
+        assert r.mode == "conditioned" and r.pool_rows == {"neg": 12, "pos": 12}
+        assert r.quality.rows == r.rows.synthetic
+        if r.filter:
+            assert r.filter_report.rows_in == 24
+            assert max(r.rows.synthetic_by_label.values()) <= r.rows.requested_per_label
         else:
-            assert r["rows"]["synthetic_by_label"] == {"neg": 5 * r["ratio"], "pos": 5 * r["ratio"]}
-    built = {r["lm"]["key"]: r["lm"]["cached"] for r in lm}
+            assert r.rows.synthetic_by_label == {"neg": 5 * r.ratio, "pos": 5 * r.ratio}
+    built = {r.lm.key: r.lm.cached for r in lm}
     assert len(built) == 2 and not any(built.values())
     # starting over reuses the cached LMs and pools: nothing is trained or generated again
     run_experiment(load_experiment(path), out, overwrite=True)
@@ -221,7 +221,7 @@ def test_configs_sharing_a_cache_train_each_lm_once(tmp_path: Path, data_csv: Pa
     run_experiment(load_experiment(write_yaml(tmp_path / "b.yaml", second)), tmp_path / "b", cache=cache)
     assert len(trained) == 1
     assert not (tmp_path / "a" / "cache").exists() and len(list((cache / "lm").iterdir())) == 1
-    reused = [r["lm"]["cached"] for r in ResultsLog(tmp_path / "b" / "results.jsonl").read() if r["type"] == "lm"]
+    reused = [r.lm.cached for r in ResultsLog(tmp_path / "b" / "results.jsonl").read() if r.type == "lm"]
     assert reused and all(reused)
 
     assert main(["experiment", "run", str(tmp_path / "b.yaml"), "--out", str(tmp_path / "c"), "--cache", str(cache),
@@ -247,10 +247,10 @@ def test_augmenters_with_their_own_filters_share_one_lm_and_pool(tmp_path: Path,
     out = tmp_path / "out"
     run_experiment(load_experiment(path), out)
     assert len(trained) == 1 and len(list((out / "cache" / "pool").glob("*.jsonl"))) == 1
-    rows = {r["augmenter"]: r for r in ResultsLog(out / "results.jsonl").read()}
-    assert rows["lm"]["pool"]["key"] == rows["lm-drawn"]["pool"]["key"]
+    rows = {r.augmenter: r for r in ResultsLog(out / "results.jsonl").read()}
+    assert rows["lm"].pool.key == rows["lm-drawn"].pool.key
     assert cells["lm"].key != cells["lm-drawn"].key
-    assert {r["augmenter"]: r["filter_report"]["config"]["fidelity"] for r in rows.values() if r["type"] == "lm"} \
+    assert {r.augmenter: r.filter_report.config.fidelity for r in rows.values() if r.type == "lm"} \
         == {"lm": "top-k", "lm-drawn": "sample"}
     text = write_report(load_experiment(path), out)[0].read_text()
     assert "- filter: exact dedup; min words 1; fidelity: the rows per label tfidf-lr is surest of (top-k)" in text
@@ -279,8 +279,8 @@ def test_validation_split_scores_every_cell_without_touching_samples_or_test(tmp
         assert 0 < len(val) <= 30
         assert not set(val["text"]) & (set(train["text"]) | test_texts)
     for row in rows:
-        assert 0 <= row["validation_metrics"]["macro_f1"] <= 1
-        assert row["validation_metrics"] != row["metrics"]
+        assert 0 <= row.validation_metrics.macro_f1 <= 1
+        assert row.validation_metrics != row.metrics
     report, _ = write_report(validated, out)
     text = report.read_text()
     assert "## Lift in macro-F1 on the validation split" in text and "30 pool rows" in text
@@ -305,7 +305,8 @@ def test_top_k_cells_take_the_rows_the_classifier_is_surest_of(tmp_path: Path, d
     pool = pd.DataFrame({"text": pos + neg, "label": ["pos"] * 40 + ["neg"] * 40})
     cells = [c for c in expand(config) if c.augmenter.type == "lm"]
     work = runner.SampleWork(config, data, 5, 0, cells[0].sample_key, tmp_path / "cache")
-    monkeypatch.setattr(work, "pool", lambda spec: (pool, {"lm": {}, "pool": {}}))
+    made = runner.PoolMade(LMInfo(key="lm", cached=True, wall_s=0.0), PoolInfo(key="pool", cached=True, wall_s=0.0), None)
+    monkeypatch.setattr(work, "pool", lambda spec: (pool, made))
     for cell in cells:
         rows, extra = work.synthetic(cell)
         need = cell.rows_per_label()

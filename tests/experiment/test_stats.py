@@ -7,6 +7,8 @@ import math
 import pytest
 
 from augment.experiment.report import fmt_lift, fmt_score, summarize
+from augment.experiment.results import CellResult
+from tests.experiment.helpers import cell_result
 from augment.experiment.stats import paired_differences, t_interval
 
 
@@ -39,10 +41,9 @@ def test_paired_differences_pair_by_seed_only():
     assert paired_differences({0: 0.7, 1: 0.8, 2: 0.9}, {2: 0.5, 0: 0.6, 3: 0.1}) == pytest.approx([0.1, 0.4])
 
 
-def _row(seed: int, augmenter: str, f1: float, acc: float) -> dict:
-    return {"key": f"{augmenter}{seed}", "dataset": "d", "classifier": "c", "examples_per_class": 10,
-            "augmenter": augmenter, "type": augmenter, "mode": None, "ratio": None if augmenter == "none" else 1.0,
-            "filter": False, "seed": seed, "metrics": {"macro_f1": f1, "accuracy": acc, "per_class": {}}}
+def _row(seed: int, augmenter: str, f1: float, acc: float) -> CellResult:
+    return cell_result(augmenter=augmenter, type=augmenter, ratio=None if augmenter == "none" else 1.0, seed=seed,
+                       metrics={"macro_f1": f1, "accuracy": acc})
 
 
 def test_summary_lift_is_paired_not_a_difference_of_means():

@@ -9,17 +9,19 @@ import pytest
 
 from augment.errors import ConfigError
 from augment.experiment.report import selected_per_seed, summarize, validation_rows
+from augment.experiment.results import CellResult
 from augment.experiment.summary import BEGIN, END, _tables, readme_block, summary_markdown, update_readme
+from tests.experiment.helpers import cell_result
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def row(augmenter: str, kind: str, seed: int, test: float, validation: float, filtered: bool = False) -> dict:
-    return {"dataset": "d", "classifier": "c", "examples_per_class": 10, "augmenter": augmenter, "type": kind,
-            "mode": None if kind != "lm" else "per-label", "ratio": None if kind == "none" else 3.0,
-            "filter": filtered, "seed": seed,
-            "metrics": {"accuracy": test, "macro_f1": test}, "validation_metrics": {"accuracy": validation,
-                                                                                   "macro_f1": validation}}
+def row(augmenter: str, kind: str, seed: int, test: float, validation: float | None,
+        filtered: bool = False) -> CellResult:
+    scores = {} if validation is None else {"validation_metrics": {"accuracy": validation, "macro_f1": validation}}
+    return cell_result(augmenter=augmenter, type=kind, mode=None if kind != "lm" else "per-label",
+                       ratio=None if kind == "none" else 3.0, filter=filtered, seed=seed,
+                       metrics={"accuracy": test, "macro_f1": test}, **scores)
 
 
 def test_the_lm_row_is_the_variant_best_on_validation_not_on_test():
@@ -35,9 +37,7 @@ def test_the_lm_row_is_the_variant_best_on_validation_not_on_test():
 
 
 def test_without_validation_every_variant_is_listed():
-    rows = [row(a, k, s, 0.6, 0.6) for s in range(2) for a, k in (("none", "none"), ("lm-a", "lm"), ("lm-b", "lm"))]
-    for r in rows:
-        del r["validation_metrics"]
+    rows = [row(a, k, s, 0.6, None) for s in range(2) for a, k in (("none", "none"), ("lm-a", "lm"), ("lm-b", "lm"))]
     lines = _tables(summarize(rows), [])
     assert any(line.startswith("| LM: lm-a x3") for line in lines) and any(line.startswith("| LM: lm-b x3")
                                                                            for line in lines)
@@ -75,4 +75,4 @@ def test_each_seed_picks_on_its_own_validation_rows_and_ties_keep_no_augmentatio
     lines = _tables(summarize(rows), summarize(validation_rows(rows)), [selection])
     chosen = next(line for line in lines if line.startswith("| none or LM, chosen per seed"))
     assert "-0.3 [" in chosen and "(LM on 2 of 3 seeds)" in chosen
-    assert selected_per_seed([{**r, "seed": 9} for r in rows if r["type"] != "none"], "lm") == []   # no baseline
+    assert selected_per_seed([r.model_copy(update={"seed": 9}) for r in rows if r.type != "none"], "lm") == []   # no baseline

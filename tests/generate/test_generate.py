@@ -13,6 +13,7 @@ from augment.config import GenerateConfig
 from augment.errors import AugmentError, OutputExistsError
 from augment.filter import FilterConfig
 from augment.generate import COLUMNS, SAMPLER_VERSION, LabelGenerator, decode_rows, dropped_path, generate_to_file, parts_dir
+from augment.generate.job import GenerationProvenance
 from augment.prompts import label_token
 from augment.run import RunDir
 
@@ -91,10 +92,10 @@ def test_output_formats_and_provenance(trained_run: Path, tmp_path: Path, suffix
     back = reader(out)
     assert list(back.columns) == COLUMNS and len(back) == 12
     assert back["text"].tolist() == result.rows["text"].tolist()
-    prov = json.loads(out.with_name(out.name + ".provenance.json").read_text())
-    assert prov["config"]["n"] == 6 and prov["rows"] == 12 and prov["labels"] == ["pos", "neg"]
-    assert set(prov["models"]) == {"pos", "neg"} and all(len(h) == 64 for h in prov["models"].values())
-    assert {"torch", "transformers"} <= set(prov["versions"])
+    prov = GenerationProvenance.model_validate_json(out.with_name(out.name + ".provenance.json").read_bytes())
+    assert prov.config.n == 6 and prov.rows == 12 and prov.labels == ["pos", "neg"] and prov.filter is None
+    assert set(prov.models) == {"pos", "neg"} and all(len(h) == 64 for h in prov.models.values())
+    assert {"torch", "transformers"} <= set(prov.versions) and prov.prefixes == "training rows"
     assert not parts_dir(out).exists()
 
 
@@ -165,9 +166,9 @@ def test_filter_writes_kept_and_dropped_rows(trained_run: Path, tmp_path: Path) 
     assert len(kept) + len(dropped) == 32 and len(dropped) > 0
     assert set(dropped["filter"]) <= {"length", "exact-dedup", "near-dup", "train-copy"}
     assert not kept["text"].duplicated().any()
-    prov = json.loads(out.with_name(out.name + ".provenance.json").read_text())
-    assert prov["rows_generated"] == 32 and prov["rows"] == len(kept)
-    assert sum(s["dropped"] for s in prov["filter"]["steps"]) == len(dropped)
+    prov = GenerationProvenance.model_validate_json(out.with_name(out.name + ".provenance.json").read_bytes())
+    assert prov.rows_generated == 32 and prov.rows == len(kept) and prov.filter == result.filter_report
+    assert sum(s.dropped for s in prov.filter.steps) == len(dropped) and prov.filter.rows_kept == len(kept)
 
 
 def test_rows_do_not_depend_on_the_batch_size(trained_run: Path, tmp_path: Path) -> None:

@@ -40,8 +40,8 @@ def test_exact_dedup_keeps_first_and_ignores_whitespace_only():
     syn = frame(("good day", "pos"), ("good  day ", "pos"), ("Good day", "pos"), ("good day", "neg"))
     result = filter_synthetic(syn, TRAIN, only(exact_dedup=True), seed=0)
     assert result.kept.index.tolist() == [0, 2]
-    assert [(s.name, s.rows_in, s.dropped) for s in result.steps] == [("exact-dedup", 4, 2)]
-    assert result.steps[0].dropped_by_label == {"neg": 1, "pos": 1}
+    assert [(s.filter, s.rows_in, s.dropped) for s in result.report.steps] == [("exact-dedup", 4, 2)]
+    assert result.report.steps[0].dropped_by_label == {"neg": 1, "pos": 1}
     assert result.dropped["filter"].tolist() == ["exact-dedup", "exact-dedup"]
 
 
@@ -51,8 +51,8 @@ def test_near_duplicates_dropped_distinct_rows_kept():
                 ("I really love this movie so much", "pos"), ("completely different words here", "neg"))
     result = filter_synthetic(syn, TRAIN, only(near_dup_threshold=0.8), seed=0)
     assert result.kept.index.tolist() == [0, 2, 4, 5]   # row 4: char 5-gram Jaccard 0.69 < 0.8
-    assert result.to_dict()["steps"][0] == {"filter": "near-dup", "rows_in": 6, "dropped": 2, "kept": 4,
-                                            "dropped_by_label": {"neg": 1, "pos": 1}}
+    assert result.report.steps[0].model_dump(mode="json") == {"filter": "near-dup", "rows_in": 6, "dropped": 2,
+                                                               "kept": 4, "dropped_by_label": {"neg": 1, "pos": 1}}
 
 
 def test_near_duplicate_mask_matches_brute_force_for_any_seed():
@@ -96,7 +96,7 @@ def test_label_fidelity_threshold_drops_wrong_label_rows():
                 ("dirty noisy room", "neg"), ("happy staff at a lovely cafe", "neg"))
     result = filter_synthetic(syn, TRAIN, only(fidelity="threshold", fidelity_threshold=0.5), seed=0)
     assert result.kept.index.tolist() == [0, 2]
-    assert result.steps[0].dropped_by_label == {"neg": 1, "pos": 1}
+    assert result.report.steps[0].dropped_by_label == {"neg": 1, "pos": 1}
 
 
 def test_label_fidelity_top_k_keeps_most_confident_per_label():
@@ -137,18 +137,18 @@ def test_inputs_are_not_modified_and_report_renders():
     result = filter_synthetic(syn, TRAIN, FilterConfig(min_words=2), seed=0)
     pd.testing.assert_frame_equal(syn, before_syn)
     pd.testing.assert_frame_equal(TRAIN, before_train)
-    assert [s.name for s in result.steps] == ["length", "exact-dedup", "near-dup", "train-copy"]
-    assert result.to_dict()["rows_kept"] == 1
-    markdown = result.to_markdown()
+    assert [s.filter for s in result.report.steps] == ["length", "exact-dedup", "near-dup", "train-copy"]
+    assert result.report.rows_kept == 1
+    markdown = result.report.to_markdown()
     assert "| length | 3 | 1 | 2 | neg: 1 |" in markdown and "| **total** | 3 | 2 | 1 | |" in markdown
 
 
 def test_no_filters_and_empty_input():
     syn = frame(("a", "pos"), ("a", "pos"))
     result = filter_synthetic(syn, TRAIN, only(), seed=0)
-    assert result.steps == () and len(result.kept) == 2
+    assert result.report.steps == [] and len(result.kept) == 2
     empty = filter_synthetic(syn.iloc[:0], TRAIN, FilterConfig(fidelity="threshold"), seed=0)
-    assert empty.kept.empty and all(s.dropped == 0 for s in empty.steps)
+    assert empty.kept.empty and all(s.dropped == 0 for s in empty.report.steps)
 
 
 def test_bad_inputs_and_configs_are_one_line_errors():

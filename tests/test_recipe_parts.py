@@ -1,0 +1,85 @@
+"""The recipe's small decisions, without training anything: how many rows each label wants, where prompts
+come from, which unlabelled texts prompt which label, and the settings it refuses."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+
+from augment.errors import ConfigError, DataError
+from augment.recipe import (MIN_PROMPTS_PER_LABEL, RecipeConfig, _prompt_texts, _warn_short, prompts_by_label,
+                            recipe_config, wanted_rows)
+from tests.conftest import NEG, POS
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    from classifiers import fitted_classifier
+
+    return fitted_classifier("tfidf-lr", POS + NEG, ["pos"] * len(POS) + ["neg"] * len(NEG), 0)
+
+
+def unlabelled(n: int = 300) -> list[str]:
+    return [f"so happy today {i}" if i % 3 else f"awful day {i}" for i in range(n)]
+
+
+def test_each_label_wants_ratio_times_its_rows_rounded_up_and_at_least_one():
+    assert wanted_rows({"pos": 10, "neg": 3}, 3.0) == {"pos": 30, "neg": 9}
+    assert wanted_rows({"pos": 5, "neg": 1}, 0.5) == {"pos": 3, "neg": 1}
+    assert wanted_rows({"pos": 1}, 0.01) == {"pos": 1}
+
+
+@pytest.mark.parametrize(("prompts", "prefix_words", "has_unlabelled", "source"), [
+    ("auto", 3, True, "pool-by-label"), ("auto", 3, False, "labelled"), ("auto", 0, True, "labelled"),
+    ("pool", 3, False, "pool"), ("labelled", 3, True, "labelled")])
+def test_auto_prompts_use_unlabelled_texts_only_when_there_are_some_and_prompts_take_their_words(
+        prompts: str, prefix_words: int, has_unlabelled: bool, source: str):
+    config = recipe_config({}, lambda s: s, recipe={"prompts": prompts}, generate={"prefix_words": prefix_words})
+    assert config.prompt_source(has_unlabelled) == source
+
+
+def test_settings_that_cannot_run_are_refused_before_anything_trains():
+    with pytest.raises(ConfigError, match="prompts 'pool' needs generate.prefix_words > 0"):
+        recipe_config({}, lambda s: s, recipe={"prompts": "pool"}, generate={"prefix_words": 0})
+    with pytest.raises(ConfigError, match="adapt needs the torch back-end"):
+        recipe_config({}, lambda s: s, finetune={"backend": "gpt-2-simple"})
+    assert not recipe_config({}, lambda s: s, recipe={"adapt": False}, finetune={"backend": "gpt-2-simple"}).adapt
+    with pytest.raises(ConfigError, match="check_classifier"):
+        recipe_config({}, lambda s: s, recipe={"check_classifier": "no-such-classifier"})
+
+
+def test_the_defaults_are_the_validated_recipe():
+    config = RecipeConfig()
+    assert (config.ratio, config.candidates, config.prompts, config.adapt) == (3.0, 3.0, "auto", True)
+    assert config.filter.fidelity == "top-k" and config.filter.fidelity_classifier == "minilm-lr"
+    assert config.generate.temperature == 1.1 and config.finetune.early_stopping == 2
+
+
+def test_label_aware_prompts_are_the_texts_the_classifier_gives_each_label_surest_first(classifier):
+    texts = unlabelled()
+    chosen = prompts_by_label(texts, classifier, {"pos": 3, "neg": 250}, seed=0)
+    assert all(t.startswith("so happy") for t in chosen["pos"]) and all(t.startswith("awful") for t in chosen["neg"])
+    assert len(chosen["pos"]) == MIN_PROMPTS_PER_LABEL          # a few wanted rows still get varied openings
+    assert len(chosen["neg"]) == 100                            # all the texts it gives 'neg'
+    assert not set(chosen["pos"]) & set(chosen["neg"])
+    assert chosen == prompts_by_label(texts, classifier, {"pos": 3, "neg": 250}, seed=0)
+    assert chosen["pos"] != prompts_by_label(texts, classifier, {"pos": 3, "neg": 250}, seed=1)["pos"]
+
+
+def test_prompt_texts_per_source(classifier):
+    texts, want = unlabelled(30), {"pos": 2, "neg": 2}
+    config = RecipeConfig()
+    assert _prompt_texts(texts, "labelled", classifier, want, config) == {"pos": None, "neg": None}
+    assert _prompt_texts(texts, "pool", classifier, want, config) == {"pos": texts, "neg": texts}
+    with pytest.raises(DataError, match="gives none of the unlabelled texts the label 'neg'"):
+        _prompt_texts([t for t in texts if t.startswith("so happy")], "pool-by-label", classifier, want, config)
+
+
+def test_a_label_short_of_rows_is_named(caplog: pytest.LogCaptureFixture):
+    kept = pd.DataFrame({"text": ["a", "b", "c"], "label": ["pos", "pos", "neg"]})
+    with caplog.at_level(logging.WARNING, logger="augment.recipe"):
+        _warn_short(kept, {"pos": 2, "neg": 4})
+    assert [r.getMessage() for r in caplog.records] == [
+        "'neg': 1 synthetic rows passed the filters, 4 wanted; raise candidates for more"]
