@@ -13,6 +13,9 @@ Per model and format, in one process:
 - ``LoRA``: peft adapters (rank 16, every linear layer) over a frozen base held in the format
   (fp32 adapters, autocast in bf16), the same steps and data.
 
+Every case runs ``--repeats`` times, the formats alternating, and reports the median (training:
+of each run's median step). The held-out loss is the same in every repeat (same seed).
+
 Each training case reports tokens/s (median step, the first dropped) and the held-out loss of
 the same held-out blocks after the same steps, so a format that trains faster but worse shows it.
 MFU divides FLOPs/s (forward 2 x weights per token, training 3 x that; LoRA counts the same
@@ -157,15 +160,23 @@ def train_case(path: str, fmt: str, lora: bool, args: argparse.Namespace) -> Res
 
 
 def bench_model(name: str, args: argparse.Namespace) -> list[Result]:
+    """Training cases alternate format repeat by repeat, like generation, so load hits both alike."""
     path = model_path(name)
     results = run_generation(path, args)
     params = results[0].params_m * 1e6
-    for lora in (False, True):
-        if not lora and params > args.full_max_params:
-            continue
-        for fmt in args.formats:
-            results.append(train_case(path, fmt, lora, args))
-    return results
+    trained: dict[tuple[bool, str], Result] = {}
+    for _ in range(args.repeats):
+        for lora in (False, True):
+            if not lora and params > args.full_max_params:
+                continue
+            for fmt in args.formats:
+                result = train_case(path, fmt, lora, args)
+                if (lora, fmt) in trained:
+                    trained[(lora, fmt)].seconds += result.seconds
+                    trained[(lora, fmt)].peak_mb = max(trained[(lora, fmt)].peak_mb, result.peak_mb)
+                else:
+                    trained[(lora, fmt)] = result
+    return results + list(trained.values())
 
 
 def format_ratios(results: list[Result]) -> list[dict[str, Any]]:
