@@ -27,15 +27,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, changed_settings, merge
 from augment.data import LABEL, TEXT, hold_out_per_class, label_counts
 from augment.errors import ConfigError, DataError, OutputExistsError
 from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
 from augment.finetune.adapt import AdaptConfig
-from augment.io import check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, write_json_atomic
-from augment.run import RunDir, slug
+from augment.io import (check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, slug,
+                        write_json_atomic)
+from augment.run import RunDir
+from classifiers.base import ClassifierName
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class RecipeConfig(StageConfig):
         "Hold out this many labelled rows per label, make the synthetic rows from the rest, and keep them only "
         "if check_classifier trained with them scores a higher macro-F1 on the held-out rows than trained "
         "without (the choice experiments/tweets-honest.yaml measured). 0: no check."))
-    check_classifier: str | None = Field(None, description="The check's classifier: tfidf-lr, minilm-lr, setfit "
+    check_classifier: ClassifierName | None = Field(None, description="The check's classifier: tfidf-lr, minilm-lr, setfit "
                                                            "(default: the fidelity classifier).")
     adapt_config: AdaptConfig = Field(default_factory=lambda: AdaptConfig(
         model="smollm2-135m", max_steps=120, batch_size=8, block_size=64, learning_rate=1e-4,
@@ -84,13 +86,6 @@ class RecipeConfig(StageConfig):
         if self.adapt and self.finetune.backend != "torch":
             raise ValueError("adapt needs the torch back-end (set adapt: false for gpt-2-simple)")
         return self
-
-    @field_validator("check_classifier")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        from classifiers.factory import known_classifier
-
-        return None if value is None else known_classifier(value)
 
     def prompt_source(self, has_unlabelled: bool) -> str:
         if self.prompts == "auto":
@@ -291,7 +286,7 @@ def prompts_by_label(texts: list[str], classifier: Any, rows: Mapping[str, int],
 
 def _check_fits(config: RecipeConfig, frame: pd.DataFrame, per_label: Mapping[str, list[str] | None]) -> None:
     """The prompts plus max_new_tokens fit the base model (the fine-tunes share its context), before training."""
-    from augment.generate.context import check_context, longest_prompt, prefixes
+    from augment.generate.context import check_label_fits
     from augment.models import load_tokenizer, resolve_model
 
     if config.finetune.backend != "torch":
@@ -302,9 +297,8 @@ def _check_fits(config: RecipeConfig, frame: pd.DataFrame, per_label: Mapping[st
     tokenizer = load_tokenizer(path)
     for label, given in per_label.items():
         texts = given if given is not None else frame.loc[frame[LABEL] == label, TEXT].tolist()
-        marker = label if config.finetune.mode == "conditioned" else None
-        tokens = longest_prompt(tokenizer, tokenizer.eos_token_id, marker, prefixes(texts, config.generate.prefix_words))
-        check_context(Path(path), tokens, config.generate.max_new_tokens, path)
+        check_label_fits(Path(path), tokenizer, tokenizer.eos_token_id, config.finetune.mode, label, texts,
+                         config.generate)
 
 
 def _work_key(frame: pd.DataFrame, texts: list[str], config: RecipeConfig) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -529,7 +528,3 @@ def write_report(config: ExperimentConfig, out_dir: Path) -> tuple[Path, list[Gr
     plots = write_plots(groups, out_dir)
     write_text_atomic(out_dir / REPORT, build_markdown(config, out_dir, rows, total, stale, plots))
     return out_dir / REPORT, groups
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")

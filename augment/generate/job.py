@@ -26,9 +26,9 @@ from augment.filter import FilterConfig, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
 from augment.generate.loop import Texts, collect_rows, resolve_batch_size
 from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
-from augment.io import (atomic_path, check_output_path, hash_json, holds_lock, provenance, write_json_atomic,
+from augment.io import (atomic_path, check_output_path, hash_json, holds_lock, provenance, slug, write_json_atomic,
                         write_jsonl_atomic)
-from augment.run import RunDir, slug
+from augment.run import RunDir
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
