@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,13 +28,14 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
-from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, changed_settings, merge
+from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, merge
 from augment.data import LABEL, TEXT, hold_out_per_class, label_counts
-from augment.errors import ConfigError, DataError, OutputExistsError
+from augment.errors import ConfigError, DataError
 from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
 from augment.finetune.adapt import AdaptConfig
 from augment.io import (check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, slug,
                         write_json_atomic)
+from augment.resume import open_work_folder
 from augment.run import RunDir
 from classifiers.base import ClassifierName
 
@@ -198,7 +198,8 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     classifier = _fidelity_classifier(train, config)  # cheap, and a missing extra fails before any training
     per_label = _prompt_texts(texts, prompts, classifier, want, config)
     _check_fits(config, train, per_label)
-    _open_work(work, _work_key(frame, texts, config), resume, overwrite)
+    open_work_folder(work, _work_key(frame, texts, config), record=RECIPE_JSON, what="`augment run`", resume=resume,
+                     overwrite=overwrite)
     stages: list[StageTime] = []
 
     start_model, adapted = None, None
@@ -304,33 +305,6 @@ def _check_fits(config: RecipeConfig, frame: pd.DataFrame, per_label: Mapping[st
 def _work_key(frame: pd.DataFrame, texts: list[str], config: RecipeConfig) -> dict[str, Any]:
     return {"rows": hash_json(frame[[TEXT, LABEL]].to_dict("records")), "unlabelled": hash_json(texts),
             "config": config.model_dump()}
-
-
-def _open_work(work: Path, key: dict[str, Any], resume: bool, overwrite: bool) -> None:
-    path = work / RECIPE_JSON
-    if work.exists() and not resume:
-        if not overwrite:
-            raise OutputExistsError(f"{work}: an earlier `augment run` left its work here; pass --resume to "
-                                    "continue it or --overwrite to start again")
-        if not path.exists() and any(work.iterdir()):
-            raise OutputExistsError(f"{work}: exists and is not an `augment run` work folder; refusing to delete it")
-        shutil.rmtree(work)
-    if work.exists():
-        previous = read_json(path, "recipe record", default=None)
-        if previous is not None and previous != key:
-            raise OutputExistsError(f"{work}: the interrupted run used other data or settings "
-                                    f"({_differences(previous, key)}); cannot resume (pass --overwrite to start again)")
-    work.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, key)
-
-
-def _differences(before: dict[str, Any], now: dict[str, Any]) -> str:
-    """Names what changed since the interrupted run (the parts of ``_work_key``), so a user sees which
-    flag to put back."""
-    changed = [f"the {name} differ" for key, name in (("rows", "labelled rows"), ("unlabelled", "unlabelled texts"))
-               if before.get(key) != now.get(key)]
-    changed += changed_settings(before.get("config", {}), now.get("config", {}))
-    return "; ".join(changed) or "a record written by another version"
 
 
 def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began: float) -> None:

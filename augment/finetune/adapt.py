@@ -29,6 +29,7 @@ from augment.errors import DataError, OutputExistsError, RunDirError
 from augment.finetune.packing import TrainingRow
 from augment.finetune.separator import Separator
 from augment.io import atomic_dir, hash_json, provenance, write_json_atomic
+from augment.resume import open_work_folder
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def adapt_model(texts: list[str], out: Path, config: AdaptConfig, *, source: str
         return finished
     work = work_dir(out)
     key = {"config": config.model_dump(), "texts_hash": hash_json(texts)}
-    _open_work(work, key, resume)
+    open_work_folder(work, key, record="adapt-key.json", what="adaptation", resume=resume, overwrite=True)
     backend = TorchBackend()
     separator = backend.choose_separator(config, texts)
     train, held_out = split_held_out(texts, config.eval_fraction, config.seed)
@@ -148,15 +149,3 @@ def _check_output(out: Path, resume: bool, overwrite: bool) -> AdaptRecord | Non
         raise RunDirError(f"{out}: exists and is not an adapted model directory; refusing to overwrite it")
     return None
 
-
-def _open_work(work: Path, key: dict[str, Any], resume: bool) -> None:
-    """Checkpoints are only continued by the same settings and texts."""
-    marker = work / "adapt-key.json"
-    if work.exists() and resume and marker.is_file():
-        if json.loads(marker.read_text(encoding="utf-8")) != key:
-            raise RunDirError(f"{work}: cannot resume: the texts or settings differ from the interrupted run; "
-                              "use --overwrite to start again")
-        return
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    write_json_atomic(marker, key)
