@@ -477,7 +477,7 @@ _register_experiment()
 @app.command()
 def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Show what a run directory (or an adapted model directory) holds."""
-    from augment.finetune.adapt import read_record
+    from augment.finetune.adapted import read_record
     from augment.run import RunDir
 
     record = read_record(run) if run.is_dir() else None

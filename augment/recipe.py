@@ -32,7 +32,8 @@ from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, m
 from augment.data import LABEL, TEXT, hold_out_per_class, label_counts
 from augment.errors import ConfigError, DataError
 from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
-from augment.finetune.adapt import AdaptConfig
+from augment.finetune import finetuned_once, validate
+from augment.finetune.adapt import AdaptConfig, adapted_once
 from augment.io import (check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, slug,
                         write_json_atomic)
 from augment.resume import open_work_folder
@@ -174,7 +175,6 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
                progress: bool = False) -> RecipeResult:
     """Write ``frame``'s rows plus the recipe's synthetic rows to ``out`` (a ``synthetic`` column
     tells them apart) and ``OUT.provenance.json``; returns the record."""
-    from augment.finetune import validate
     from augment.generate.job import output_format, write_table
 
     out = Path(out)
@@ -318,8 +318,6 @@ def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began:
 
 def _adapt(work: Path, texts: list[str], config: RecipeConfig, progress: bool,
            stages: list[StageTime]) -> tuple[Path, dict[str, Any]]:
-    from augment.finetune.adapt import adapted_once
-
     out = work / "adapted"
     began = time.perf_counter()
     if len(texts) > config.adapt_texts:
@@ -333,8 +331,6 @@ def _adapt(work: Path, texts: list[str], config: RecipeConfig, progress: bool,
 
 def _finetune(work: Path, frame: pd.DataFrame, config: RecipeConfig, data_info: dict[str, Any],
               start: Path | None, progress: bool, stages: list[StageTime]) -> RunDir:
-    from augment.finetune import finetuned_once
-
     run = RunDir(work / "run")
     began = time.perf_counter()
     ft = config.finetune.model_copy(update={"seed": config.seed, **({"model": str(start)} if start else {})})

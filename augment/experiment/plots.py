@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from augment.experiment.report import Group
+from augment.experiment.groups import Group
 from augment.io import atomic_path, slug
 
 

@@ -21,6 +21,8 @@ from pydantic import ValidationError
 
 from augment.experiment.config import ExperimentConfig, describe, load_experiment
 from augment.experiment.grid import expand
+from augment.experiment.groups import Group, variant_name
+from augment.experiment.plots import write_plots
 from augment.experiment.results import RESULTS, ResultsLog
 from augment.experiment.stats import Interval, paired_differences, t_interval
 from augment.io import read_json, write_text_atomic
@@ -32,30 +34,6 @@ PLOT_PREFIXES = ("lift-", "scores-")
 GROUP = ("dataset", "classifier", "examples_per_class", "augmenter", "type", "mode", "ratio", "filter")
 QUALITY_KEYS = ("distinct_1", "distinct_2", "real_distinct_2", "self_bleu", "novelty", "label_agreement",
                 "label_agreement_min", "fragment_rate", "real_fragment_rate", "mean_words", "real_mean_words")
-
-
-@dataclass(frozen=True)
-class Group:
-    key: dict[str, Any]
-    rows: list[dict[str, Any]]
-    accuracy: Interval
-    macro_f1: Interval
-    lift_accuracy: Interval | None
-    lift_macro_f1: Interval | None
-
-    @property
-    def variant(self) -> str:
-        return variant_name(self.key)
-
-    @property
-    def panel(self) -> tuple[str, str]:
-        return self.key["dataset"], self.key["classifier"]
-
-
-def variant_name(key: dict[str, Any]) -> str:
-    if key["type"] == "none":
-        return key["augmenter"]
-    return f"{key['augmenter']} x{key['ratio']:g}" + (" +filter" if key["filter"] else "")
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -523,8 +501,6 @@ def write_report(config: ExperimentConfig, out_dir: Path) -> tuple[Path, list[Gr
     for old in report_files(out_dir):
         if old.suffix == ".png":
             old.unlink()
-    from augment.experiment.plots import write_plots
-
     plots = write_plots(groups, out_dir)
     write_text_atomic(out_dir / REPORT, build_markdown(config, out_dir, rows, total, stale, plots))
     return out_dir / REPORT, groups

@@ -18,7 +18,8 @@ from augment.data.readers import LABEL, TEXT
 from augment.distributed import process_state
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
-from augment.finetune.packing import TrainingRow
+from augment.finetune.adapted import read_record
+from augment.finetune.packing import TrainingRow, held_out_count
 from augment.io import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
 from augment.prompts import label_token
 from augment.resume import refuse_changes
@@ -59,13 +60,6 @@ def model_rows(frame: pd.DataFrame, mode: str, eval_fraction: float = 0.0, seed:
         held_out.extend(rows[i] for i in sorted(order[:n_eval]))
         train.extend(rows[i] for i in sorted(order[n_eval:]))
     return groups
-
-
-def held_out_count(rows: int, fraction: float) -> int:
-    """At least one held-out row when asked for, never the last training row."""
-    if fraction <= 0 or rows < 2:
-        return 0
-    return min(rows - 1, max(1, round(rows * fraction)))
 
 
 def validate(frame: pd.DataFrame, config: FinetuneConfig, source: str) -> None:
@@ -226,8 +220,6 @@ def _new_manifest(frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[s
 
 def adapted_from(config: FinetuneConfig) -> dict[str, Any] | None:
     """What the start model was adapted on, when it is an ``augment adapt`` output."""
-    from augment.finetune.adapt import read_record
-
     path = Path(config.model).expanduser()
     record = read_record(path) if config.backend == "torch" and path.is_dir() else None
     if record is None:

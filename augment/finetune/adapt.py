@@ -14,26 +14,22 @@ killed run and a finished directory never holds half a model.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from augment.config import FinetuneConfig
 from augment.errors import DataError, OutputExistsError, RunDirError
-from augment.finetune.packing import TrainingRow
-from augment.finetune.separator import Separator
+from augment.finetune.adapted import RECORD, AdaptRecord, read_record
+from augment.finetune.packing import TrainingRow, held_out_count
 from augment.io import atomic_dir, hash_json, provenance, write_json_atomic
 from augment.resume import open_work_folder
 
 log = logging.getLogger(__name__)
-
-RECORD = "adapt.json"
 
 
 class AdaptConfig(FinetuneConfig):
@@ -47,35 +43,8 @@ class AdaptConfig(FinetuneConfig):
     save_steps: int = Field(50, gt=0, description="Checkpoint every N steps (without held-out texts).")
 
 
-class AdaptRecord(BaseModel):
-    """``adapt.json``: the adapted model's provenance, read by ``finetune`` and ``augment info``."""
-
-    base_model: str
-    source: str
-    texts: int
-    texts_hash: str
-    eval_rows: int
-    separator: Separator
-    steps: int
-    tokens: int | None
-    first_loss: float | None
-    final_loss: float | None
-    eval_loss: float | None
-    best_step: int | None
-    wall_s: float
-    config: dict[str, Any]
-    provenance: dict[str, Any]
-
-
 def work_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.adapt-work"
-
-
-def read_record(model_dir: Path) -> AdaptRecord | None:
-    path = Path(model_dir) / RECORD
-    if not path.is_file():
-        return None
-    return AdaptRecord(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def adapt_model(texts: list[str], out: Path, config: AdaptConfig, *, source: str, resume: bool = False,
@@ -125,8 +94,6 @@ def adapted_once(texts: list[str], out: Path, config: AdaptConfig, *, source: st
 
 
 def split_held_out(texts: list[str], fraction: float, seed: int) -> tuple[list[TrainingRow], list[TrainingRow]]:
-    from augment.finetune import held_out_count
-
     n_eval = held_out_count(len(texts), fraction)
     order = random.Random(f"adapt:{seed}").sample(range(len(texts)), len(texts))
     held = set(order[:n_eval])

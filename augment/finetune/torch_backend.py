@@ -17,6 +17,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from transformers.trainer_callback import PrinterCallback
 
 from augment.config import FinetuneConfig
+from augment.finetune.adapted import read_record
 from augment.finetune.base import TrainResult
 from augment.finetune.packing import BlockDataset, PadCollator, TrainingRow, pack, tokenize_rows
 from augment.finetune.separator import Separator, choose_separator
@@ -183,8 +184,6 @@ def _result(state: Any, wall_s: float, resumed: int | None, config: FinetuneConf
 
 def inherited_separator(model_dir: Path) -> Separator | None:
     """The separator an adapted model was trained with (``adapt.json``), if the dir holds one."""
-    from augment.finetune.adapt import read_record
-
     record = read_record(model_dir)
     if record is None:
         return None

@@ -15,7 +15,8 @@ from augment.cli import main
 from augment.config import FinetuneConfig
 from augment.errors import OutputExistsError, RunDirError
 from augment.finetune import finetune_run
-from augment.finetune.adapt import AdaptConfig, adapt_model, read_record, work_dir
+from augment.finetune.adapt import AdaptConfig, adapt_model, work_dir
+from augment.finetune.adapted import read_record
 from augment.run import RunDir
 from tests.reliability.procs import Child, complete_checkpoints
 
