@@ -21,7 +21,7 @@ import torch
 
 from augment.cache import cache_root
 from augment.errors import AugmentError, MissingDependencyError
-from augment.io import atomic_dir
+from augment.files import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from augment.errors import ConfigError, DataError
 from augment.filter import FilterConfig, filter_synthetic, pseudo_labelled
 from augment.finetune import finetuned_once, validate
 from augment.finetune.adapt import AdaptConfig, adapted_once
-from augment.io import (check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, slug,
-                        write_json_atomic)
+from augment.files import (check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, slug,
+                           write_json_atomic)
 from augment.resume import open_work_folder
 from augment.run import RunDir
 from classifiers.base import ClassifierName

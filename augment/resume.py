@@ -16,7 +16,7 @@ from typing import Any
 
 from augment.config import changed_settings
 from augment.errors import OutputExistsError, RunDirError
-from augment.io import atomic_dir, read_json, write_json_atomic
+from augment.files import atomic_dir, read_json, write_json_atomic
 
 HASH = re.compile(r"[0-9a-f]{64}")
 

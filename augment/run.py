@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from augment.errors import ConfigError, RunDirError
-from augment.io import slug, write_json_atomic
+from augment.files import slug, write_json_atomic
 from augment.prompts import CONDITIONED
 
 MANIFEST = "run.json"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from augment.cache import cache_root
 from augment.errors import DataError
-from augment.io import atomic_path
+from augment.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.experiment.groups import Group
-from augment.io import atomic_path, slug
+from augment.files import atomic_path, slug
 
 
 def write_plots(groups: list[Group], out_dir: Path) -> list[Path]:

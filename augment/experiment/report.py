@@ -25,7 +25,7 @@ from augment.experiment.groups import Group, variant_name
 from augment.experiment.plots import write_plots
 from augment.experiment.results import RESULTS, ResultsLog
 from augment.experiment.stats import Interval, paired_differences, t_interval
-from augment.io import read_json, write_text_atomic
+from augment.files import read_json, write_text_atomic
 
 log = logging.getLogger(__name__)
 

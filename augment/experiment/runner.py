@@ -26,7 +26,7 @@ from augment.experiment.config import ExperimentConfig, LMSpec
 from augment.experiment.data import PreparedData, prepare
 from augment.experiment.grid import Cell, expand, pool_rows, resolved
 from augment.experiment.results import RESULTS, ResultsLog
-from augment.io import hash_json, provenance, read_json, write_json_atomic
+from augment.files import hash_json, provenance, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 

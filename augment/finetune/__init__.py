@@ -20,7 +20,7 @@ from augment.errors import AugmentError, DataError, OutputExistsError, RunDirErr
 from augment.finetune.base import Backend, TrainResult
 from augment.finetune.adapted import read_record
 from augment.finetune.packing import TrainingRow, held_out_count
-from augment.io import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
+from augment.files import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
 from augment.prompts import label_token
 from augment.resume import refuse_changes
 from augment.run import LabelEntry, Manifest, ModelEntry, RunDir

@@ -26,7 +26,7 @@ from augment.config import FinetuneConfig
 from augment.errors import DataError, OutputExistsError, RunDirError
 from augment.finetune.adapted import RECORD, AdaptRecord, read_record
 from augment.finetune.packing import TrainingRow, held_out_count
-from augment.io import atomic_dir, hash_json, provenance, write_json_atomic
+from augment.files import atomic_dir, hash_json, provenance, write_json_atomic
 from augment.resume import open_work_folder
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from augment.errors import AugmentError
 from augment.finetune.base import TrainResult
 from augment.finetune.packing import TrainingRow
 from augment.finetune.separator import Separator
-from augment.io import atomic_dir
+from augment.files import atomic_dir
 from augment.prompts import encode_text
 
 log = logging.getLogger(__name__)

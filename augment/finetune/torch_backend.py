@@ -21,7 +21,7 @@ from augment.finetune.adapted import read_record
 from augment.finetune.base import TrainResult
 from augment.finetune.packing import BlockDataset, PadCollator, TrainingRow, pack, tokenize_rows
 from augment.finetune.separator import Separator, choose_separator
-from augment.io import atomic_path
+from augment.files import atomic_path
 from augment.models import load_model, load_tokenizer, placement, resolve_model
 
 log = logging.getLogger(__name__)

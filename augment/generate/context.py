@@ -15,7 +15,7 @@ from typing import Any
 
 from augment.config import GenerateConfig
 from augment.errors import ConfigError
-from augment.io import read_json
+from augment.files import read_json
 from augment.prompts import prompt_ids
 from augment.run import RunDir
 

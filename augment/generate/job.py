@@ -26,8 +26,8 @@ from augment.filter import FilterConfig, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
 from augment.generate.loop import Texts, collect_rows, resolve_batch_size
 from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
-from augment.io import (atomic_path, check_output_path, hash_json, holds_lock, provenance, slug, write_json_atomic,
-                        write_jsonl_atomic)
+from augment.files import (atomic_path, check_output_path, hash_json, holds_lock, provenance, slug,
+                           write_json_atomic, write_jsonl_atomic)
 from augment.resume import open_work_folder
 from augment.run import RunDir
 

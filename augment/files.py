@@ -1,4 +1,4 @@
-"""Atomic outputs and provenance.
+"""Files: atomic outputs, safe names, content hashes, provenance, and one writer per output.
 
 Outputs feed training sets, so a crash must never leave a file that looks
 finished: everything is written to a temporary sibling and renamed into place.
