@@ -37,7 +37,7 @@ from augment.finetune.adapt import AdaptConfig, adapted_once
 from augment.files import (check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, slug,
                            write_json_atomic)
 from augment.resume import open_work_folder
-from augment.run import RunDir
+from augment.rundir import RunDir
 from classifiers.base import ClassifierName
 
 log = logging.getLogger(__name__)

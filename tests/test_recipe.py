@@ -19,7 +19,7 @@ from augment.cli import main
 from augment.errors import ConfigError
 from augment.filter import FilterConfig, filter_synthetic
 from augment.recipe import RecipeRecord, recipe_config, record_path, work_dir
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.conftest import NEG, POS
 
 HAPPY = [f"{a} {b}" for a in ("so happy today", "loving this", "what a great day") for b in ("yay", "wow", "love it", "nice")][:10]

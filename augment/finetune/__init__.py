@@ -23,7 +23,7 @@ from augment.finetune.packing import TrainingRow, held_out_count
 from augment.files import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
 from augment.prompts import label_token
 from augment.resume import refuse_changes
-from augment.run import LabelEntry, Manifest, ModelEntry, RunDir
+from augment.rundir import LabelEntry, Manifest, ModelEntry, RunDir
 
 log = logging.getLogger(__name__)
 

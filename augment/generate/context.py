@@ -17,7 +17,7 @@ from augment.config import GenerateConfig
 from augment.errors import ConfigError
 from augment.files import read_json
 from augment.prompts import prompt_ids
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 POSITION_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
 

@@ -29,7 +29,7 @@ from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
 from augment.files import (atomic_path, check_output_path, hash_json, holds_lock, provenance, slug,
                            write_json_atomic, write_jsonl_atomic)
 from augment.resume import open_work_folder
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 

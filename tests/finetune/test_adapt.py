@@ -17,7 +17,7 @@ from augment.errors import OutputExistsError, RunDirError
 from augment.finetune import finetune_run
 from augment.finetune.adapt import AdaptConfig, adapt_model, work_dir
 from augment.finetune.adapted import read_record
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.reliability.procs import Child, complete_checkpoints
 
 WORDS = "the flight crew seat bag delay gate late early thanks again today my trip".split()

@@ -11,7 +11,7 @@ from augment.config import FinetuneConfig
 from augment.errors import DataError, OutputExistsError, RunDirError
 from augment.finetune import finetune_run
 from augment.finetune.packing import PadCollator, pack
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.conftest import train_run
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from augment.cli import main
 from augment.files import hash_dir
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.reliability.procs import cli_many
 
 
