@@ -25,7 +25,7 @@ from augment.finetune import finetune_run
 from augment.distributed import LocalComm
 from augment.generate import COLUMNS, LabelGenerator, collect_rows, prompt_texts
 from augment.recipe import RecipeConfig, run_recipe
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 log = logging.getLogger(__name__)
 

@@ -140,7 +140,7 @@ def finetune(
 def _models_saved(root: Path) -> str:
     """For the interrupt line: which models are finished and the checkpoint each other one resumes from."""
     from augment.finetune.torch_backend import last_complete_checkpoint
-    from augment.run import RunDir
+    from augment.rundir import RunDir
 
     run = RunDir(root)
     if not run.manifest_path.exists():
@@ -284,7 +284,7 @@ def generate(
     from augment.filter import FilterConfig
     from augment.interrupts import on_interrupt
     from augment.generate import generate_to_file
-    from augment.run import RunDir
+    from augment.rundir import RunDir
     from augment.distributed import close, comm_from_env
 
     on_interrupt(lambda: _batches_saved(out), add=("--resume",))
@@ -509,8 +509,8 @@ _register_experiment()
 @app.command()
 def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Show what a run directory (or an adapted model directory) holds."""
-    from augment.finetune.adapt import read_record
-    from augment.run import RunDir
+    from augment.finetune.adapted import read_record
+    from augment.rundir import RunDir
 
     record = read_record(run) if run.is_dir() else None
     if record is not None:

@@ -34,6 +34,7 @@ from scipy import sparse
 from augment.config import StageConfig
 from augment.data.readers import LABEL, TEXT, label_counts
 from augment.errors import DataError
+from classifiers.base import ClassifierName
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,8 @@ class FilterConfig(StageConfig):
     fidelity_top_k: int | dict[str, int] | None = Field(
         None, description="top-k and sample: rows kept per label, or a count for each label (an experiment cell "
                           "keeps at most its own need).")
-    fidelity_classifier: str = Field("tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit.")
-
-    @field_validator("fidelity_classifier")
-    @classmethod
-    def _known_classifier(cls, value: str) -> str:
-        from classifiers.factory import known_classifier
-
-        return known_classifier(value)
+    fidelity_classifier: ClassifierName = Field(
+        "tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit.")
 
     @field_validator("fidelity_top_k")
     @classmethod

@@ -24,7 +24,7 @@ import torch
 
 from augment.cache import cache_root
 from augment.errors import AugmentError, MissingDependencyError
-from augment.io import atomic_dir, write_json_atomic
+from augment.files import atomic_dir, write_json_atomic
 from augment.precision import PrecisionChoice, choose, read_model_shape
 from augment.registry import Downloader, Package, download, download_dir, fetch, join_members
 

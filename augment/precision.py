@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from augment.cache import cache_root
 from augment.errors import AugmentError
-from augment.io import hash_json, read_json, write_json_atomic
+from augment.files import hash_json, read_json, write_json_atomic
 
 Precision = Literal["fp32", "bf16", "fp16"]
 BF16_GAIN = 1.5  # bf16 must beat fp32 by this much: below it, the lost mantissa buys too little

@@ -1,6 +1,6 @@
 """The fields every provenance record shares: how to reproduce an artefact, and on what it was made.
 
-``augment.io.provenance`` fills them in; a typed record adds what its artefact needs and is
+``augment.files.provenance`` fills them in; a typed record adds what its artefact needs and is
 written and read through its own class.
 """
 
@@ -10,7 +10,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from augment.io import provenance
+from augment.files import provenance
 
 
 class Provenance(BaseModel):

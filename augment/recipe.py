@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,15 +26,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, changed_settings, merge
+from augment.config import FinetuneConfig, GenerateConfig, StageConfig, build, merge
 from augment.data import LABEL, TEXT, hold_out_per_class, label_counts
-from augment.errors import ConfigError, DataError, OutputExistsError
+from augment.errors import ConfigError, DataError
 from augment.filter import FilterConfig, FilterReport, filter_synthetic, pseudo_labelled
-from augment.finetune.adapt import AdaptConfig
-from augment.io import check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, write_json_atomic
-from augment.run import RunDir, slug
+from augment.finetune import finetuned_once, validate
+from augment.finetune.adapt import AdaptConfig, adapted_once
+from augment.files import (check_output_path, hash_json, holds_lock, provenance, read_json, read_jsonl, slug,
+                           write_json_atomic)
+from augment.resume import open_work_folder
+from augment.rundir import RunDir
+from classifiers.base import ClassifierName
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class RecipeConfig(StageConfig):
         "Hold out this many labelled rows per label, make the synthetic rows from the rest, and keep them only "
         "if check_classifier trained with them scores a higher macro-F1 on the held-out rows than trained "
         "without (the choice experiments/tweets-honest.yaml measured). 0: no check."))
-    check_classifier: str | None = Field(None, description="The check's classifier: tfidf-lr, minilm-lr, setfit "
+    check_classifier: ClassifierName | None = Field(None, description="The check's classifier: tfidf-lr, minilm-lr, setfit "
                                                            "(default: the fidelity classifier).")
     adapt_config: AdaptConfig = Field(default_factory=lambda: AdaptConfig(
         model="smollm2-135m", max_steps=120, batch_size=8, block_size=64, learning_rate=1e-4,
@@ -84,13 +87,6 @@ class RecipeConfig(StageConfig):
         if self.adapt and self.finetune.backend != "torch":
             raise ValueError("adapt needs the torch back-end (set adapt: false for gpt-2-simple)")
         return self
-
-    @field_validator("check_classifier")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        from classifiers.factory import known_classifier
-
-        return None if value is None else known_classifier(value)
 
     def prompt_source(self, has_unlabelled: bool) -> str:
         if self.prompts == "auto":
@@ -179,7 +175,6 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
                progress: bool = False) -> RecipeResult:
     """Write ``frame``'s rows plus the recipe's synthetic rows to ``out`` (a ``synthetic`` column
     tells them apart) and ``OUT.provenance.json``; returns the record."""
-    from augment.finetune import validate
     from augment.generate.job import output_format, write_table
 
     out = Path(out)
@@ -203,7 +198,8 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     classifier = _fidelity_classifier(train, config)  # cheap, and a missing extra fails before any training
     per_label = _prompt_texts(texts, prompts, classifier, want, config)
     _check_fits(config, train, per_label)
-    _open_work(work, _work_key(frame, texts, config), resume, overwrite)
+    open_work_folder(work, _work_key(frame, texts, config), record=RECIPE_JSON, what="`augment run`", resume=resume,
+                     overwrite=overwrite)
     stages: list[StageTime] = []
 
     start_model, adapted = None, None
@@ -291,7 +287,7 @@ def prompts_by_label(texts: list[str], classifier: Any, rows: Mapping[str, int],
 
 def _check_fits(config: RecipeConfig, frame: pd.DataFrame, per_label: Mapping[str, list[str] | None]) -> None:
     """The prompts plus max_new_tokens fit the base model (the fine-tunes share its context), before training."""
-    from augment.generate.context import check_context, longest_prompt, prefixes
+    from augment.generate.context import check_label_fits
     from augment.models import load_tokenizer, resolve_model
 
     if config.finetune.backend != "torch":
@@ -302,41 +298,13 @@ def _check_fits(config: RecipeConfig, frame: pd.DataFrame, per_label: Mapping[st
     tokenizer = load_tokenizer(path)
     for label, given in per_label.items():
         texts = given if given is not None else frame.loc[frame[LABEL] == label, TEXT].tolist()
-        marker = label if config.finetune.mode == "conditioned" else None
-        tokens = longest_prompt(tokenizer, tokenizer.eos_token_id, marker, prefixes(texts, config.generate.prefix_words))
-        check_context(Path(path), tokens, config.generate.max_new_tokens, path)
+        check_label_fits(Path(path), tokenizer, tokenizer.eos_token_id, config.finetune.mode, label, texts,
+                         config.generate)
 
 
 def _work_key(frame: pd.DataFrame, texts: list[str], config: RecipeConfig) -> dict[str, Any]:
     return {"rows": hash_json(frame[[TEXT, LABEL]].to_dict("records")), "unlabelled": hash_json(texts),
             "config": config.model_dump()}
-
-
-def _open_work(work: Path, key: dict[str, Any], resume: bool, overwrite: bool) -> None:
-    path = work / RECIPE_JSON
-    if work.exists() and not resume:
-        if not overwrite:
-            raise OutputExistsError(f"{work}: an earlier `augment run` left its work here; pass --resume to "
-                                    "continue it or --overwrite to start again")
-        if not path.exists() and any(work.iterdir()):
-            raise OutputExistsError(f"{work}: exists and is not an `augment run` work folder; refusing to delete it")
-        shutil.rmtree(work)
-    if work.exists():
-        previous = read_json(path, "recipe record", default=None)
-        if previous is not None and previous != key:
-            raise OutputExistsError(f"{work}: the interrupted run used other data or settings "
-                                    f"({_differences(previous, key)}); cannot resume (pass --overwrite to start again)")
-    work.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, key)
-
-
-def _differences(before: dict[str, Any], now: dict[str, Any]) -> str:
-    """Names what changed since the interrupted run (the parts of ``_work_key``), so a user sees which
-    flag to put back."""
-    changed = [f"the {name} differ" for key, name in (("rows", "labelled rows"), ("unlabelled", "unlabelled texts"))
-               if before.get(key) != now.get(key)]
-    changed += changed_settings(before.get("config", {}), now.get("config", {}))
-    return "; ".join(changed) or "a record written by another version"
 
 
 def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began: float) -> None:
@@ -350,8 +318,6 @@ def _timed(work: Path, stages: list[StageTime], stage: str, cached: bool, began:
 
 def _adapt(work: Path, texts: list[str], config: RecipeConfig, progress: bool,
            stages: list[StageTime]) -> tuple[Path, dict[str, Any]]:
-    from augment.finetune.adapt import adapted_once
-
     out = work / "adapted"
     began = time.perf_counter()
     if len(texts) > config.adapt_texts:
@@ -365,8 +331,6 @@ def _adapt(work: Path, texts: list[str], config: RecipeConfig, progress: bool,
 
 def _finetune(work: Path, frame: pd.DataFrame, config: RecipeConfig, data_info: dict[str, Any],
               start: Path | None, progress: bool, stages: list[StageTime]) -> RunDir:
-    from augment.finetune import finetuned_once
-
     run = RunDir(work / "run")
     began = time.perf_counter()
     ft = config.finetune.model_copy(update={"seed": config.seed, **({"model": str(start)} if start else {})})

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from augment.errors import FetchError
-from augment.io import PARTIAL_MARKER, atomic_path, sha256_file, sweep_partials
+from augment.files import PARTIAL_MARKER, atomic_path, sha256_file, sweep_partials
 
 log = logging.getLogger(__name__)
 

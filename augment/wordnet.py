@@ -25,7 +25,7 @@ from typing import Any
 
 from augment.cache import cache_root
 from augment.errors import MissingDependencyError
-from augment.io import atomic_dir
+from augment.files import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from augment.cache import cache_root
-from augment.io import provenance, write_json_atomic
+from augment.files import provenance, write_json_atomic
 
 SHAPES = ("tiny", "gpt2-124m", "smollm2-135m")
 

@@ -56,7 +56,7 @@ def load(shape: str, precision: str = "auto") -> tuple[Any, Any, Any]:
 
 
 def _separator(path: Path) -> str | None:
-    from augment.finetune.adapt import read_record
+    from augment.finetune.adapted import read_record
 
     record = read_record(path)
     return None if record is None else record.separator.token

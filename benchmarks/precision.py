@@ -242,7 +242,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
-    from augment.io import provenance, write_json_atomic
+    from augment.files import provenance, write_json_atomic
     from augment.precision import cpu_units, processor_name
 
     args = parse(argv)

@@ -3,14 +3,18 @@
 ``make_classifier("tfidf-lr" | "minilm-lr" | "setfit", seed)`` returns an unfitted
 estimator; ``fit(texts, labels)`` returns it; ``predict``/``predict_proba``/
 ``classes_`` as in scikit-learn, so ``sklearn.base.clone`` works in a grid.
+The names load on first use, so a config can check a classifier name
+(``classifiers.base``) without loading scikit-learn.
 """
 
-from classifiers.embedding import EMBEDDING_DIM, EmbeddingCache, EmbeddingLogReg, load_encoder, minilm_path
-from classifiers.factory import CLASSIFIER_NAMES, fitted_classifier, is_fitted, make_classifier
-from classifiers.metrics import classification_metrics, evaluate
-from classifiers.setfit import SetFitClassifier
-from classifiers.tfidf import TfidfLogReg
+from augment.lazy import lazy_names
 
-__all__ = ["CLASSIFIER_NAMES", "EMBEDDING_DIM", "EmbeddingCache", "EmbeddingLogReg", "SetFitClassifier",
-           "TfidfLogReg", "classification_metrics", "evaluate", "fitted_classifier", "is_fitted", "load_encoder",
-           "make_classifier", "minilm_path"]
+_EXPORTS = {"CLASSIFIER_NAMES": "classifiers.base", "EMBEDDING_DIM": "classifiers.embedding",
+            "EmbeddingCache": "classifiers.embedding", "EmbeddingLogReg": "classifiers.embedding",
+            "load_encoder": "classifiers.embedding", "minilm_path": "classifiers.embedding",
+            "fitted_classifier": "classifiers.factory", "is_fitted": "classifiers.factory",
+            "make_classifier": "classifiers.factory", "classification_metrics": "classifiers.metrics",
+            "evaluate": "classifiers.metrics", "SetFitClassifier": "classifiers.setfit",
+            "TfidfLogReg": "classifiers.tfidf"}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from augment.errors import MissingDependencyError
+from classifiers.base import as_texts
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class EmbeddingLogReg(ClassifierMixin, BaseEstimator):
     def embed(self, X: Any) -> np.ndarray:
         """Unit-length 384-d sentence embeddings, one row per text."""
         path = str(self.model_path or minilm_path())
-        texts = [str(x) for x in (X.tolist() if hasattr(X, "tolist") else X)]
+        texts = as_texts(X)
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         if self.cache is None:

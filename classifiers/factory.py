@@ -9,19 +9,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from augment.errors import ConfigError
+from classifiers.base import CLASSIFIER_NAMES
 from classifiers.embedding import EmbeddingCache, EmbeddingLogReg
 from classifiers.setfit import SetFitClassifier
 from classifiers.tfidf import TfidfLogReg
-
-CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr", "setfit")
-
-
-def known_classifier(name: str) -> str:
-    """For config validators: the name, or a ValueError pydantic turns into a one-line error."""
-    if name not in CLASSIFIER_NAMES:
-        raise ValueError(f"unknown classifier '{name}'; expected {', '.join(CLASSIFIER_NAMES)}")
-    return name
-
 
 def make_classifier(name: str, seed: int, class_weight: str | None = None,
                     embedding_cache: EmbeddingCache | None = None) -> Any:

@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from augment.errors import MissingDependencyError
+from classifiers.base import as_texts
 from classifiers.embedding import minilm_path
 
 INSTALL_HINT = "pip install setfit==1.2.0 evaluate"
@@ -61,7 +62,7 @@ class SetFitClassifier(ClassifierMixin, BaseEstimator):
         setfit = _import_setfit()
         from datasets import Dataset
 
-        texts, labels = _texts(X), np.asarray(y)
+        texts, labels = as_texts(X), np.asarray(y)
         self.classes_, codes = np.unique(labels, return_inverse=True)
         seed = 0 if self.random_state is None else int(self.random_state)
         head = {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter, "random_state": seed}
@@ -85,7 +86,7 @@ class SetFitClassifier(ClassifierMixin, BaseEstimator):
             logging_strategy="no", logging_first_step=False, show_progress_bar=False)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        texts = _texts(X)
+        texts = as_texts(X)
         if not texts:
             return np.zeros((0, len(self.classes_)))
         probs = self.model_.predict_proba(texts, batch_size=64, as_numpy=True, show_progress_bar=False)
@@ -126,7 +127,3 @@ def _preserved_global_rng() -> Iterator[None]:
         finally:
             random.setstate(py)
             np.random.set_state(npy)
-
-
-def _texts(X: Any) -> list[str]:
-    return [str(x) for x in (X.tolist() if hasattr(X, "tolist") else X)]

@@ -15,6 +15,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_union
 
+from classifiers.base import as_texts
+
 
 class TfidfLogReg(ClassifierMixin, BaseEstimator):
     """scikit-learn classifier over raw strings; ``fit(texts, labels)``.
@@ -44,17 +46,12 @@ class TfidfLogReg(ClassifierMixin, BaseEstimator):
         )
         model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
                                    random_state=self.random_state)
-        self.pipeline_ = Pipeline([("features", features), ("model", model)]).fit(_texts(X), np.asarray(y))
+        self.pipeline_ = Pipeline([("features", features), ("model", model)]).fit(as_texts(X), np.asarray(y))
         self.classes_ = self.pipeline_.classes_
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.pipeline_.predict_proba(_texts(X))
+        return self.pipeline_.predict_proba(as_texts(X))
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-
-def _texts(X: Any) -> list[str]:
-    """Accept a list, Series or 1-d array of strings (sklearn passes all three)."""
-    return [str(x) for x in (X.tolist() if hasattr(X, "tolist") else X)]

@@ -13,7 +13,7 @@ from augment.config import GenerateConfig
 from augment.errors import AugmentError
 from augment.generate import generate_to_file, parts_dir
 from augment.models import placement
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 SMALL = dict(max_new_tokens=12, batch_size=8, top_k=50, top_p=0.95, min_chars=0)
 

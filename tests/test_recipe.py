@@ -19,7 +19,7 @@ from augment.cli import main
 from augment.errors import ConfigError
 from augment.filter import FilterConfig, filter_synthetic
 from augment.recipe import RecipeRecord, recipe_config, record_path, work_dir
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.conftest import NEG, POS
 
 HAPPY = [f"{a} {b}" for a in ("so happy today", "loving this", "what a great day") for b in ("yay", "wow", "love it", "nice")][:10]
@@ -121,7 +121,7 @@ def test_the_api_runs_the_same_recipe(finished: Path, inputs: dict[str, Path]):
 def test_resume_with_other_settings_is_refused(finished: Path, inputs: dict[str, Path], capsys):
     assert main(run_args(inputs, finished, "--overwrite", "--resume", "--ratio", "1")) == 2
     err = capsys.readouterr().err
-    assert "used other data or settings (ratio: 0.5 -> 1.0)" in err, err
+    assert "the interrupted `augment run` used different settings (config.ratio: 0.5 -> 1.0); cannot resume" in err, err
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from augment.convert.archive import find_model_dirs, is_archive, safe_extract
 from augment.convert.gpt2_tf import (ConversionError, HParams, check_tf_shapes, config_to_hparams, hf_to_tf,
                                      hparams_to_config_kwargs, name_map, tf_to_hf)
 from augment.errors import AugmentError
-from augment.io import atomic_dir, provenance
+from augment.files import atomic_dir, provenance
 
 log = logging.getLogger(__name__)
 

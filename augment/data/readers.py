@@ -22,14 +22,14 @@ import pandas as pd
 
 from augment.config import DataConfig
 from augment.data.cleaning import clean_text
+from augment.data.columns import LABEL, TEXT
 from augment.data.compressed import COMPRESSIONS, Source, open_source
+from augment.data.sampling import sample_per_class
 from augment.data.sources import DATASET_NAMES, dataset_path
 from augment.errors import DataError
 
 log = logging.getLogger(__name__)
 
-TEXT = "text"
-LABEL = "label"
 TEXT_CANDIDATES = ("text", "sentence", "tweet", "review", "content", "document")
 LABEL_CANDIDATES = ("label", "labels", "sentiment", "polarity", "class", "target", "category")
 SENTIMENT140_COLUMNS = ("polarity", "id", "date", "query", "user", "text")
@@ -74,8 +74,6 @@ def load_dataset(source: Any, config: DataConfig | None = None) -> pd.DataFrame:
             log.info("%s: dropped %d duplicate texts", raw.name, before - len(frame))
     frame = frame.reset_index(drop=True)
     if config.per_class is not None:
-        from augment.data.sampling import sample_per_class
-
         frame = sample_per_class(frame, config.per_class, config.seed, source=raw.name)
     return frame
 

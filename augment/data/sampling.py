@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from augment.data.readers import LABEL
+from augment.data.columns import LABEL
 from augment.errors import DataError
 
 

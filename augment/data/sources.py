@@ -23,7 +23,7 @@ import pandas as pd
 
 from augment.cache import cache_root
 from augment.errors import DataError
-from augment.io import atomic_path, write_text_atomic
+from augment.files import atomic_path, write_text_atomic
 from augment.registry import Downloader, Package, download, download_dir, fetch, read_member
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from augment.data import LABEL, TEXT
 from augment.experiment.config import LMSpec
 from augment.experiment.results import AdaptInfo, LMInfo, PoolInfo
 from augment.generate.sampler import SAMPLER_VERSION
-from augment.io import hash_json, provenance, read_jsonl, write_json_atomic, write_jsonl_atomic
+from augment.files import hash_json, provenance, read_jsonl, write_json_atomic, write_jsonl_atomic
 
 log = logging.getLogger(__name__)
 

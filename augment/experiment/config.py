@@ -18,6 +18,7 @@ from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConf
 from augment.errors import ConfigError
 from augment.filter import FilterConfig
 from augment.finetune.adapt import AdaptConfig
+from classifiers.base import ClassifierName
 
 
 class TestSplit(StageConfig):
@@ -118,18 +119,11 @@ class PseudoLabelSpec(StageConfig):
 
     type: Literal["pseudo-label"]
     name: str = "pseudo-label"
-    classifier: str = Field("tfidf-lr", description="Labeller trained on the cell's real rows: tfidf-lr, "
-                                                    "minilm-lr, setfit.")
+    classifier: ClassifierName = Field("tfidf-lr", description="Labeller trained on the cell's real rows: "
+                                                               "tfidf-lr, minilm-lr, setfit.")
     candidates: int | None = Field(None, gt=0, description=(
         "Label a seeded sample of this many pool texts instead of all of them (an embedding labeller takes "
         "minutes per seed on 20k texts; the pool-by-label prompts score a 4000-text sample)."))
-
-    @field_validator("classifier")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        from classifiers.factory import known_classifier
-
-        return known_classifier(value)
 
 
 class LMSpec(StageConfig):
@@ -183,16 +177,10 @@ AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec,
 
 
 class QualityConfig(StageConfig):
-    judge: str = Field("tfidf-lr", description="Classifier for label agreement, trained on real non-test rows.")
+    judge: ClassifierName = Field("tfidf-lr", description="Classifier for label agreement, trained on real "
+                                                          "non-test rows.")
     judge_rows_per_class: int = Field(2000, gt=0, description="Rows per label the judge is trained on.")
     seed: int = Field(0, description="Seed of the judge's sample.")
-
-    @field_validator("judge")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        from classifiers.factory import known_classifier
-
-        return known_classifier(value)
 
 
 class ExperimentConfig(StageConfig):
@@ -210,7 +198,7 @@ class ExperimentConfig(StageConfig):
     ratios: list[float] = Field([1.0], min_length=1, description="Synthetic rows per real row, per label.")
     filters: list[bool] = Field([False], min_length=1, description="Filter axis; applies to lm augmenters.")
     filter: FilterConfig = FilterConfig()
-    classifiers: list[str] = Field(["tfidf-lr"], min_length=1)
+    classifiers: list[ClassifierName] = Field(["tfidf-lr"], min_length=1)
     quality: QualityConfig = QualityConfig()
     precision: Literal["fp32", "bf16", "auto"] = Field(
         "fp32", exclude_if=lambda v: v == "fp32",  # unset: keys and records of older results still match
@@ -225,17 +213,10 @@ class ExperimentConfig(StageConfig):
             raise ValueError("every value must be positive")
         return _unique(values)
 
-    @field_validator("seeds", "filters")
+    @field_validator("seeds", "filters", "classifiers")
     @classmethod
     def _distinct(cls, values: list[Any]) -> list[Any]:
         return _unique(values)
-
-    @field_validator("classifiers")
-    @classmethod
-    def _classifiers(cls, values: list[str]) -> list[str]:
-        from classifiers.factory import known_classifier
-
-        return _unique([known_classifier(v) for v in values])
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":

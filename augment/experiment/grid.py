@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from augment.experiment.config import ExperimentConfig, LMSpec
-from augment.io import hash_json
+from augment.files import hash_json
 
 GRID_FORMAT = 1   # bump when a cell's meaning changes, so old results are not mistaken for new ones
 

@@ -6,8 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from augment.experiment.report import Group, slug
-from augment.io import atomic_path
+from augment.experiment.groups import Group
+from augment.files import atomic_path, slug
 
 
 def write_plots(groups: list[Group], out_dir: Path) -> list[Path]:

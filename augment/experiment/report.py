@@ -9,23 +9,24 @@ sample, so the pairing removes the sample's luck from the comparison).
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from augment.errors import ConfigError
 from pydantic import ValidationError
 
 from augment.experiment.config import ExperimentConfig, describe, load_experiment
 from augment.experiment.grid import expand
+from augment.experiment.groups import Group, GroupKey, variant_name
+from augment.experiment.plots import write_plots
 from augment.experiment.results import (EXPERIMENT_JSON, RESULTS, AdaptInfo, CellResult, ExperimentManifest,
                                         Quality, ResultsLog)
-from augment.filter import FilterReport
 from augment.experiment.stats import Interval, paired_differences, t_interval
-from augment.io import write_text_atomic
+from augment.filter import FilterReport
+from augment.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -36,48 +37,6 @@ QUALITY_KEYS = ("distinct_1", "distinct_2", "real_distinct_2", "self_bleu", "nov
 
 
 Metric = Literal["accuracy", "macro_f1"]
-
-
-class GroupKey(NamedTuple):
-    """The cells one report line pools over seeds."""
-
-    dataset: str
-    classifier: str
-    examples_per_class: int
-    augmenter: str
-    type: str
-    mode: str | None
-    ratio: float | None
-    filter: bool
-
-    @classmethod
-    def of(cls, row: CellResult) -> GroupKey:
-        return cls(row.dataset, row.classifier, row.examples_per_class, row.augmenter, row.type, row.mode, row.ratio,
-                   row.filter)
-
-
-@dataclass(frozen=True)
-class Group:
-    key: GroupKey
-    rows: list[CellResult]
-    accuracy: Interval
-    macro_f1: Interval
-    lift_accuracy: Interval | None
-    lift_macro_f1: Interval | None
-
-    @property
-    def variant(self) -> str:
-        return variant_name(self.key)
-
-    @property
-    def panel(self) -> tuple[str, str]:
-        return self.key.dataset, self.key.classifier
-
-
-def variant_name(key: GroupKey | CellResult) -> str:
-    if key.type == "none":
-        return key.augmenter
-    return f"{key.augmenter} x{key.ratio:g}" + (" +filter" if key.filter else "")
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -554,12 +513,6 @@ def write_report(config: ExperimentConfig, out_dir: Path) -> tuple[Path, list[Gr
     for old in report_files(out_dir):
         if old.suffix == ".png":
             old.unlink()
-    from augment.experiment.plots import write_plots
-
     plots = write_plots(groups, out_dir)
     write_text_atomic(out_dir / REPORT, build_markdown(config, out_dir, rows, total, stale, plots))
     return out_dir / REPORT, groups
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")

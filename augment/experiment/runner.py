@@ -30,7 +30,7 @@ from augment.experiment.grid import Cell, expand, pool_rows, resolved
 from augment.experiment.results import (EXPERIMENT_JSON, RESULTS, AdaptInfo, CellResult, DatasetStats, EdaInfo,
                                         ExperimentManifest, LMInfo, PoolInfo, Quality, ReferenceInfo, ResultsLog,
                                         RowCounts, Scores, WallTime)
-from augment.io import hash_json, write_json_atomic
+from augment.files import hash_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from augment.errors import ConfigError
 from augment.experiment.report import (Group, GroupKey, Selection, current_rows, fmt_lift, fmt_score, load_target,
                                        selected_per_seed, summarize, validation_rows)
-from augment.io import write_text_atomic
+from augment.files import write_text_atomic
 
 KIND_NAMES = {"eda": "EDA", "oracle": "oracle (real rows)", "pseudo-label": "pseudo-label", "lm": "LM"}
 BEGIN, END = "<!-- does-it-help: begin -->", "<!-- does-it-help: end -->"

@@ -13,15 +13,17 @@ from typing import Any
 
 import pandas as pd
 
-from augment.config import FinetuneConfig, changed_settings
+from augment.config import FinetuneConfig
 from augment.data.readers import LABEL, TEXT
 from augment.distributed import process_state
 from augment.errors import AugmentError, DataError, OutputExistsError, RunDirError
 from augment.finetune.base import Backend, TrainResult
-from augment.finetune.packing import TrainingRow
-from augment.io import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
+from augment.finetune.adapted import read_record
+from augment.finetune.packing import TrainingRow, held_out_count
+from augment.files import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
 from augment.prompts import label_token
-from augment.run import LabelEntry, Manifest, ModelEntry, RunDir
+from augment.resume import refuse_changes
+from augment.rundir import LabelEntry, Manifest, ModelEntry, RunDir
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +60,6 @@ def model_rows(frame: pd.DataFrame, mode: str, eval_fraction: float = 0.0, seed:
         held_out.extend(rows[i] for i in sorted(order[:n_eval]))
         train.extend(rows[i] for i in sorted(order[n_eval:]))
     return groups
-
-
-def held_out_count(rows: int, fraction: float) -> int:
-    """At least one held-out row when asked for, never the last training row."""
-    if fraction <= 0 or rows < 2:
-        return 0
-    return min(rows - 1, max(1, round(rows * fraction)))
 
 
 def validate(frame: pd.DataFrame, config: FinetuneConfig, source: str) -> None:
@@ -174,7 +169,7 @@ def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_inf
     previous = prepare_run_dir(run, resume, overwrite)
     manifest = _new_manifest(frame, config, data_info, groups)
     if previous is not None:
-        _check_compatible(previous, manifest, run)
+        refuse_changes(run.root, _resume_key(previous), _resume_key(manifest), "fine-tune")
         manifest.models = previous.models
     if previous is not None and previous.separator is not None:
         manifest.separator = previous.separator
@@ -225,8 +220,6 @@ def _new_manifest(frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[s
 
 def adapted_from(config: FinetuneConfig) -> dict[str, Any] | None:
     """What the start model was adapted on, when it is an ``augment adapt`` output."""
-    from augment.finetune.adapt import read_record
-
     path = Path(config.model).expanduser()
     record = read_record(path) if config.backend == "torch" and path.is_dir() else None
     if record is None:
@@ -234,16 +227,10 @@ def adapted_from(config: FinetuneConfig) -> dict[str, Any] | None:
     return record.model_dump(include={"base_model", "source", "texts", "texts_hash", "steps", "tokens", "eval_loss"})
 
 
-def _check_compatible(previous: Manifest, manifest: Manifest, run: RunDir) -> None:
-    for key in ("mode", "data_hash"):
-        if getattr(previous, key) != getattr(manifest, key):
-            raise RunDirError(f"{run.root}: cannot resume: {key} differs from the original run "
-                              "(different data or mode); use --overwrite to start again")
-    longer = ("max_steps", "save_steps")   # a resumed run may train longer
-    changed = changed_settings({k: v for k, v in previous.finetune.items() if k not in longer},
-                               {k: v for k, v in manifest.finetune.items() if k not in longer})
-    if changed:
-        raise RunDirError(f"{run.root}: cannot resume with different settings ({', '.join(changed)})")
+def _resume_key(manifest: Manifest) -> dict[str, Any]:
+    """What a resumed run must share with the interrupted one: the data and every setting but how long it trains."""
+    longer = ("max_steps", "save_steps")
+    return {"data_hash": manifest.data_hash, **{k: v for k, v in manifest.finetune.items() if k not in longer}}
 
 
 def _write_train_rows(run: RunDir, frame: pd.DataFrame) -> None:

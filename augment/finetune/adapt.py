@@ -14,26 +14,22 @@ killed run and a finished directory never holds half a model.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from augment.config import FinetuneConfig
 from augment.errors import DataError, OutputExistsError, RunDirError
-from augment.finetune.packing import TrainingRow
-from augment.finetune.separator import Separator
-from augment.io import atomic_dir, hash_json, provenance, write_json_atomic
-from augment.precision import PrecisionChoice
+from augment.finetune.adapted import RECORD, AdaptRecord, read_record
+from augment.finetune.packing import TrainingRow, held_out_count
+from augment.files import atomic_dir, hash_json, provenance, write_json_atomic
+from augment.resume import open_work_folder
 
 log = logging.getLogger(__name__)
-
-RECORD = "adapt.json"
 
 
 class AdaptConfig(FinetuneConfig):
@@ -47,36 +43,8 @@ class AdaptConfig(FinetuneConfig):
     save_steps: int = Field(50, gt=0, description="Checkpoint every N steps (without held-out texts).")
 
 
-class AdaptRecord(BaseModel):
-    """``adapt.json``: the adapted model's provenance, read by ``finetune`` and ``augment info``."""
-
-    base_model: str
-    source: str
-    texts: int
-    texts_hash: str
-    eval_rows: int
-    separator: Separator
-    steps: int
-    tokens: int | None
-    first_loss: float | None
-    final_loss: float | None
-    eval_loss: float | None
-    best_step: int | None
-    wall_s: float
-    config: dict[str, Any]
-    provenance: dict[str, Any]
-    precision: PrecisionChoice | None = None   # records written before the choice was recorded: fp32
-
-
 def work_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.adapt-work"
-
-
-def read_record(model_dir: Path) -> AdaptRecord | None:
-    path = Path(model_dir) / RECORD
-    if not path.is_file():
-        return None
-    return AdaptRecord(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def adapt_model(texts: list[str], out: Path, config: AdaptConfig, *, source: str, resume: bool = False,
@@ -95,7 +63,7 @@ def adapt_model(texts: list[str], out: Path, config: AdaptConfig, *, source: str
         return finished
     work = work_dir(out)
     key = {"config": config.model_dump(), "texts_hash": hash_json(texts)}
-    _open_work(work, key, resume)
+    open_work_folder(work, key, record="adapt-key.json", what="adaptation", resume=resume, overwrite=True)
     backend = TorchBackend()
     separator = backend.choose_separator(config, texts)
     train, held_out = split_held_out(texts, config.eval_fraction, config.seed)
@@ -126,8 +94,6 @@ def adapted_once(texts: list[str], out: Path, config: AdaptConfig, *, source: st
 
 
 def split_held_out(texts: list[str], fraction: float, seed: int) -> tuple[list[TrainingRow], list[TrainingRow]]:
-    from augment.finetune import held_out_count
-
     n_eval = held_out_count(len(texts), fraction)
     order = random.Random(f"adapt:{seed}").sample(range(len(texts)), len(texts))
     held = set(order[:n_eval])
@@ -150,15 +116,3 @@ def _check_output(out: Path, resume: bool, overwrite: bool) -> AdaptRecord | Non
         raise RunDirError(f"{out}: exists and is not an adapted model directory; refusing to overwrite it")
     return None
 
-
-def _open_work(work: Path, key: dict[str, Any], resume: bool) -> None:
-    """Checkpoints are only continued by the same settings and texts."""
-    marker = work / "adapt-key.json"
-    if work.exists() and resume and marker.is_file():
-        if json.loads(marker.read_text(encoding="utf-8")) != key:
-            raise RunDirError(f"{work}: cannot resume: the texts or settings differ from the interrupted run; "
-                              "use --overwrite to start again")
-        return
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    write_json_atomic(marker, key)

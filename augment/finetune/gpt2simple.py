@@ -1,6 +1,6 @@
 """Fine-tuning through gpt-2-simple (TensorFlow), the book's route, ending in a Hugging Face model dir.
 
-gpt-2-simple runs in a child process (``augment.convert.tf_worker``): importing
+gpt-2-simple runs in a child process (``augment.tf_child``): importing
 it turns off eager execution for the whole process, and one session holds one
 model. The parent prepares everything that can fail first (base model, token
 file), and afterwards converts the newest checkpoint with the TensorFlow-free
@@ -25,12 +25,12 @@ from augment.cache import cache_root
 from augment.config import FinetuneConfig
 from augment.convert import hf_to_gpt2simple, is_gpt2simple_dir, write_hf_model
 from augment.convert.gpt2_tf import HParams
-from augment.convert.tf_worker import require_tf, run_task
+from augment.tf_child import require_tf, run_task
 from augment.errors import AugmentError
 from augment.finetune.base import TrainResult
 from augment.finetune.packing import TrainingRow
 from augment.finetune.separator import Separator
-from augment.io import atomic_dir
+from augment.files import atomic_dir
 from augment.prompts import encode_text
 
 log = logging.getLogger(__name__)

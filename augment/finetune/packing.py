@@ -25,6 +25,13 @@ class TrainingRow:
     label: str | None = None
 
 
+def held_out_count(rows: int, fraction: float) -> int:
+    """At least one held-out row when asked for, never the last training row."""
+    if fraction <= 0 or rows < 2:
+        return 0
+    return min(rows - 1, max(1, round(rows * fraction)))
+
+
 def pack(token_rows: Sequence[Sequence[int]], separator: int, block_size: int) -> list[list[int]]:
     stream: list[int] = [separator]
     for row in token_rows:

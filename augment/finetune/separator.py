@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from augment.prompts import encode_text
-from augment.run import Separator
+from augment.rundir import Separator
 
 DOCUMENT_SEPARATORS = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<s>", "<|begin_of_text|>", "<|startoftext|>")
 FIRST_TOKENS = 4

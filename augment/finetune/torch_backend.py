@@ -17,12 +17,13 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from transformers.trainer_callback import PrinterCallback
 
 from augment.config import FinetuneConfig
+from augment.finetune.adapted import read_record
 from augment.finetune.base import TrainResult
 from augment.finetune.packing import BlockDataset, PadCollator, TrainingRow, pack, tokenize_rows
 from augment.finetune.separator import Separator, choose_separator
-from augment.io import atomic_path
-from augment.precision import PrecisionChoice, describe
+from augment.files import atomic_path
 from augment.models import Placement, load_model, load_tokenizer, placement, resolve_model
+from augment.precision import PrecisionChoice, describe
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,6 @@ def _result(state: Any, wall_s: float, resumed: int | None, config: FinetuneConf
 
 def inherited_separator(model_dir: Path) -> Separator | None:
     """The separator an adapted model was trained with (``adapt.json``), if the dir holds one."""
-    from augment.finetune.adapt import read_record
-
     record = read_record(model_dir)
     if record is None:
         return None

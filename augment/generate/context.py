@@ -15,9 +15,9 @@ from typing import Any
 
 from augment.config import GenerateConfig
 from augment.errors import ConfigError
-from augment.io import read_json
+from augment.files import read_json
 from augment.prompts import prompt_ids
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 POSITION_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
 
@@ -80,11 +80,17 @@ def check_job_fits(run: RunDir, labels: Sequence[str], config: GenerateConfig,
     for label in labels:
         path = run.finished_model(label)
         tokenizer = load_tokenizer(str(path))
-        marker = label if manifest.mode == "conditioned" else None
-        texts = prompt_texts(run, label, prefix_texts)
-        tokens = longest_prompt(tokenizer, manifest.separator_id(tokenizer), marker,
-                                prefixes(texts, config.prefix_words))
-        check_context(path, tokens, config.max_new_tokens, f"{path}")
+        check_label_fits(path, tokenizer, manifest.separator_id(tokenizer), manifest.mode, label,
+                         prompt_texts(run, label, prefix_texts), config)
+
+
+def check_label_fits(model_dir: Path, tokenizer: Any, separator: int, mode: str, label: str, texts: Sequence[str],
+                     config: GenerateConfig) -> None:
+    """The longest prompt ``label``'s rows can get from ``texts``, plus ``config.max_new_tokens``, fits
+    ``model_dir``'s context (the one check of a job and of ``augment run`` before it trains)."""
+    marker = label if mode == "conditioned" else None
+    tokens = longest_prompt(tokenizer, separator, marker, prefixes(texts, config.prefix_words))
+    check_context(model_dir, tokens, config.max_new_tokens, str(model_dir))
 
 
 def prompt_texts(run: RunDir, label: str, given: Sequence[str] | None = None) -> list[str]:

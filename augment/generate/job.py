@@ -20,18 +20,20 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from augment.config import GenerateConfig, changed_settings
+from augment.config import GenerateConfig
 from augment.generate.context import check_job_fits, prompt_texts, train_texts
-from augment.errors import AugmentError, OutputExistsError
+from augment.errors import AugmentError
 from augment.filter import FilterConfig, FilterReport, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
 from augment.generate.loop import Texts, collect_rows, resolve_batch_size
 from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
-from augment.io import atomic_path, check_output_path, hash_json, holds_lock, write_json_atomic, write_jsonl_atomic
+from augment.files import (atomic_path, check_output_path, hash_json, holds_lock, slug, write_json_atomic,
+                           write_jsonl_atomic)
 from augment.models import placement
 from augment.precision import PrecisionChoice
 from augment.provenance import Provenance
-from augment.run import RunDir, slug
+from augment.resume import open_work_folder
+from augment.rundir import RunDir
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -184,22 +186,7 @@ def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateCon
         key["prefixes"] = prefixes_hash
     if precision != "fp32":  # bf16 rows are other rows: never finish an fp32 job with them
         key["precision"] = precision
-    meta = parts / "job.json"
-    if parts.exists():
-        if not resume:
-            raise OutputExistsError(f"{parts}: an interrupted job left partial results; pass --resume to "
-                                    "continue it or delete the folder")
-        old = json.loads(meta.read_text()) if meta.exists() else None
-        if old != key:
-            changes = "; ".join(changed_settings(old, key)) if old else "its record is missing"
-            raise AugmentError(f"{parts}: the interrupted job used different settings ({changes}); cannot resume "
-                               "(delete the folder to start again)")
-        return parts
-    try:
-        parts.mkdir(parents=True)
-    except OSError as exc:
-        raise AugmentError(f"{parts}: cannot create the folder for partial results ({exc.strerror or exc})") from None
-    write_json_atomic(meta, key)
+    open_work_folder(parts, key, record="job.json", what="job", resume=resume, overwrite=None)
     return parts
 
 

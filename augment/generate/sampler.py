@@ -22,7 +22,7 @@ import torch
 from augment.config import GenerateConfig
 from augment.models import Placement, load_model, load_tokenizer, placement
 from augment.prompts import label_token, prompt_ids, scrub
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 SAMPLER_VERSION = "counter-gumbel-1"
 COLUMNS = ["text", "label", "model", "seed", "params"]

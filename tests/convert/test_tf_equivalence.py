@@ -21,7 +21,7 @@ import torch
 from augment.convert import gpt2simple_to_hf, hf_to_gpt2simple
 from augment.convert import tensorbundle as tb
 
-from augment.convert.tf_worker import run_task
+from augment.tf_child import run_task
 
 # find_spec, not importorskip: importing gpt_2_simple would switch off eager execution for this whole process.
 HAVE_TF = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "gpt_2_simple"))

@@ -18,7 +18,7 @@ from augment.data.readers import load_dataset
 from augment.data.sources import (CORPORA, DATASET_NAMES, TABLE_VERSION, Corpus, bbc_news, corpus_table, named_corpus,
                                   sms_spam, trec_questions, uci_sentences)
 from augment.errors import DataError, FetchError
-from augment.io import sha256_file
+from augment.files import sha256_file
 from augment.registry import Package
 
 

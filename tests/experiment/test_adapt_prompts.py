@@ -11,7 +11,7 @@ import pytest
 import augment.experiment.runner as runner
 from augment.errors import ConfigError
 from augment.experiment import expand, load_experiment, run_experiment, write_report
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.experiment.helpers import NEG_WORDS, POS_WORDS, baseline_config, lm_spec, write_yaml
 
 ADAPT = {"max_steps": 3, "batch_size": 4, "block_size": 32, "learning_rate": 5e-3, "eval_fraction": 0.1,

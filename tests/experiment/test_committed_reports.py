@@ -12,7 +12,7 @@ import pytest
 from augment.experiment import load_experiment, write_report
 from augment.experiment.report import report_files
 from augment.experiment.results import EXPERIMENT_JSON, RESULTS, ExperimentManifest, ResultsLog
-from augment.io import write_json_atomic
+from augment.files import write_json_atomic
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 COMMITTED = sorted(p.parent.name for p in (EXPERIMENTS / "results").glob("*/results.jsonl"))

@@ -13,10 +13,11 @@ from safetensors.numpy import load_file
 
 from augment.cli import main
 from augment.config import FinetuneConfig
-from augment.errors import OutputExistsError
+from augment.errors import OutputExistsError, RunDirError
 from augment.finetune import finetune_run
-from augment.finetune.adapt import AdaptConfig, adapt_model, read_record, work_dir
-from augment.run import RunDir
+from augment.finetune.adapt import AdaptConfig, adapt_model, work_dir
+from augment.finetune.adapted import read_record
+from augment.rundir import RunDir
 from tests.reliability.procs import Child, complete_checkpoints
 
 WORDS = "the flight crew seat bag delay gate late early thanks again today my trip".split()
@@ -73,6 +74,28 @@ def test_existing_output_needs_overwrite(adapted: Path, tiny_model_dir: Path):
     with pytest.raises(OutputExistsError, match="--overwrite"):
         adapt_model(unlabelled(), adapted, config, source="test texts")
     assert adapt_model(unlabelled(), adapted, config, source="test texts", resume=True).steps == 12
+
+
+def test_a_refused_resume_names_the_changed_setting(tiny_model_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    from augment.finetune.torch_backend import TorchBackend
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    out = tmp_path / "adapted"
+    config = AdaptConfig(model=str(tiny_model_dir), max_steps=4, batch_size=4, block_size=16, learning_rate=5e-3)
+    with monkeypatch.context() as patch:
+        patch.setattr(TorchBackend, "train", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            adapt_model(unlabelled(40), out, config, source="test texts")
+    assert (work_dir(out) / "adapt-key.json").is_file() and not out.exists()
+    other = config.model_copy(update={"learning_rate": 1e-3})
+    with pytest.raises(RunDirError, match=r"the interrupted adaptation used different settings "
+                                          r"\(config\.learning_rate: 0\.005 -> 0\.001\); cannot resume"):
+        adapt_model(unlabelled(40), out, other, source="test texts", resume=True)
+    with pytest.raises(RunDirError, match=r"\(texts_hash: '[0-9a-f]{12}…' -> '[0-9a-f]{12}…'\)"):
+        adapt_model(unlabelled(40, seed=1), out, config, source="test texts", resume=True)
 
 
 def adapt_args(texts: Path, model: Path, out: Path) -> list[str]:

@@ -16,7 +16,7 @@ from augment.finetune.separator import candidates, choose_separator
 from augment.generate import LabelGenerator
 from augment.models import load_model, load_tokenizer
 from augment.prompts import label_token, prompt_ids
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 EOT = 50256
 

@@ -11,7 +11,7 @@ from augment.config import FinetuneConfig
 from augment.errors import DataError, OutputExistsError, RunDirError
 from augment.finetune import finetune_run
 from augment.finetune.packing import PadCollator, pack
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.conftest import train_run
 
 
@@ -89,11 +89,12 @@ def test_resume_keeps_one_loss_per_step(tiny_model_dir, tweets, tmp_path):
 def test_resume_refuses_different_data(tiny_model_dir, tweets, tmp_path):
     run = train_run(tiny_model_dir, tweets, tmp_path / "run", max_steps=2)
     config = FinetuneConfig(model=str(tiny_model_dir), max_steps=2, block_size=32)
-    with pytest.raises(RunDirError, match="data_hash differs"):
+    with pytest.raises(RunDirError, match=r"settings \(data_hash: '[0-9a-f]{12}…' -> '[0-9a-f]{12}…'[;)]"):
         finetune_run(tweets.head(30), run, config, data_info={}, resume=True)
     other = FinetuneConfig(model=str(tiny_model_dir), max_steps=4, batch_size=8, block_size=32, learning_rate=1e-3,
                            save_steps=10)   # more steps alone would be a resume
-    with pytest.raises(RunDirError, match=r"cannot resume with different settings \(learning_rate: 0.005 -> 0.001\)$"):
+    with pytest.raises(RunDirError, match=r"used different settings \(learning_rate: 0.005 -> 0.001\); cannot resume "
+                                          r"\(pass --overwrite without --resume to start again\)$"):
         finetune_run(tweets, run, other, data_info={}, resume=True)
 
 

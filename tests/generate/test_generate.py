@@ -15,7 +15,7 @@ from augment.filter import FilterConfig
 from augment.generate import COLUMNS, SAMPLER_VERSION, LabelGenerator, decode_rows, dropped_path, generate_to_file, parts_dir
 from augment.generate.job import GenerationProvenance
 from augment.prompts import label_token
-from augment.run import RunDir
+from augment.rundir import RunDir
 
 SMALL = dict(batch_size=8, max_new_tokens=24, seed=3)
 

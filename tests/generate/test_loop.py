@@ -9,7 +9,7 @@ from augment.distributed import LocalComm
 from augment.errors import AugmentError
 from augment.generate.loop import auto_batch_size, collect_rows, decode_rows, owned
 from augment.generate.sampler import LabelGenerator
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.threadcomm import in_threads
 
 CONFIG = GenerateConfig(n=12, max_new_tokens=10, seed=3, min_chars=0)

@@ -15,7 +15,7 @@ from augment.config import GenerateConfig
 from augment.errors import OutputExistsError
 from augment.filter import FilterConfig
 from augment.generate import LabelGenerator, dropped_path, generate_to_file, parts_dir
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.threadcomm import in_threads
 
 CONFIG = GenerateConfig(n=10, batch_size=3, max_new_tokens=16, seed=7)

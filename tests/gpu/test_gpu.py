@@ -33,7 +33,7 @@ def rows(gen: LabelGenerator, slots: int, refill: bool = True) -> dict[int, list
 
 def test_bf16_finetune_lowers_the_loss(tiny_model_dir: Path, tweets, tmp_path: Path) -> None:
     from tests.conftest import train_run
-    from augment.run import RunDir
+    from augment.rundir import RunDir
 
     run = train_run(tiny_model_dir, tweets, tmp_path / "run", precision="bf16", max_steps=20)
     for entry in RunDir(run).read_manifest()["models"].values():

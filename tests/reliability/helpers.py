@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from augment.io import sha256_file
+from augment.files import sha256_file
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from augment.cli import main
-from augment.io import hash_dir
-from augment.run import RunDir
+from augment.files import hash_dir
+from augment.rundir import RunDir
 from tests.reliability.procs import cli_many
 
 

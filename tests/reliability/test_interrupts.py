@@ -21,7 +21,7 @@ import pytest
 from augment.cli import main
 from augment.experiment import expand, load_experiment
 from augment.interrupts import resume_argv
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.experiment.helpers import baseline_config, tiny_frame, write_yaml
 from tests.reliability.procs import REPO, Child, complete_checkpoints
 

@@ -18,7 +18,7 @@ from safetensors.numpy import load_file
 
 from augment.cli import main
 from augment.convert import hf_to_gpt2simple
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.reliability.procs import Child, complete_checkpoints, logged_steps
 
 MAX_STEPS, SAVE_STEPS = 12, 4

@@ -19,7 +19,7 @@ import pytest
 
 from augment.cli import main
 from augment.convert import hf_to_gpt2simple
-from augment.run import RunDir
+from augment.rundir import RunDir
 from tests.reliability.helpers import error_line, tree_digest
 
 

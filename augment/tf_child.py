@@ -1,4 +1,4 @@
-"""TensorFlow work, run in a child process: ``python -m augment.convert.tf_worker TASK SPEC.json``.
+"""TensorFlow work, run in a child process: ``python -m augment.tf_child TASK SPEC.json``.
 
 ``import gpt_2_simple`` switches off eager execution for the whole process,
 and gpt-2-simple cannot hold two models in one session, so every TensorFlow
@@ -221,7 +221,7 @@ def run_task(task: str, spec: dict[str, Any], log_path: Path | None = None,
            "PYTHONUNBUFFERED": "1"}
     with _spec_file(spec) as (spec_path, result_path), \
             (open(log_path, "a", encoding="utf-8") if log_path else contextlib.nullcontext()) as log_fh:
-        cmd = [sys.executable, "-m", "augment.convert.tf_worker", task, str(spec_path)]
+        cmd = [sys.executable, "-m", "augment.tf_child", task, str(spec_path)]
         log.debug("running %s", " ".join(cmd))
         try:
             proc = subprocess.run(cmd, env=env, stdout=log_fh or 2, stderr=subprocess.STDOUT,

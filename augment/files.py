@@ -1,4 +1,4 @@
-"""Atomic outputs and provenance.
+"""Files: atomic outputs, safe names, content hashes, provenance, and one writer per output.
 
 Outputs feed training sets, so a crash must never leave a file that looks
 finished: everything is written to a temporary sibling and renamed into place.
@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shlex
 import shutil
 import socket
@@ -187,6 +188,14 @@ def _replace_dir(tmp: Path, path: Path) -> None:
 def _fsync(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def slug(name: str) -> str:
+    """A file name for any label or name; unsafe names get a short hash suffix, so two names never share one."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip(".-")
+    if safe == name and safe and not safe.startswith("_"):
+        return safe
+    return f"{safe or 'label'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -11,9 +11,7 @@ Layout::
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from augment.errors import ConfigError, RunDirError
-from augment.io import write_json_atomic
+from augment.files import slug, write_json_atomic
 from augment.precision import PrecisionChoice
 from augment.prompts import CONDITIONED
 
@@ -94,14 +92,6 @@ class Manifest(Record):
     def separator_id(self, tokenizer: Any) -> int:
         """The chosen separator; EOS for runs made before the choice existed."""
         return tokenizer.eos_token_id if self.separator is None else self.separator.id
-
-
-def slug(label: str) -> str:
-    """A directory name for any label; unsafe names get a short hash suffix to stay unique."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip(".-")
-    if safe == label and safe and not safe.startswith("_"):
-        return safe
-    return f"{safe or 'label'}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
