@@ -28,3 +28,21 @@ def test_finetune_smoke(tmp_path: Path) -> None:
     assert [r["case"] for r in report["results"]] == ["augment packed", "padded rows"]
     assert report["ratios"][0]["ratio"] > 0
     assert "| tiny | augment packed | padded rows |" in markdown(report)
+
+
+def test_precision_smoke(tmp_path: Path) -> None:
+    """Both formats, every case, each against its own measured peak; the processor is named."""
+    from benchmarks import precision
+
+    out = tmp_path / "precision.json"
+    precision.main(["--smoke", "--out", str(out)])
+    report = json.loads(out.read_text())
+    cases = {(r["case"], r["dtype"]) for r in report["results"]}
+    assert cases == {(c, d) for c in ("augment", "generate/1 batch", "full fine-tune", "LoRA r16")
+                     for d in ("fp32", "bf16")}
+    assert report["peaks"]["tiny-gpt2/fp32"] > 0 and report["peaks"]["tiny-gpt2/bf16"] > 0
+    assert report["machine"]["processor"] and isinstance(report["machine"]["units"], list)
+    assert all(r["tokens_per_s"] > 0 for r in report["results"])
+    assert all(r["held_out_loss"] > 0 for r in report["results"] if r["case"] in ("full fine-tune", "LoRA r16"))
+    assert {c["case"] for c in report["ratios"]} >= {"augment bf16 / fp32", "LoRA r16 bf16 / fp32",
+                                                      "augment / generate (bf16)"}
