@@ -213,14 +213,13 @@ def _adapt_saved(out: Path) -> str:
 
 def adapt_table(root: Path, record: Any) -> Table:
     table = Table(title=f"{root} (adapted from {record.base_model})")
-    for col in ("texts", "held out", "separator", "steps", "tokens", "loss first → last", "held-out loss", "time",
-                "precision"):
+    for col in ("texts", "held out", "separator", "steps", "tokens", "loss first → last", "held-out loss", "time"):
         table.add_column(col)
     loss = f"{record.first_loss:.3f} → {record.final_loss:.3f}" if record.final_loss is not None else "-"
     held = f"{record.eval_loss:.3f} (step {record.best_step})" if record.eval_loss is not None else "-"
     table.add_row(str(record.texts), str(record.eval_rows), record.separator.token, str(record.steps),
-                  str(record.tokens or "-"), loss, held, f"{record.wall_s:.0f}s", _precision_cell(record.precision))
-    table.caption = _precision_caption([record.precision])
+                  str(record.tokens or "-"), loss, held, f"{record.wall_s:.0f}s")
+    table.caption = _precision_caption([record.precision]) or "trained in fp32 (not recorded)"
     return table
 
 

@@ -76,9 +76,9 @@ def run_case(shape: str, case: str, rows: list[str], args: argparse.Namespace) -
     make = packed_data if case == "augment packed" else padded_data
     data, collator, rows_per_item, tokens_per_item = make(tokenizer, rows, args.block)
     timer = StepTimer()
-    place = placement(config.precision)
+    place = placement(config.precision, model=path)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model=model, args=training_arguments(config, Path(tmp), progress=False),
+        trainer = Trainer(model=model, args=training_arguments(config, Path(tmp), progress=False, place=place),
                           data_collator=collator, train_dataset=data, callbacks=[timer])
         trainer.remove_callback(PrinterCallback)
         reset_peak_memory(place.device)
@@ -115,8 +115,9 @@ def attainable(shape: str, args: argparse.Namespace) -> dict[str, float]:
     """The machine's matmul rate at the training shapes (batch x block rows), in this run."""
     from augment.models import load_model, placement
 
-    place = placement("auto")
-    model = load_model(model_dir(shape))
+    path = model_dir(shape)
+    place = placement("auto", model=path)  # the format the cases train in
+    model = load_model(path)
     rates = matmul_rate(model_shapes(model, args.batch_size * args.block), place.device, place.dtype)
     args.matmul[shape] = rates
     return rates

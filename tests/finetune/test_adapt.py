@@ -126,6 +126,7 @@ def test_info_shows_the_adapted_model(adapted: Path, capsys: pytest.CaptureFixtu
     assert main(["info", str(adapted)]) == 0
     shown = capsys.readouterr().out
     assert "adapted from" in shown and "held-out" in shown and "200" in shown
+    assert "trained in fp32 on cpu (AUGMENT_PRECISION=fp32)" in " ".join(shown.split())
 
 
 class _Records(logging.Handler):
