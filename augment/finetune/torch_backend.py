@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -145,9 +146,9 @@ class TorchBackend:
         sep = tokenizer.eos_token_id if separator is None else separator
         checkpoints = work_dir / "checkpoints"
         last = last_complete_checkpoint(checkpoints) if resume else None
-        if last and int(Path(last).name.split("-")[-1]) >= config.max_steps:
-            return finish_from_checkpoint(Path(last), tokenizer, out_dir)
         place = placement(config.precision, model=path)
+        if last and int(Path(last).name.split("-")[-1]) >= config.max_steps:
+            return dataclasses.replace(finish_from_checkpoint(Path(last), tokenizer, out_dir), precision=place.choice)
         log.info("training in %s", describe(place.choice))
         model = load_model(path, trust_pickle=config.trust_pickle)
         if special_tokens:
