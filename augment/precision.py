@@ -15,14 +15,16 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict
 
 from augment.cache import cache_root
 from augment.errors import AugmentError
 from augment.files import hash_json, read_json, write_json_atomic
+
+if TYPE_CHECKING:
+    import torch
 
 Precision = Literal["fp32", "bf16", "fp16"]
 BF16_GAIN = 1.5  # bf16 must beat fp32 by this much: below it, the lost mantissa buys too little
@@ -100,6 +102,7 @@ def model_shape(config: dict) -> MatmulShape:
 
 def gflops(shape: MatmulShape, dtype: torch.dtype, seconds: float = MEASURE_S) -> float:
     """Best of repeated ``linear`` calls: the rate the kernels can reach, not an average of interruptions."""
+    import torch  # here, not at the top: reading a run manifest's records must not load torch
     x = torch.randn(shape.rows, shape.inner, dtype=dtype)
     w = torch.randn(shape.outer, shape.inner, dtype=dtype)
     flop = 2.0 * shape.rows * shape.inner * shape.outer
@@ -115,6 +118,8 @@ def gflops(shape: MatmulShape, dtype: torch.dtype, seconds: float = MEASURE_S) -
 
 
 def measure_rates(shape: MatmulShape) -> MatmulRates:
+    import torch
+
     return MatmulRates(shape=shape, fp32_gflops=round(gflops(shape, torch.float32), 2),
                        bf16_gflops=round(gflops(shape, torch.bfloat16), 2), threads=torch.get_num_threads(),
                        processor=processor_name(), units=cpu_units())
@@ -122,6 +127,8 @@ def measure_rates(shape: MatmulShape) -> MatmulRates:
 
 def rates_path(shape: MatmulShape, cache: Path | None = None) -> Path:
     """One file per (processor, units, threads, torch, shape): another machine never reads this one's."""
+    import torch
+
     key = hash_json({"processor": processor_name(), "units": cpu_units(), "threads": torch.get_num_threads(),
                      "torch": torch.__version__, "shape": shape.model_dump()})[:16]
     return (cache or cache_root()) / "precision" / f"{key}.json"
@@ -142,6 +149,8 @@ def cached_rates(shape: MatmulShape, cache: Path | None = None) -> MatmulRates:
 
 def choose(requested: str, device: torch.device, shape: MatmulShape | None) -> PrecisionChoice:
     """Resolve ``auto`` (and check an explicit format) for ``device``."""
+    import torch
+
     if requested != "auto":
         if requested == "fp16" and device.type == "cpu":
             raise AugmentError("precision fp16 needs a GPU; on CPU use bf16 or fp32")

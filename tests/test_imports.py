@@ -94,7 +94,7 @@ def test_the_check_sees_a_circle_through_a_function_level_import(tmp_path: Path)
     assert cycles(edges) == [["a", "b"]]
 
 
-@pytest.mark.parametrize("module", ["augment.errors", "augment.config", "augment.tf_child", "classifiers.base"])
+@pytest.mark.parametrize("module", ["augment.errors", "augment.config", "augment.tf_child", "augment.rundir", "classifiers.base"])
 def test_a_small_piece_does_not_load_torch(module: str):
     """Every classifier and the TensorFlow child import augment.errors; configs check classifier names."""
     code = f"import sys, {module}; print(sorted({{'torch', 'transformers', 'sklearn'}} & set(sys.modules)))"
