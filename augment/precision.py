@@ -181,6 +181,12 @@ def cpu_choice(rates: MatmulRates) -> PrecisionChoice:
     return PrecisionChoice(precision=verdict, device="cpu", reason=reason, rates=rates)
 
 
+def keyed(key: dict, precision: str) -> dict:
+    """A cache or resume key that names the format: bf16 rows are other rows. fp32 adds nothing, so every
+    key made before the format was recorded still matches."""
+    return key if precision == "fp32" else {**key, "precision": precision}
+
+
 def describe(choice: PrecisionChoice) -> str:
     return f"{choice.precision} on {choice.device} ({choice.reason})"
 

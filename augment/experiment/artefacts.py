@@ -27,6 +27,7 @@ from augment.data import LABEL, TEXT
 from augment.experiment.config import LMSpec
 from augment.experiment.results import AdaptInfo, LMInfo, PoolInfo
 from augment.generate.sampler import SAMPLER_VERSION
+from augment.precision import keyed
 from augment.files import hash_json, provenance, read_jsonl, write_json_atomic, write_jsonl_atomic
 
 log = logging.getLogger(__name__)
@@ -45,24 +46,19 @@ def lm_precision(spec: LMSpec, experiment: str) -> str:
     return placement("auto", model=resolve_model(spec.finetune.model, spec.finetune.trust_pickle)).choice.precision
 
 
-def _with_precision(key: dict[str, Any], precision: str) -> dict[str, Any]:
-    """fp32 adds nothing, so every key made before the precision was a setting still matches."""
-    return key if precision == "fp32" else {**key, "precision": precision}
-
-
 def lm_key(sample_key: str, spec: LMSpec, seed: int, adapted: str | None = None, precision: str = "fp32") -> str:
     """``adapted``: the key of the adapted start model, when there is one."""
     finetune = spec.finetune.model_copy(update={"seed": seed})
     key = {"format": CACHE_FORMAT, "sample": sample_key, "finetune": finetune.model_dump()}
     if adapted is not None:
         key["adapted"] = adapted
-    return hash_json(_with_precision(key, precision))[:16]
+    return hash_json(keyed(key, precision))[:16]
 
 
 def adapt_key(data_key: dict[str, Any], spec: LMSpec, texts: list[str], precision: str = "fp32") -> str:
     config = spec.adapt_config()
     assert config is not None
-    return hash_json(_with_precision({"format": CACHE_FORMAT, "data": data_key, "adapt": config.model_dump(),
+    return hash_json(keyed({"format": CACHE_FORMAT, "data": data_key, "adapt": config.model_dump(),
                                       "texts": hash_json(texts)}, precision))[:16]
 
 
@@ -87,7 +83,7 @@ def pool_key(lm: str, spec: LMSpec, seed: int, rows: int, prompts: str | None = 
     key = {"format": CACHE_FORMAT, "lm": lm, "generate": generate.model_dump(), "sampler": SAMPLER_VERSION}
     if prompts is not None:
         key["prompts"] = prompts
-    return hash_json(_with_precision(key, precision))[:16]
+    return hash_json(keyed(key, precision))[:16]
 
 
 def trained_lm(cache: Path, key: str, spec: LMSpec, train: pd.DataFrame, seed: int,

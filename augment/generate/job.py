@@ -30,7 +30,7 @@ from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
 from augment.files import (atomic_path, check_output_path, hash_json, holds_lock, slug, write_json_atomic,
                            write_jsonl_atomic)
 from augment.models import placement
-from augment.precision import PrecisionChoice
+from augment.precision import PrecisionChoice, keyed
 from augment.provenance import Provenance
 from augment.resume import open_work_folder
 from augment.rundir import RunDir
@@ -184,9 +184,7 @@ def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateCon
            "models": hash_json(run.read_manifest().model_dump(mode="json")["models"])}
     if prefixes_hash is not None:
         key["prefixes"] = prefixes_hash
-    if precision != "fp32":  # bf16 rows are other rows: never finish an fp32 job with them
-        key["precision"] = precision
-    open_work_folder(parts, key, record="job.json", what="job", resume=resume, overwrite=None)
+    open_work_folder(parts, keyed(key, precision), record="job.json", what="job", resume=resume, overwrite=None)
     return parts
 
 
