@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from augment.baselines import LABEL_NAME_TEMPLATES
 from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConfig, describe, read_yaml_mapping
 from augment.errors import ConfigError
 from augment.filter import FilterConfig
@@ -106,6 +107,26 @@ class EDASpec(StageConfig):
         return "off"
 
 
+class LabelNameSpec(StageConfig):
+    """Rows made of each label's name ("This text is negative."): what the label alone teaches."""
+
+    type: Literal["label-name"]
+    name: str = "label-name"
+    templates: list[str] = Field(default_factory=lambda: list(LABEL_NAME_TEMPLATES), min_length=1,
+                                 description="Row templates, each holding '{label}'; a label's rows cycle through them.")
+    descriptions: dict[str, str] = Field(default_factory=dict, description=(
+        "A label's name in words where the label is a code, e.g. {ABBR: an abbreviation}; one mapping may "
+        "cover the labels of several datasets."))
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: list[str]) -> list[str]:
+        bad = [t for t in value if "{label}" not in t]
+        if bad:
+            raise ValueError(f"every template must hold '{{label}}', got {bad[0]!r}")
+        return value
+
+
 class OracleSpec(StageConfig):
     """The ceiling: real labelled rows in exactly the counts the synthetic rows would add."""
 
@@ -172,7 +193,8 @@ class LMSpec(StageConfig):
         return None if self.adapt is None else self.adapt.model_copy(update={"model": self.finetune.model})
 
 
-AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LMSpec, OracleSpec, PseudoLabelSpec],
+AugmenterSpec = Annotated[Union[NoAugmentation, OversampleSpec, EDASpec, LabelNameSpec, LMSpec, OracleSpec,
+                                PseudoLabelSpec],
                           Field(discriminator="type")]
 
 

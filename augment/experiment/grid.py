@@ -111,10 +111,11 @@ def pool_rows(config: ExperimentConfig, augmenter: Any, examples: int) -> int | 
 
 
 def expand(config: ExperimentConfig) -> list[Cell]:
+    """Seeds outermost, so a grid over several datasets stopped part-way has every dataset at the same seeds."""
     cells = []
-    for dataset in config.named_datasets():
-        for examples in config.examples_per_class:
-            for seed in config.seeds:
+    for seed in config.seeds:
+        for dataset in config.named_datasets():
+            for examples in config.examples_per_class:
                 skey = sample_key(config, dataset, examples, seed)
                 for augmenter in config.augmenters:
                     for ratio, filtered in _variants(config, augmenter):

@@ -91,7 +91,7 @@ def _sample(key: GroupKey) -> tuple[str, str, int]:
     return key.dataset, key.classifier, key.examples_per_class
 
 
-KINDS = ("none", "oversample", "eda", "lm")  # the one order of augmenters in every table: baseline first
+KINDS = ("none", "oversample", "eda", "label-name", "lm")  # the one order of augmenters in every table: baseline first
 
 
 def kind_rank(kind: str) -> int:
@@ -375,8 +375,14 @@ class Selection:
     lift_macro_f1: Interval           # test lift of the picks over no augmentation, paired by seed
 
 
-USER_CHOICES = {"any": ("none", "oversample", "eda", "pseudo-label", "lm"), "lm": ("none", "lm")}
+USER_CHOICES = {"any": ("none", "oversample", "eda", "label-name", "pseudo-label", "lm"), "lm": ("none", "lm")}
 CHOICE_WORDS = {"any": "none, EDA, pseudo-label or an LM recipe", "lm": "none or an LM recipe"}
+
+
+def _choice_words(choices: str, offered: set[str]) -> str:
+    """The choice in words; label-name rows are named only where they were on offer."""
+    words = CHOICE_WORDS[choices]
+    return words.replace("EDA,", "EDA, label-name rows,") if "label-name" in offered else words
 
 
 def selected_per_seed(rows: list[CellResult], choices: str = "any") -> list[Selection]:
@@ -399,8 +405,10 @@ def selected_per_seed(rows: list[CellResult], choices: str = "any") -> list[Sele
             best = max(draw, key=_validation_macro_f1)   # max keeps the first of ties
             picks[seed] = variant_name(best)
             lifts.append(best.metrics.macro_f1 - draw[0].metrics.macro_f1)
+        offered = {r.type for draw in by_seed.values() for r in draw}
         if lifts:
-            out.append(Selection((dataset, classifier), size, CHOICE_WORDS[choices], picks, t_interval(lifts)))
+            out.append(Selection((dataset, classifier), size, _choice_words(choices, offered), picks,
+                                 t_interval(lifts)))
     return out
 
 

@@ -74,7 +74,7 @@ class SampleWork:
         spec, k = cell.augmenter, cell.rows_per_label()
         if spec.type == "none":
             return pd.DataFrame(columns=[TEXT, LABEL]), {}
-        if spec.type == "oversample":
+        if spec.type in ("oversample", "label-name"):
             return self._baseline(spec, k), {}
         if spec.type == "eda":
             return self._baseline(spec, k), {"eda": EdaInfo(synonyms=spec.resolved_synonyms())}
@@ -90,10 +90,12 @@ class SampleWork:
         return pool.groupby(LABEL, sort=True).head(k).reset_index(drop=True)[[TEXT, LABEL]], extra
 
     def _baseline(self, spec: Any, k: int) -> pd.DataFrame:
-        from augment.baselines import EDAAugmenter, OversampleAugmenter
+        from augment.baselines import EDAAugmenter, LabelNameAugmenter, OversampleAugmenter
 
         if spec.type == "eda":
             aug = EDAAugmenter(self.train, alpha=spec.alpha, synonyms=_synonyms(spec))
+        elif spec.type == "label-name":
+            aug = LabelNameAugmenter(self.train, templates=spec.templates, descriptions=spec.descriptions)
         else:
             aug = OversampleAugmenter(self.train)
         return pd.concat([aug.generate(label=l, n=k, seed=self.seed) for l in self.data.labels], ignore_index=True)

@@ -18,7 +18,7 @@ from augment.experiment.report import (Group, GroupKey, Selection, current_rows,
                                        selected_per_seed, summarize, validation_rows)
 from augment.files import write_text_atomic
 
-KIND_NAMES = {"eda": "EDA", "oracle": "oracle (real rows)", "pseudo-label": "pseudo-label", "lm": "LM"}
+KIND_NAMES = {"eda": "EDA", "label-name": "label-name rows", "oracle": "oracle (real rows)", "pseudo-label": "pseudo-label", "lm": "LM"}
 BEGIN, END = "<!-- does-it-help: begin -->", "<!-- does-it-help: end -->"
 
 

@@ -43,6 +43,26 @@ def test_grid_collapses_axes_that_do_not_apply(baseline: Path):
     assert [c.key for c in expand(load_experiment(baseline))] == [c.key for c in cells]   # stable
 
 
+def test_label_name_cells_add_the_label_in_words(tmp_path: Path, data_csv: Path):
+    spec = {"type": "label-name", "templates": ["It is {label}.", "So {label}!"], "descriptions": {"neg": "bad"}}
+    config = load_experiment(write_yaml(tmp_path / "l.yaml", baseline_config(
+        data_csv, augmenters=[{"type": "none"}, spec], examples_per_class=[5], ratios=[1])))
+    out = tmp_path / "out"
+    assert run_experiment(config, out).ran == 2 * 2
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    added = [r["rows"] for r in rows if r["type"] == "label-name"]
+    assert added and all(r["synthetic_by_label"] == {"neg": 5, "pos": 5} for r in added)
+    assert "label-name" in write_report(config, out)[0].read_text()
+
+
+def test_grid_runs_seeds_outermost_across_datasets(tmp_path: Path, data_csv: Path):
+    config = load_experiment(write_yaml(tmp_path / "d.yaml", {
+        **{k: v for k, v in baseline_config(data_csv).items() if k != "data"},
+        "datasets": {"a": {"path": str(data_csv)}, "b": {"path": str(data_csv)}}}))
+    order = [(c.seed, c.dataset) for c in expand(config)]
+    assert list(dict.fromkeys(order)) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+
+
 def test_rerun_skips_finished_cells(baseline: Path, tmp_path: Path):
     out = tmp_path / "out"
     first = run_experiment(load_experiment(baseline), out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from augment.baselines import EDAAugmenter, OversampleAugmenter
+from augment.baselines import LABEL_NAME_TEMPLATES, EDAAugmenter, LabelNameAugmenter, OversampleAugmenter
 from augment.errors import ConfigError, DataError
 
 TRAIN = pd.DataFrame({"text": ["I love sunny days", "What a great lovely show", "so happy today",
@@ -13,7 +13,7 @@ TRAIN = pd.DataFrame({"text": ["I love sunny days", "What a great lovely show", 
                       "label": ["pos", "pos", "pos", "neg", "neg"]})
 
 
-@pytest.mark.parametrize("cls", [OversampleAugmenter, EDAAugmenter])
+@pytest.mark.parametrize("cls", [OversampleAugmenter, EDAAugmenter, LabelNameAugmenter])
 @pytest.mark.parametrize("n", [0, 1, 7])
 def test_exactly_n_rows_of_the_label(cls, n):
     rows = cls(TRAIN).generate(label="pos", n=n, seed=0)
@@ -21,7 +21,7 @@ def test_exactly_n_rows_of_the_label(cls, n):
     assert (rows["label"] == "pos").all()
 
 
-@pytest.mark.parametrize("cls", [OversampleAugmenter, EDAAugmenter])
+@pytest.mark.parametrize("cls", [OversampleAugmenter, EDAAugmenter, LabelNameAugmenter])
 def test_deterministic_per_seed(cls):
     aug = cls(TRAIN)
     first = aug.generate("pos", 20, seed=1)
@@ -29,7 +29,7 @@ def test_deterministic_per_seed(cls):
     assert not first.equals(aug.generate("pos", 20, seed=2))
 
 
-@pytest.mark.parametrize("cls", [OversampleAugmenter, EDAAugmenter])
+@pytest.mark.parametrize("cls", [OversampleAugmenter, EDAAugmenter, LabelNameAugmenter])
 def test_unknown_label_lists_the_labels(cls):
     with pytest.raises(ConfigError, match="no label 'meh'; labels are neg, pos"):
         cls(TRAIN).generate("meh", 3, seed=0)
@@ -63,3 +63,18 @@ def test_bad_train_and_params():
         EDAAugmenter(TRAIN, operations=("synonym",))
     with pytest.raises(ConfigError, match="alpha"):
         EDAAugmenter(TRAIN, alpha=0)
+
+
+def test_label_name_rows_name_the_label_in_words():
+    aug = LabelNameAugmenter(TRAIN, descriptions={"neg": "a complaint"})
+    neg = aug.generate("neg", len(LABEL_NAME_TEMPLATES), seed=0)["text"].tolist()
+    assert sorted(neg) == sorted(t.replace("{label}", "a complaint") for t in LABEL_NAME_TEMPLATES)
+    pos = LabelNameAugmenter(TRAIN.replace({"pos": "very_good"})).generate("very_good", 3, seed=0)["text"]
+    assert all("very good" in t and "{label}" not in t for t in pos)
+
+
+def test_label_name_cycles_templates_evenly_and_refuses_templates_without_the_label():
+    rows = LabelNameAugmenter(TRAIN, templates=["{label}!", "It is {label}."]).generate("pos", 5, seed=3)
+    assert sorted(rows["text"].value_counts().tolist()) == [2, 3]
+    with pytest.raises(ConfigError, match="must hold '\\{label\\}', got 'no label here'"):
+        LabelNameAugmenter(TRAIN, templates=["{label}", "no label here"])
