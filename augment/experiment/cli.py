@@ -100,6 +100,38 @@ def summary(
     console.print(f"{readme}: {'updated' if changed else 'already up to date'}")
 
 
+@experiment_app.command("corpora")
+def corpora(
+    target: Annotated[Path, typer.Argument(help="A suite's experiment YAML (several datasets) or its results directory.")],
+    augmenter: Annotated[str, typer.Option(help="The augmenter whose lift each corpus row shows.")],
+    readme: Annotated[Optional[Path], typer.Option(help="Rewrite this file's corpora block with the table.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write the forest plot here (PNG); the table links it "
+                                                      "relative to --readme.")] = None,
+) -> None:
+    """One table across corpora: an augmenter's test lift per corpus and classifier, the oracle's beside it,
+    and the honest per-seed choice (augment run --check)."""
+    import os
+
+    from augment.experiment import load_target
+    from augment.experiment.corpora import MARKERS, corpora_markdown, corpora_table, write_forest_plot
+    from augment.experiment.summary import update_readme
+
+    cfg, out_dir = load_target(target)
+    table = corpora_table(cfg, out_dir, augmenter)
+    link = None
+    if plot is not None:
+        write_forest_plot(table, plot)
+        link = os.path.relpath(plot, readme.parent if readme else Path.cwd())
+    command = f"augment experiment corpora {target} --augmenter {augmenter}" + (
+        f" --readme {readme}" if readme else "") + (f" --plot {plot}" if plot else "")
+    block = corpora_markdown(table, command, link)
+    if readme is None:
+        typer.echo(block, nl=False)
+        return
+    changed = update_readme(readme, block, MARKERS)
+    console.print(f"{readme}: {'updated' if changed else 'already up to date'}")
+
+
 def lift_table(groups: list[Any], title: str) -> Table:
     """The report's lift table for a terminal: columns that never vary move into the title."""
     from augment.experiment.report import lift_rows

@@ -18,7 +18,8 @@ from augment.experiment.report import (Group, GroupKey, Selection, current_rows,
                                        selected_per_seed, summarize, validation_rows)
 from augment.files import write_text_atomic
 
-KIND_NAMES = {"eda": "EDA", "label-name": "label-name rows", "oracle": "oracle (real rows)", "pseudo-label": "pseudo-label", "lm": "LM"}
+KIND_NAMES = {"eda": "EDA", "label-name": "label-name rows", "oracle": "oracle (real rows)",
+              "pseudo-label": "pseudo-label", "lm": "LM"}
 BEGIN, END = "<!-- does-it-help: begin -->", "<!-- does-it-help: end -->"
 
 
@@ -100,19 +101,20 @@ def _best(members: list[Group], size: int, validation: dict[GroupKey, Group]) ->
     return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
 
 
-def update_readme(readme: Path, block: str) -> bool:
+def update_readme(readme: Path, block: str, markers: tuple[str, str] = (BEGIN, END)) -> bool:
     """Replace the text between the markers; True when it changed."""
+    begin, end = markers
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ConfigError(f"{readme}: no '{BEGIN}' ... '{END}' block to update")
-    new = pattern.sub(lambda _: f"{BEGIN}\n{block}{END}", text, count=1)
+        raise ConfigError(f"{readme}: no '{begin}' ... '{end}' block to update")
+    new = pattern.sub(lambda _: f"{begin}\n{block}{end}", text, count=1)
     if new != text:
         write_text_atomic(readme, new)
     return new != text
 
 
-def readme_block(readme: Path) -> str | None:
-    text = readme.read_text(encoding="utf-8")
-    match = re.search(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), text, re.S)
+def readme_block(readme: Path, markers: tuple[str, str] = (BEGIN, END)) -> str | None:
+    begin, end = markers
+    match = re.search(re.escape(begin) + r"\n(.*?)" + re.escape(end), readme.read_text(encoding="utf-8"), re.S)
     return None if match is None else match.group(1)
