@@ -22,7 +22,7 @@ from augment.config import GenerateConfig
 from augment.distributed import Comm
 from augment.errors import AugmentError
 from augment.generate.sampler import (LabelGenerator, keep_rows, num_layers, pick, ring_cache, row_key, set_column,
-                                     step)
+                                     slot_masks, step)
 
 Job = tuple[int, list[int]]      # (row index, prompt ids)
 Texts = dict[int, str]           # row index -> text
@@ -92,8 +92,9 @@ def decode_rows(gen: LabelGenerator, config: GenerateConfig, jobs: Sequence[Job]
         set_column(cache, column)
         tokens = torch.tensor(state.next_tokens(), dtype=torch.long)
         positions = (now - state.start).clamp(min=0)
-        mask = written[None, :] >= state.start[:, None]
-        logits = step(gen.model, cache, tokens.to(device), positions.to(device), mask.to(device))
+        mask = slot_masks(gen.model, written, state.start, now)
+        mask = {k: m.to(device) for k, m in mask.items()} if isinstance(mask, dict) else mask.to(device)
+        logits = step(gen.model, cache, tokens.to(device), positions.to(device), mask)
         ended = yield from _advance(gen, config, state, logits, suppressed)
         now += 1
         if refill:

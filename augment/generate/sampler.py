@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from augment.config import GenerateConfig
+from augment.errors import AugmentError
 from augment.models import Placement, load_model, load_tokenizer, placement
 from augment.prompts import label_token, prompt_ids, scrub
 from augment.rundir import RunDir
@@ -220,16 +221,40 @@ def num_layers(model: Any) -> int:
     return getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
 
 
+Mask = torch.Tensor | dict[str, torch.Tensor]   # [B, width] per slot (True: may attend), or one per layer type
+
+
+def slot_masks(model: Any, written: torch.Tensor, start: torch.Tensor, now: int) -> Mask:
+    """Which ring columns each slot may attend to: those written since its row started, and for
+    sliding-window layers (Gemma 3, Mistral, Qwen2 with use_sliding_window) only the last
+    ``sliding_window`` of them, which a ready-made mask must say itself."""
+    mask = written[None, :] >= start[:, None]
+    types = set(getattr(model.config, "layer_types", None) or ["full_attention"])
+    unknown = types - {"full_attention", "sliding_attention"}
+    if unknown:
+        raise AugmentError(f"{model.config.model_type}: attention type {sorted(unknown)[0]} is not supported by "
+                           "the generation loop (full and sliding-window attention are)")
+    if "sliding_attention" not in types:
+        return mask
+    window = model.config.sliding_window
+    return {"full_attention": mask, "sliding_attention": mask & (written > now - window)[None, :]}
+
+
 @torch.inference_mode()
-def step(model: Any, cache: Any, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """One decode step for every slot: ``tokens``/``positions`` [B], ``mask`` [B, width] (True: may attend).
+def step(model: Any, cache: Any, tokens: torch.Tensor, positions: torch.Tensor, mask: Mask) -> torch.Tensor:
+    """One decode step for every slot: ``tokens``/``positions`` [B], ``mask`` from ``slot_masks``.
 
     Returns the next-token logits [B, V]. The mask is passed ready-made (4D, additive),
     so the model builds none of its own and every slot keeps its own positions.
     """
     dtype = next(model.parameters()).dtype
-    additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
-    out = model(input_ids=tokens[:, None], position_ids=positions[:, None], attention_mask=additive[:, None, None, :],
+
+    def additive(allowed: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+        return out.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None, None, :]
+
+    ready = {k: additive(v) for k, v in mask.items()} if isinstance(mask, dict) else additive(mask)
+    out = model(input_ids=tokens[:, None], position_ids=positions[:, None], attention_mask=ready,
                 use_cache=True, **{_cache_kwarg(model): cache})
     return out.logits[:, -1]
 
