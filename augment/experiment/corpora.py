@@ -45,6 +45,49 @@ class CorporaTable:
     wall_hours: dict[str, float]   # the grid's compute per corpus, every cell counted once
     done: int
     total: int
+    chosen: str | None             # the recipe validation picks across corpora (None: no augmentation)
+    recipes: list[RecipeChoice]
+
+
+TOLERANCE = 0.01   # a recipe may lose at most this much validation macro-F1 on any corpus
+
+
+@dataclass(frozen=True)
+class RecipeChoice:
+    """A candidate recipe on the suite's validation rows: its lift per corpus (mean over classifiers)."""
+
+    augmenter: str
+    per_corpus: dict[str, float]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.per_corpus.values()) / len(self.per_corpus)
+
+    @property
+    def worst(self) -> float:
+        return min(self.per_corpus.values())
+
+
+def choose_recipe(rows: list[CellResult], candidates: list[str], corpora: list[str],
+                  tolerance: float = TOLERANCE) -> tuple[str | None, list[RecipeChoice]]:
+    """The candidate with the best mean validation lift that loses more than ``tolerance`` on no corpus,
+    or None (no augmentation stays the default). Validation only: the test split never chooses. A
+    candidate missing on some corpus is not scored, so a part-run grid cannot crown it."""
+    from augment.experiment.report import validation_rows
+
+    groups = summarize(validation_rows(rows))
+    scored = []
+    for name in candidates:
+        per_corpus = {}
+        for corpus in corpora:
+            lifts = [g.lift_macro_f1.mean for g in groups
+                     if g.key.augmenter == name and g.key.dataset == corpus and g.lift_macro_f1 is not None]
+            if lifts:
+                per_corpus[corpus] = sum(lifts) / len(lifts)
+        if len(per_corpus) == len(corpora):
+            scored.append(RecipeChoice(name, per_corpus))
+    fit = [c for c in scored if c.worst >= -tolerance]
+    return (max(fit, key=lambda c: c.mean).augmenter if fit else None), scored
 
 
 def corpora_table(config: ExperimentConfig, out_dir: Path, augmenter: str) -> CorporaTable:
@@ -55,16 +98,19 @@ def corpora_table(config: ExperimentConfig, out_dir: Path, augmenter: str) -> Co
     rows, total, _ = current_rows(config, out_dir)
     if not rows:
         raise ConfigError(f"{out_dir}: no finished cells for this configuration yet; run the experiment first")
-    return table_of(rows, list(config.named_datasets()), list(config.classifiers), augmenter, total)
+    recipes = [a.name for a in config.augmenters if a.type == "lm"]
+    return table_of(rows, list(config.named_datasets()), list(config.classifiers), augmenter, total, recipes)
 
 
 def table_of(rows: list[CellResult], corpora: list[str], classifiers: list[str], augmenter: str,
-             total: int) -> CorporaTable:
+             total: int, recipes: list[str] = ()) -> CorporaTable:
     groups = summarize(rows)
     cells = {(corpus, classifier): _cell(rows, groups, corpus, classifier, augmenter)
              for corpus in corpora for classifier in classifiers}
+    chosen, scored = choose_recipe(rows, list(recipes), corpora)
     return CorporaTable(augmenter=augmenter, classifiers=classifiers, corpora=corpora, classes=_classes(rows),
-                        cells=cells, wall_hours=_wall_hours(rows), done=len(rows), total=total)
+                        cells=cells, wall_hours=_wall_hours(rows), done=len(rows), total=total, chosen=chosen,
+                        recipes=scored)
 
 
 def _cell(rows: list[CellResult], groups: list[Group], corpus: str, classifier: str, augmenter: str) -> CorpusCell:
@@ -114,9 +160,27 @@ def corpora_markdown(table: CorporaTable, command: str, plot: str | None) -> str
         cells = [table.cells[(corpus, c)] for c in table.classifiers]
         text = [f"{fmt_lift(c.chosen)} (kept on {c.chosen_seeds} of {c.seeds})" if c.chosen else "-" for c in cells]
         lines.append(f"| {_corpus(table, corpus, cells)} | " + " | ".join(text) + " |")
+    lines += _choice_lines(table)
     if plot:
         lines += ["", f"![Lift of {table.augmenter} and of the oracle per corpus and classifier]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def _choice_lines(table: CorporaTable) -> list[str]:
+    lines = ["", f"The default across corpora, chosen on validation rows only: the LM recipe with the best mean "
+                 f"validation lift (over corpora, each the mean over classifiers) that loses more than "
+                 f"{100 * TOLERANCE:g} point on no corpus. "]
+    if not table.recipes:
+        lines[-1] += "No recipe has validation scores on every corpus yet."
+        return lines
+    lines[-1] += (f"Chosen: `{table.chosen}`." if table.chosen else
+                  "Chosen: none (every recipe loses more than that on some corpus; no augmentation stays the default).")
+    lines += ["", "| recipe | mean | worst | " + " | ".join(table.corpora) + " |",
+              "|---|---:|---:|" + "---:|" * len(table.corpora)]
+    for r in table.recipes:
+        lines.append(f"| {r.augmenter} | {100 * r.mean:+.1f} | {100 * r.worst:+.1f} | "
+                     + " | ".join(f"{100 * r.per_corpus[c]:+.1f}" for c in table.corpora) + " |")
+    return lines
 
 
 def _corpus(table: CorporaTable, corpus: str, cells: list[CorpusCell]) -> str:

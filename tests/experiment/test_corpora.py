@@ -75,3 +75,23 @@ def test_the_readme_table_and_plot_are_what_the_committed_suite_gives(tmp_path: 
     stale = f"README's table across corpora is stale: run {command}"
     assert block == corpora_markdown(table, command, str(plot)), stale
     assert write_forest_plot(table, tmp_path / "forest.png").read_bytes() == plot.read_bytes(), stale
+
+
+def test_the_default_is_the_best_mean_validation_lift_that_loses_on_no_corpus():
+    out = []
+    for corpus in ("a", "b"):
+        for seed in range(2):
+            out += [row(corpus, "tfidf-lr", "none", "none", seed, 0.6, 0.60),
+                    # steady: +1 on both corpora; bold: +8 on a, -2 on b (mean +3, but loses on b)
+                    row(corpus, "tfidf-lr", "steady", "lm", seed, 0.1, 0.61),
+                    row(corpus, "tfidf-lr", "bold", "lm", seed, 0.9, 0.68 if corpus == "a" else 0.58)]
+    table = table_of(out, ["a", "b"], ["tfidf-lr"], "steady", total=12, recipes=["steady", "bold"])
+    assert table.chosen == "steady"   # test scores (0.1 vs 0.9) never choose
+    assert {r.augmenter: round(100 * r.mean, 6) for r in table.recipes} == {"steady": 1.0, "bold": 3.0}
+    text = corpora_markdown(table, "c", None)
+    assert "Chosen: `steady`." in text and "| bold | +3.0 | -2.0 | +8.0 | -2.0 |" in text
+    only_bold = table_of(out, ["a", "b"], ["tfidf-lr"], "bold", total=12, recipes=["bold"])
+    assert only_bold.chosen is None and "Chosen: none" in corpora_markdown(only_bold, "c", None)
+    part = table_of([r for r in out if not (r.dataset == "b" and r.augmenter == "bold")], ["a", "b"], ["tfidf-lr"],
+                    "bold", total=12, recipes=["bold"])
+    assert part.recipes == [] and part.chosen is None   # a recipe not yet run on every corpus is not crowned
