@@ -8,7 +8,12 @@ of run directories beyond the typed records in ``augment.rundir``. peft's own pa
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import warnings
+from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +61,7 @@ def adapter_record(config: FinetuneConfig) -> AdapterRecord:
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base.path, trust_remote_code=False))
     return AdapterRecord(rank=config.lora_rank, alpha=config.lora_alpha, dropout=config.lora_dropout,
-                         target_modules=target_modules(config, skeleton), base=base)
+                         target_modules=target_modules(config, skeleton), base=base, peft=metadata.version("peft"))
 
 
 def fit_vocabulary(model: Any, size: int) -> None:
@@ -78,7 +83,11 @@ def with_lora(model: Any, config: FinetuneConfig, token_ids: list[int]) -> Any:
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=targets, task_type="CAUSAL_LM", fan_in_fan_out=conv1d,
                       trainable_token_indices=list(token_ids) or None)
-    return get_peft_model(model, lora)
+    with quiet_peft():
+        peft_model = get_peft_model(model, lora)
+    # Trainer's checkpoints too hold only the adapter: peft would add the whole resized embedding matrix
+    peft_model.save_pretrained = functools.partial(peft_model.save_pretrained, save_embedding_layers=False)
+    return peft_model
 
 
 def save_adapter(model: Any, out: Path) -> None:
@@ -126,10 +135,11 @@ class AdapterSet:
     def use(self, name: str, adapter_dir: Path) -> Any:
         from peft import PeftModel
 
-        if self.peft is None:
-            self.peft = PeftModel.from_pretrained(self.base, str(adapter_dir), adapter_name=name).eval()
-        elif name not in self.peft.peft_config:
-            self.peft.load_adapter(str(adapter_dir), adapter_name=name)
+        with quiet_peft():
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.base, str(adapter_dir), adapter_name=name).eval()
+            elif name not in self.peft.peft_config:
+                self.peft.load_adapter(str(adapter_dir), adapter_name=name)
         self.peft.set_adapter(name)
         self.peft.eval()
         return self.model
@@ -139,5 +149,15 @@ def merged(base: str, adapter_dir: Path, vocabulary: int) -> Any:
     """A plain transformers model: the base in fp32 with the adapter's product added into its weights."""
     from peft import PeftModel
 
-    model = PeftModel.from_pretrained(load_base(base, vocabulary), str(adapter_dir))
+    with quiet_peft():
+        model = PeftModel.from_pretrained(load_base(base, vocabulary), str(adapter_dir))
     return model.merge_and_unload()
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft 0.21 reads a transformers attribute that transformers 5 deprecated: a warning on every load
+    that no user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield

@@ -63,6 +63,7 @@ class AdapterRecord(Record):
     dropout: float
     target_modules: list[str]
     base: BaseModelRef
+    peft: str | None = None   # the peft version that trained it
 
     def describe(self) -> str:
         return (f"LoRA r={self.rank}, alpha={self.alpha:g}, dropout={self.dropout:g} on "

@@ -18,7 +18,7 @@ import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from augment.adapters import fit_vocabulary, load_base, merged, save_adapter, with_lora
+from augment.adapters import fit_vocabulary, load_base, merged, quiet_peft, save_adapter, with_lora
 from augment.config import FinetuneConfig
 from augment.finetune.adapted import read_record
 from augment.finetune.base import TrainResult
@@ -238,7 +238,8 @@ def _save_lora(model: Any, adapter: Path, base: str, tokenizer: Any, out_dir: Pa
     elif not merge:
         from peft import PeftModel
 
-        loaded = PeftModel.from_pretrained(load_base(base, len(tokenizer)), str(adapter))
+        with quiet_peft():
+            loaded = PeftModel.from_pretrained(load_base(base, len(tokenizer)), str(adapter))
         save_adapter(loaded, out_dir)
     if merge:
         merged(base, adapter, len(tokenizer)).save_pretrained(str(out_dir))
