@@ -71,9 +71,20 @@ def fit_vocabulary(model: Any, size: int) -> None:
         model.resize_token_embeddings(size, mean_resizing=False)
 
 
-def with_lora(model: Any, config: FinetuneConfig, token_ids: list[int]) -> Any:
+def with_lora(model: Any, config: FinetuneConfig, token_ids: list[int], vocabulary: int) -> Any:
     """A trainable peft model over the frozen ``model``; ``token_ids`` (label markers) train as whole
-    embedding rows (peft's trainable tokens), saved with the adapter instead of the full matrix."""
+    embedding rows (peft's trainable tokens), saved with the adapter instead of the full matrix.
+
+    The adapter's random start (and the new marker rows) come from ``config.seed``, so a resumed or
+    repeated run starts where the first did; the caller's RNG state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if token_ids:
+            fit_vocabulary(model, vocabulary)
+        return _wrap(model, config, token_ids)
+
+
+def _wrap(model: Any, config: FinetuneConfig, token_ids: list[int]) -> Any:
     from peft import LoraConfig, get_peft_model
 
     from transformers.pytorch_utils import Conv1D

@@ -18,7 +18,7 @@ import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from augment.adapters import fit_vocabulary, load_base, merged, quiet_peft, save_adapter, with_lora
+from augment.adapters import load_base, merged, quiet_peft, save_adapter, with_lora
 from augment.config import FinetuneConfig
 from augment.finetune.adapted import read_record
 from augment.finetune.base import TrainResult
@@ -161,13 +161,10 @@ class TorchBackend:
         # LoRA freezes the base: holding it in bf16 saves the per-step cast; full training keeps fp32 masters
         model = load_model(path, dtype=torch.bfloat16 if lora and place.train_bf16 else torch.float32,
                            trust_pickle=config.trust_pickle)
-        if special_tokens and lora:
-            fit_vocabulary(model, len(tokenizer))
-            model = with_lora(model, config, tokenizer.convert_tokens_to_ids(list(special_tokens)))
+        if lora:
+            model = with_lora(model, config, tokenizer.convert_tokens_to_ids(list(special_tokens)), len(tokenizer))
         elif special_tokens:
             model.resize_token_embeddings(len(tokenizer))
-        elif lora:
-            model = with_lora(model, config, [])
         block = min(config.block_size, _max_positions(model.config))
         blocks = pack(tokenize_rows(tokenizer, rows), sep, block)
         held_out = pack(tokenize_rows(tokenizer, eval_rows), sep, block) if eval_rows else []
