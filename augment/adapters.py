@@ -153,7 +153,25 @@ class AdapterSet:
                 self.peft.load_adapter(str(adapter_dir), adapter_name=name)
         self.peft.set_adapter(name)
         self.peft.eval()
+        _write_token_rows(self.peft, name)
         return self.model
+
+
+def _write_token_rows(model: Any, name: str) -> None:
+    """Put the active adapter's trained marker rows into the embedding matrix (restoring any other's first).
+
+    Unwritten, peft copies the whole matrix (and again for a tied head) at every step to replace those
+    rows; both writes copy stored rows, so the weights and logits are the same either way.
+    """
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+
+    for module in model.modules():
+        if not isinstance(module, TrainableTokensLayer):
+            continue
+        if module.merged_adapters and module.merged_adapters != [name]:
+            module.unmerge()
+        if name in module.token_indices and not module.merged_adapters:
+            module.merge([name])
 
 
 def merged(base: str, adapter_dir: Path, vocabulary: int) -> Any:

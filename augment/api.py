@@ -86,7 +86,7 @@ class Augmenter:
         self.manifest.model_key(label, self.run.root)  # an unknown label fails before any model loads
         check_job_fits(self.run, [label], config, prefix_texts)
         if label not in self._generators:
-            self._weights = self._weights or RunWeights.open(self.run, self.precision)  # adapters share a base
+            self._weights = self._weights or RunWeights.open(self.run, [label], self.precision)  # one base
             self._generators[label] = self._weights.generator(label)
         prompts = prompt_texts(self.run, label, prefix_texts)
         return pd.DataFrame(collect_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)

@@ -108,7 +108,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     parts, chosen = on_rank0(comm, open_job)
     parts.mkdir(parents=True, exist_ok=True)  # ranks on another node's disk keep their own parts
     frames, batch_sizes = [], {}
-    weights = RunWeights.open(run, chosen.precision)  # an adapter run's base loads once, for every label
+    weights = RunWeights.open(run, labels, chosen.precision)  # an adapter run's base loads once, for every label
     for label in labels:
         gen = weights.generator(label)
         size = comm.all_gather(resolve_batch_size(gen, config))[0]

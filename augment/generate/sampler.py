@@ -132,7 +132,7 @@ class LabelGenerator:
 
     @classmethod
     def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
-        return RunWeights.open(run, precision).generator(label)
+        return RunWeights.open(run, [label], precision).generator(label)
 
     def activate(self) -> None:
         """Make this label's adapter the active one (an adapter run's labels share one base)."""
@@ -169,10 +169,10 @@ class RunWeights:
     adapters: Any = None   # augment.adapters.AdapterSet, once the base is loaded
 
     @classmethod
-    def open(cls, run: RunDir, precision: str = "auto") -> "RunWeights":
+    def open(cls, run: RunDir, labels: list[str], precision: str = "auto") -> "RunWeights":
+        """``labels``: those the job will ask for; the first one's architecture sizes ``precision: auto``."""
         manifest = run.read_manifest()
-        first = sorted(manifest.labels)[0]
-        return cls(run, manifest, placement(precision, model=config_dir(run, manifest, first)))
+        return cls(run, manifest, placement(precision, model=config_dir(run, manifest, labels[0])))
 
     def generator(self, label: str) -> LabelGenerator:
         path = self.run.finished_model(label)

@@ -197,12 +197,18 @@ def test_conditioned_lora_trains_only_the_marker_rows(tiny_model_dir: Path, twee
     weights = load_file(str(run / "_conditioned" / "adapter_model.safetensors"))
     tokens = [v for k, v in weights.items() if "trainable_tokens" in k]
     assert len(tokens) == 1 and tokens[0].shape == (2, 64)   # two label markers, width 64; no full matrix
-    rows = Augmenter.load(run).generate(n=6, max_new_tokens=8, seed=1)
+    augmenter = Augmenter.load(run)
+    rows = augmenter.generate(n=6, max_new_tokens=8, seed=1)
     assert rows.label.value_counts().to_dict() == {"neg": 6, "pos": 6}
     assert not rows.text.str.contains("<|label=", regex=False).any()
-    merged = tmp_path / "merged"
-    export_label(RunDir(run), None, merged)
-    assert AutoModelForCausalLM.from_pretrained(merged).get_input_embeddings().weight.shape[0] == 50259
+    out = tmp_path / "merged"
+    export_label(RunDir(run), None, out)
+    merged = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert merged.get_input_embeddings().weight.shape[0] == 50259
+    served = augmenter._generators["pos"]
+    ids = torch.tensor([[50257, 50258, *load_tokenizer(str(out)).encode(" so happy")]])  # both markers
+    with torch.inference_mode():
+        torch.testing.assert_close(merged(ids).logits, served.model(ids).logits, rtol=0, atol=1e-5)
 
 
 def test_adapt_with_lora_then_per_label_lora(tiny_qwen2_dir: Path, tweets, tmp_path: Path):
@@ -256,3 +262,23 @@ def test_export_needs_a_label_when_the_run_has_several(lora_run: Path, tmp_path:
         export_label(RunDir(lora_run), None, tmp_path / "out")
     assert main(["export", str(lora_run), str(tmp_path / "out"), "--label", "pos"]) == 0
     assert main(["export", str(lora_run), str(tmp_path / "out"), "--label", "pos"]) == 2  # exists: --overwrite
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("gpt2", ["c_attn", "c_fc", "c_proj"]),
+    ("llama", ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]),
+    ("qwen2", ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]),
+    ("gemma3_text", ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]),
+])
+def test_auto_targets_every_linear_layer_but_the_head(kind: str, expected: list[str]):
+    """Untied heads (Gemma3's is tied, Llama's here is not) are never adapted: they are vocabulary-sized."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from augment.adapters import linear_modules
+
+    small = dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                 num_key_value_heads=1, head_dim=16) if kind != "gpt2" else dict(vocab_size=128, n_embd=32, n_layer=1,
+                                                                                  n_head=2)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(kind, tie_word_embeddings=False, **small))
+    assert linear_modules(model) == expected
