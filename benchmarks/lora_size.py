@@ -63,7 +63,41 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         rows = Augmenter.load(work / "run", args.precision).generate(n=args.generate, max_new_tokens=24, seed=0)
         result["generate"] = {"rows_per_label": args.generate, "wall_s": round(time.perf_counter() - began, 1),
                               "rows": rows[["label", "text"]].to_dict("records")}
+    if args.compare_merged:
+        result["merged"] = compare_merged(work, sorted(manifest.labels)[0], args.compare_merged)
     return result
+
+
+def compare_merged(work: Path, label: str, n: int) -> dict[str, Any]:
+    """fp32 rows of one label from the base + adapter (unmerged, as jobs run it) and from the merged export,
+    with the decode time of each (models already loaded)."""
+    from augment.api import Augmenter
+    from augment.distributed import LocalComm
+    from augment.export import export_label
+    from augment.generate import LabelGenerator, collect_rows
+    from augment.models import load_model, load_tokenizer, placement
+    from augment.rundir import RunDir
+
+    config = dict(n=n, max_new_tokens=24, seed=0, batch_size=n)
+    served = Augmenter.load(work / "run", "fp32")
+    served.generate(label, n=1, max_new_tokens=2)
+    began = time.perf_counter()
+    adapter_rows = served.generate(label, **config)["text"].tolist()
+    adapter_s = time.perf_counter() - began
+    gen = served._generators[label]
+    del served
+    export_label(RunDir(work / "run"), label, work / "merged")
+    model = load_model(str(work / "merged")).eval()
+    plain = LabelGenerator(model, load_tokenizer(str(work / "merged")), placement("fp32"), label, False,
+                           gen.all_labels, gen.model_name, gen.separator_id)
+    from augment.config import GenerateConfig
+
+    began = time.perf_counter()
+    merged_rows = [r["text"] for r in collect_rows(plain, GenerateConfig(**config), [], LocalComm())]
+    merged_s = time.perf_counter() - began
+    return {"label": label, "rows": n, "precision": "fp32", "identical_rows": sum(a == b for a, b in
+                                                                                zip(adapter_rows, merged_rows)),
+            "adapter_decode_s": round(adapter_s, 2), "merged_decode_s": round(merged_s, 2)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--generate", type=int, default=0, help="Rows per label to generate afterwards (0: none).")
+    parser.add_argument("--compare-merged", type=int, default=0,
+                        help="Rows of the first label to generate in fp32 from base + adapter and from the merged "
+                             "export (0: skip).")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     from augment.files import package_versions, write_json_atomic
