@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import warnings
 from collections.abc import Iterator
 from importlib import metadata
@@ -24,8 +23,6 @@ from augment.errors import RunDirError
 from augment.files import hash_dir
 from augment.models import SHORT_NAMES, load_model, resolve_model
 from augment.rundir import AdapterRecord, BaseModelRef
-
-log = logging.getLogger(__name__)
 
 
 def linear_modules(model: Any) -> list[str]:
