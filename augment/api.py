@@ -23,7 +23,7 @@ from augment.generate import check_job_fits
 from augment.data import load_dataset
 from augment.finetune import finetune_run
 from augment.distributed import LocalComm
-from augment.generate import COLUMNS, LabelGenerator, collect_rows, prompt_texts
+from augment.generate import COLUMNS, LabelGenerator, RunWeights, collect_rows, prompt_texts
 from augment.recipe import RecipeConfig, run_recipe
 from augment.rundir import RunDir
 
@@ -37,6 +37,7 @@ class Augmenter:
         self.run = RunDir(Path(run_dir))
         self.manifest = self.run.read_manifest()
         self.precision = precision
+        self._weights: RunWeights | None = None
         self._generators: dict[str, LabelGenerator] = {}
 
     @classmethod
@@ -85,7 +86,8 @@ class Augmenter:
         self.manifest.model_key(label, self.run.root)  # an unknown label fails before any model loads
         check_job_fits(self.run, [label], config, prefix_texts)
         if label not in self._generators:
-            self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
+            self._weights = self._weights or RunWeights.open(self.run, [label], self.precision)  # one base
+            self._generators[label] = self._weights.generator(label)
         prompts = prompt_texts(self.run, label, prefix_texts)
         return pd.DataFrame(collect_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
 

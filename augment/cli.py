@@ -41,6 +41,13 @@ LabelsOpt = Annotated[Optional[str], typer.Option(help="Keep only these labels: 
 FormatOpt = Annotated[Optional[str], typer.Option(help="auto, csv, tsv, jsonl, parquet, sentiment140.")]
 EncodingOpt = Annotated[Optional[str], typer.Option(help="Input encoding (default: UTF-8, else latin-1).")]
 CleanOpt = Annotated[Optional[bool], typer.Option("--clean/--no-clean", help="Mask URLs and @mentions.")]
+AdapterOpt = Annotated[Optional[str], typer.Option(
+    help="full (train every weight) or lora (a small peft adapter per model over the frozen base).")]
+LoraRankOpt = Annotated[Optional[int], typer.Option(help="LoRA rank (--adapter lora).")]
+LoraAlphaOpt = Annotated[Optional[float], typer.Option(help="LoRA alpha: updates scale by alpha / rank.")]
+LoraDropoutOpt = Annotated[Optional[float], typer.Option(help="LoRA dropout while training.")]
+LoraTargetsOpt = Annotated[Optional[str], typer.Option(
+    help="Modules LoRA adapts: auto (every linear layer but the head) or names, e.g. q_proj,v_proj.")]
 
 
 @app.callback()
@@ -77,6 +84,12 @@ def _sections(config: Path | None) -> dict[str, dict[str, Any]]:
     return load_yaml(config) if config else {name: {} for name in SECTIONS}
 
 
+def _lora_options(adapter: str | None, rank: int | None, alpha: float | None, dropout: float | None,
+                  targets: str | None) -> dict[str, Any]:
+    modules = targets if targets in (None, "auto") else _split(targets)
+    return dict(adapter=adapter, lora_rank=rank, lora_alpha=alpha, lora_dropout=dropout, lora_target_modules=modules)
+
+
 def _where(config: Path | None, section: str) -> str:
     """Name the file and section in config errors, or the CLI when there is no file."""
     return f"{config} [{section}]" if config else f"options ({section})"
@@ -100,6 +113,11 @@ def finetune(
     per_class: Annotated[Optional[int], typer.Option(help="Sample N rows per label.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
     backend: Annotated[Optional[str], typer.Option(help="torch or gpt-2-simple.")] = None,
+    adapter: AdapterOpt = None,
+    lora_rank: LoraRankOpt = None,
+    lora_alpha: LoraAlphaOpt = None,
+    lora_dropout: LoraDropoutOpt = None,
+    lora_target_modules: LoraTargetsOpt = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps per model.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Blocks per step.")] = None,
     block_size: Annotated[Optional[int], typer.Option(help="Tokens per packed block.")] = None,
@@ -128,7 +146,8 @@ def finetune(
     ft_cfg = build(FinetuneConfig, _where(config, "finetune"), **merge(sections["finetune"], dict(
         model=model, mode=mode, backend=backend, max_steps=max_steps, batch_size=batch_size,
         block_size=block_size, learning_rate=learning_rate, save_steps=save_steps, precision=precision,
-        seed=seed, eval_fraction=eval_fraction, eval_steps=eval_steps, trust_pickle=trust_pickle)))
+        seed=seed, eval_fraction=eval_fraction, eval_steps=eval_steps, trust_pickle=trust_pickle,
+        **_lora_options(adapter, lora_rank, lora_alpha, lora_dropout, lora_target_modules))))
     frame = load_dataset(data_cfg.path, data_cfg)
     counts = label_counts(frame)
     logging.getLogger("augment").info("%d rows: %s", len(frame), ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -165,6 +184,11 @@ def adapt(
     clean: CleanOpt = None,
     limit: Annotated[Optional[int], typer.Option(help="Use at most N texts (a seeded sample).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Base model: HF id/path, or a short name (see fetch).")] = None,
+    adapter: AdapterOpt = None,
+    lora_rank: LoraRankOpt = None,
+    lora_alpha: LoraAlphaOpt = None,
+    lora_dropout: LoraDropoutOpt = None,
+    lora_target_modules: LoraTargetsOpt = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Blocks per step.")] = None,
     block_size: Annotated[Optional[int], typer.Option(help="Tokens per packed block.")] = None,
@@ -193,7 +217,8 @@ def adapt(
     cfg = build(AdaptConfig, _where(config, "adapt"), **merge(sections["adapt"], dict(
         model=model, max_steps=max_steps, batch_size=batch_size, block_size=block_size,
         learning_rate=learning_rate, eval_fraction=eval_fraction, eval_steps=eval_steps, save_steps=save_steps,
-        precision=precision, seed=seed)))
+        precision=precision, seed=seed, **_lora_options(adapter, lora_rank, lora_alpha, lora_dropout,
+                                                        lora_target_modules))))
     rows = load_texts(data_cfg.path, data_cfg)
     if limit is not None and limit < len(rows):
         rows = random.Random(cfg.seed).sample(rows, limit)
@@ -220,6 +245,8 @@ def adapt_table(root: Path, record: Any) -> Table:
     table.add_row(str(record.texts), str(record.eval_rows), record.separator.token, str(record.steps),
                   str(record.tokens or "-"), loss, held, f"{record.wall_s:.0f}s")
     table.caption = _precision_caption([record.precision]) or "trained in fp32 (not recorded)"
+    if record.adapter is not None:
+        table.caption += f"\n{record.adapter.describe()}, merged into this folder"
     return table
 
 
@@ -238,9 +265,11 @@ def _precision_caption(choices: list[Any]) -> str | None:
 def run_table(root: Path, manifest: Any) -> Table:
     separator = manifest.separator.token if manifest.separator else "EOS"
     adapted = f" adapted from {manifest.adapted_from['base_model']}" if manifest.adapted_from else ""
-    table = Table(title=f"{root} ({manifest.mode}, {manifest.finetune['model']}{adapted}, separator {separator})")
+    kind = "" if manifest.adapter is None else f", LoRA r={manifest.adapter.rank}"
+    table = Table(title=f"{root} ({manifest.mode}{kind}, {manifest.finetune['model']}{adapted}, "
+                        f"separator {separator})")
     for col in ("label", "rows", "model dir", "status", "steps", "loss first → last", "held-out loss", "time",
-                "precision"):
+                "precision", "size"):
         table.add_column(col)
     for label, info in sorted(manifest.labels.items()):
         m = manifest.models[info.model]
@@ -248,9 +277,21 @@ def run_table(root: Path, manifest: Any) -> Table:
         held = f"{m.eval_loss:.3f} (step {m.best_step})" if m.eval_loss is not None else "-"
         table.add_row(label, str(info.rows), info.model, m.status, "-" if m.steps is None else str(m.steps),
                       loss, held, "-" if m.wall_s is None else f"{m.wall_s:.0f}s",
-                      _precision_cell(m.precision) if m.status == "done" else "-")
-    table.caption = _precision_caption([m.precision for m in manifest.models.values()])
+                      _precision_cell(m.precision) if m.status == "done" else "-", _size(root / info.model))
+    captions = [_precision_caption([m.precision for m in manifest.models.values()])]
+    if manifest.adapter is not None:
+        base = manifest.adapter.base
+        captions.append(f"{manifest.adapter.describe()}; base {base.path} "
+                        f"(hash {base.hash[:12] + '…' if base.hash else 'not recorded: a hub id'})")
+    table.caption = "\n".join(c for c in captions if c) or None
     return table
+
+
+def _size(folder: Path) -> str:
+    """Bytes on disk of a model (or adapter) dir, in MB; "-" before it exists."""
+    if not folder.is_dir():
+        return "-"
+    return f"{sum(p.stat().st_size for p in folder.rglob('*') if p.is_file()) / 1e6:.1f} MB"
 
 
 @app.command()
@@ -388,6 +429,8 @@ def run_command(
     adapt: Annotated[Optional[bool], typer.Option("--adapt/--no-adapt", help="Adapt on --unlabelled first.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Base LM: HF id/path, or a short name (see fetch).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
+    adapter: Annotated[Optional[str], typer.Option(
+        help="full or lora: adaptation and fine-tuning train every weight, or peft LoRA adapters.")] = None,
     precision: Annotated[Optional[str], typer.Option(
         help="auto (bf16 where this machine runs it >= 1.5x faster), fp32, bf16: adaptation, fine-tuning and "
              "generation.")] = None,
@@ -426,8 +469,8 @@ def run_command(
     recipe = recipe_config(sections, lambda section: _where(config, section),
                            recipe=dict(ratio=ratio, candidates=candidates, prompts=prompts, adapt=adapt, seed=seed,
                                        check=check, check_classifier=check_classifier),
-                           finetune=dict(model=model, mode=mode, precision=precision),
-                           adapt=dict(precision=precision),
+                           finetune=dict(model=model, mode=mode, precision=precision, adapter=adapter),
+                           adapt=dict(precision=precision, adapter=adapter),
                            filter=dict(fidelity=fidelity, fidelity_classifier=fidelity_classifier))
     frame = load_dataset(data_cfg.path, data_cfg)
     texts = None
@@ -516,6 +559,25 @@ def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
         out_console.print(adapt_table(run, record))
         return
     out_console.print(run_table(run, RunDir(run).read_manifest()))
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    out: Annotated[Path, typer.Argument(help="Model folder to create.")],
+    label: Annotated[Optional[str], typer.Option("--label", "-l", help="The label whose model to export "
+                                                                        "(not needed when the run has one model).")]
+    = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Write one label's generator as a plain Hugging Face model folder: a LoRA adapter merged into its base
+    (AutoModelForCausalLM loads it without peft), or a full run's model dir copied."""
+    from augment.export import export_label
+    from augment.rundir import RunDir
+
+    record = export_label(RunDir(run), label, out, overwrite=overwrite)
+    how = "merged into its base" if record.adapter is not None else "copied"
+    out_console.print(f"{record.label}: {record.model} {how} → {out} ({_size(out)})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,11 @@ errors, so a typo in a YAML file fails before any work starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, field_validator,
+                      model_serializer, model_validator)
 
 from augment.errors import ConfigError
 
@@ -42,6 +43,15 @@ class DataConfig(StageConfig):
 class FinetuneConfig(StageConfig):
     model: str = Field("gpt2", description="HF causal LM id or path, or a short name: smollm2-135m, tiny-gpt2.")
     backend: Literal["torch", "gpt-2-simple"] = Field("torch", description="Training back-end.")
+    adapter: Literal["full", "lora"] = Field("full", description=(
+        "full: train every weight and save a model per label; lora: train a small peft LoRA adapter per model "
+        "over the frozen base, and save only the adapters (plus a reference to the base and its hash)."))
+    lora_rank: int = Field(16, gt=0, description="LoRA rank r (adapter: lora).")
+    lora_alpha: float = Field(32.0, gt=0, description="LoRA scale: updates are multiplied by alpha / rank.")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input while training.")
+    lora_target_modules: list[str] | Literal["auto"] = Field("auto", description=(
+        "Module names to adapt; auto: every linear layer but the output head (GPT-2: c_attn, c_proj, c_fc; "
+        "Llama, SmolLM2, Qwen2, Gemma3: q/k/v/o_proj and gate/up/down_proj)."))
     mode: Literal["per-label", "conditioned"] = Field(
         "per-label", description="One model per label, or one label-conditioned model (LAMBADA style).")
     max_steps: int = Field(200, gt=0, description="Optimizer steps per model.")
@@ -65,6 +75,42 @@ class FinetuneConfig(StageConfig):
     compile: bool = Field(False, description="torch.compile the model (GPU; pays off on long runs).")
     seed: int = Field(42, description="Training seed.")
     trust_pickle: bool = Field(False, description="Allow loading pickled (.bin) weights: runs code from the file.")
+
+    LORA_LEARNING_RATE: ClassVar[float] = 2e-4   # adapters start at zero and need larger steps than full weights
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lora_learning_rate(cls, values: Any) -> Any:
+        """An unset learning rate with ``adapter: lora`` is LoRA's usual one, not full fine-tuning's."""
+        if isinstance(values, dict) and values.get("adapter") == "lora" and values.get("learning_rate") is None:
+            return {**values, "learning_rate": cls.LORA_LEARNING_RATE}
+        return values
+
+    @field_validator("adapter")
+    @classmethod
+    def _lora_needs_torch(cls, value: str, info: Any) -> str:
+        if value == "lora" and info.data.get("backend") == "gpt-2-simple":
+            raise ValueError("lora needs the torch back-end (gpt-2-simple trains every weight)")
+        return value
+
+    @field_validator("lora_target_modules")
+    @classmethod
+    def _some_modules(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list) and not value:
+            raise ValueError("list at least one module name, or 'auto'")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _lora_settings_when_used(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A full fine-tune dumps as it did before adapters existed, so its cache and resume keys still match."""
+        dumped = handler(self)
+        if self.adapter == "full":
+            for key in ("adapter", *LORA_SETTINGS):
+                dumped.pop(key, None)
+        return dumped
+
+
+LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
 
 
 class GenerateConfig(StageConfig):

@@ -4,7 +4,9 @@ Layout::
 
     RUN_DIR/run.json          manifest (``Manifest``): format, mode, labels, configs, separator, status per model
     RUN_DIR/train.jsonl       the exact rows each model was trained on
-    RUN_DIR/<label>/          a plain Hugging Face model dir (per-label mode)
+    RUN_DIR/<label>/          a plain Hugging Face model dir (per-label mode), or a peft adapter dir
+                              (``adapter: lora``: adapter weights, adapter_config.json, tokenizer; the base
+                              is named in the manifest with its hash)
     RUN_DIR/_conditioned/     the single model (label-conditioned mode)
     RUN_DIR/.work/<label>/    Trainer checkpoints and loss log, for --resume
 """
@@ -43,6 +45,34 @@ class Separator(Record):
     source: str = "measured"
 
 
+class BaseModelRef(Record):
+    """The model an adapter run's adapters sit on: the name the config gave (short name, path or hub id),
+    where it was found, and the hash of its files (None for a hub id), checked before generation."""
+
+    model: str
+    path: str
+    hash: str | None = None
+
+
+class AdapterRecord(Record):
+    """What an adapter was trained as; ``target_modules`` are the resolved module names, not 'auto'."""
+
+    kind: Literal["lora"] = "lora"
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: list[str]
+    base: BaseModelRef
+    peft: str | None = None   # the peft version that trained it
+
+    def describe(self) -> str:
+        return (f"LoRA r={self.rank}, alpha={self.alpha:g}, dropout={self.dropout:g} on "
+                f"{', '.join(self.target_modules)}")
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
 class LabelEntry(Record):
     model: str
     rows: int
@@ -78,6 +108,7 @@ class Manifest(Record):
     models: dict[str, ModelEntry]
     separator: Separator | None = None
     adapted_from: dict[str, Any] | None = None
+    adapter: AdapterRecord | None = None   # None: full fine-tuning (one model dir per model key)
     provenance: dict[str, Any] = {}
 
     def model_key(self, label: str, root: Path) -> str:
@@ -112,8 +143,9 @@ class RunDir:
         return self.root / ".work" / key
 
     def is_finished(self, manifest: Manifest, key: str) -> bool:
-        """Marked done and its model dir in place (a dir appears only by atomic rename)."""
-        return manifest.models[key].status == "done" and (self.model_dir(key) / "config.json").exists()
+        """Marked done and its model (or adapter) dir in place (a dir appears only by atomic rename)."""
+        marker = ADAPTER_CONFIG if manifest.adapter is not None else "config.json"
+        return manifest.models[key].status == "done" and (self.model_dir(key) / marker).exists()
 
     def all_finished(self, manifest: Manifest) -> bool:
         return all(self.is_finished(manifest, key) for key in manifest.models)

@@ -23,7 +23,7 @@ from augment.finetune.packing import TrainingRow, held_out_count
 from augment.files import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
 from augment.prompts import label_token
 from augment.resume import refuse_changes
-from augment.rundir import LabelEntry, Manifest, ModelEntry, RunDir
+from augment.rundir import AdapterRecord, LabelEntry, Manifest, ModelEntry, RunDir
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,15 @@ def _new_manifest(frame: pd.DataFrame, config: FinetuneConfig, data_info: dict[s
     models = {key: ModelEntry(labels=members, rows=len(rows)) for key, (members, rows, _) in groups.items()}
     return Manifest(mode=config.mode, finetune=config.model_dump(), data=data_info,
                     data_hash=hash_json(frame[[TEXT, LABEL]].values.tolist()), labels=labels, models=models,
-                    adapted_from=adapted_from(config), provenance=provenance(None))
+                    adapted_from=adapted_from(config), adapter=_adapter(config), provenance=provenance(None))
+
+
+def _adapter(config: FinetuneConfig) -> AdapterRecord | None:
+    if config.adapter == "full":
+        return None
+    from augment.adapters import adapter_record
+
+    return adapter_record(config)
 
 
 def adapted_from(config: FinetuneConfig) -> dict[str, Any] | None:
@@ -230,7 +238,10 @@ def adapted_from(config: FinetuneConfig) -> dict[str, Any] | None:
 def _resume_key(manifest: Manifest) -> dict[str, Any]:
     """What a resumed run must share with the interrupted one: the data and every setting but how long it trains."""
     longer = ("max_steps", "save_steps")
-    return {"data_hash": manifest.data_hash, **{k: v for k, v in manifest.finetune.items() if k not in longer}}
+    key = {"data_hash": manifest.data_hash, **{k: v for k, v in manifest.finetune.items() if k not in longer}}
+    if manifest.adapter is not None:  # adapter checkpoints continue only on the base they were trained on
+        key["base_hash"] = manifest.adapter.base.hash
+    return key
 
 
 def _write_train_rows(run: RunDir, frame: pd.DataFrame) -> None:

@@ -28,6 +28,7 @@ from augment.finetune.adapted import RECORD, AdaptRecord, read_record
 from augment.finetune.packing import TrainingRow, held_out_count
 from augment.files import atomic_dir, hash_json, provenance, write_json_atomic
 from augment.resume import open_work_folder
+from augment.rundir import AdapterRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +73,26 @@ def adapt_model(texts: list[str], out: Path, config: AdaptConfig, *, source: str
     start = time.perf_counter()
     with atomic_dir(out, overwrite=True) as tmp:
         result = backend.train(train, work, tmp, config, resume, progress, separator=separator.id,
-                               eval_rows=held_out)
+                               eval_rows=held_out, merge_adapter=True)
         record = AdaptRecord(
             base_model=config.model, source=source, texts=len(texts), texts_hash=key["texts_hash"],
             eval_rows=len(held_out), separator=separator, steps=result.steps, tokens=result.tokens,
             first_loss=result.first_loss, final_loss=result.final_loss, eval_loss=result.eval_loss,
             best_step=result.best_step, wall_s=round(time.perf_counter() - start, 2), precision=result.precision,
-            config=config.model_dump(), provenance=provenance(None))
+            config=config.model_dump(), provenance=provenance(None), adapter=_adapter(config))
         write_json_atomic(tmp / RECORD, record.model_dump())
     shutil.rmtree(work, ignore_errors=True)
     return record
+
+
+def _adapter(config: AdaptConfig) -> AdapterRecord | None:
+    """A LoRA adaptation is merged into its base once, here, so the adapted folder is a plain model that
+    every later stage starts from (full, LoRA, conditioned) and per-label adapters record its hash."""
+    if config.adapter == "full":
+        return None
+    from augment.adapters import adapter_record
+
+    return adapter_record(config)
 
 
 def adapted_once(texts: list[str], out: Path, config: AdaptConfig, *, source: str,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from augment.finetune.separator import Separator
 from augment.precision import PrecisionChoice
+from augment.rundir import AdapterRecord
 
 RECORD = "adapt.json"
 
@@ -34,6 +35,7 @@ class AdaptRecord(BaseModel):
     config: dict[str, Any]
     provenance: dict[str, Any]
     precision: PrecisionChoice | None = None   # records written before the choice was recorded: fp32
+    adapter: AdapterRecord | None = None   # trained as a LoRA adapter (then merged into this folder)
 
 
 def read_record(model_dir: Path) -> AdaptRecord | None:

@@ -14,9 +14,11 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
+from augment.adapters import load_base, merged, quiet_peft, save_adapter, with_lora
 from augment.config import FinetuneConfig
 from augment.finetune.adapted import read_record
 from augment.finetune.base import TrainResult
@@ -138,7 +140,9 @@ class TorchBackend:
 
     def train(self, rows: list[TrainingRow], work_dir: Path, out_dir: Path, config: FinetuneConfig,
               resume: bool, progress: bool, special_tokens: tuple[str, ...] = (), separator: int | None = None,
-              eval_rows: list[TrainingRow] | None = None) -> TrainResult:
+              eval_rows: list[TrainingRow] | None = None, merge_adapter: bool = False) -> TrainResult:
+        """With ``adapter: lora`` ``out_dir`` receives the adapter only, or with ``merge_adapter`` (adapt) the
+        base with the adapter merged in, a plain model dir."""
         path = resolve_model(config.model, config.trust_pickle)
         tokenizer = load_tokenizer(path)
         if special_tokens:
@@ -147,11 +151,19 @@ class TorchBackend:
         checkpoints = work_dir / "checkpoints"
         last = last_complete_checkpoint(checkpoints) if resume else None
         place = placement(config.precision, model=path)
+        lora = config.adapter == "lora"
         if last and int(Path(last).name.split("-")[-1]) >= config.max_steps:
-            return dataclasses.replace(finish_from_checkpoint(Path(last), tokenizer, out_dir), precision=place.choice)
+            if lora:
+                _save_lora(None, Path(last), path, tokenizer, out_dir, merge_adapter)
+            result = finish_from_checkpoint(Path(last), tokenizer, out_dir, copy_weights=not lora)
+            return dataclasses.replace(result, precision=place.choice)
         log.info("training in %s", describe(place.choice))
-        model = load_model(path, trust_pickle=config.trust_pickle)
-        if special_tokens:
+        # LoRA freezes the base: holding it in bf16 saves the per-step cast; full training keeps fp32 masters
+        model = load_model(path, dtype=torch.bfloat16 if lora and place.train_bf16 else torch.float32,
+                           trust_pickle=config.trust_pickle)
+        if lora:
+            model = with_lora(model, config, tokenizer.convert_tokens_to_ids(list(special_tokens)), len(tokenizer))
+        elif special_tokens:
             model.resize_token_embeddings(len(tokenizer))
         block = min(config.block_size, _max_positions(model.config))
         blocks = pack(tokenize_rows(tokenizer, rows), sep, block)
@@ -168,7 +180,10 @@ class TorchBackend:
         start = time.perf_counter()
         with tied_weights_not_missing(getattr(model, "all_tied_weights_keys", None) or {}):
             trainer.train(resume_from_checkpoint=last)
-        trainer.save_model(str(out_dir))
+        if lora:
+            _save_lora(trainer.model, work_dir / "adapter", path, tokenizer, out_dir, merge_adapter)
+        else:
+            trainer.save_model(str(out_dir))
         tokenizer.save_pretrained(str(out_dir))
         (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the manifest has the config
         resumed = int(Path(last).name.split("-")[-1]) if last else None
@@ -212,14 +227,29 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
     return None
 
 
-def finish_from_checkpoint(checkpoint: Path, tokenizer: Any, out_dir: Path) -> TrainResult:
+def _save_lora(model: Any, adapter: Path, base: str, tokenizer: Any, out_dir: Path, merge: bool) -> None:
+    """The adapter into ``out_dir``; with ``merge``, the base with it merged in. ``model`` None: the adapter
+    is the checkpoint at ``adapter`` (a run that stopped right after its last step)."""
+    if model is not None:
+        save_adapter(model, adapter if merge else out_dir)
+    elif not merge:
+        from peft import PeftModel
+
+        with quiet_peft():
+            loaded = PeftModel.from_pretrained(load_base(base, len(tokenizer)), str(adapter))
+        save_adapter(loaded, out_dir)
+    if merge:
+        merged(base, adapter, len(tokenizer)).save_pretrained(str(out_dir))
+
+
+def finish_from_checkpoint(checkpoint: Path, tokenizer: Any, out_dir: Path, copy_weights: bool = True) -> TrainResult:
     """A run stopped after its checkpoint at ``max_steps``: that checkpoint's weights are the model.
 
     (``Trainer.train(resume_from_checkpoint=...)`` would take one step past ``max_steps``.)
     """
     log.info("%s is the final step; saving its weights", checkpoint)
     state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    for file in checkpoint.iterdir():
+    for file in checkpoint.iterdir() if copy_weights else ():
         if file.suffix == ".safetensors" or (file.suffix == ".json" and file.name != "trainer_state.json"):
             shutil.copyfile(file, out_dir / file.name)
     tokenizer.save_pretrained(str(out_dir))

@@ -17,7 +17,7 @@ from augment.config import GenerateConfig
 from augment.errors import ConfigError
 from augment.files import read_json
 from augment.prompts import prompt_ids
-from augment.rundir import RunDir
+from augment.rundir import Manifest, RunDir
 
 POSITION_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
 
@@ -78,10 +78,19 @@ def check_job_fits(run: RunDir, labels: Sequence[str], config: GenerateConfig,
 
     manifest = run.read_manifest()
     for label in labels:
-        path = run.finished_model(label)
-        tokenizer = load_tokenizer(str(path))
-        check_label_fits(path, tokenizer, manifest.separator_id(tokenizer), manifest.mode, label,
-                         prompt_texts(run, label, prefix_texts), config)
+        tokenizer = load_tokenizer(str(run.finished_model(label)))
+        check_label_fits(config_dir(run, manifest, label), tokenizer, manifest.separator_id(tokenizer),
+                         manifest.mode, label, prompt_texts(run, label, prefix_texts), config)
+
+
+def config_dir(run: RunDir, manifest: Manifest, label: str) -> Path:
+    """The folder whose ``config.json`` describes ``label``'s weights: its model dir, or an adapter run's base."""
+    if manifest.adapter is None:
+        return run.finished_model(label)
+    from augment.adapters import base_path
+
+    run.finished_model(label)  # the adapter must be finished too
+    return Path(base_path(manifest.adapter.base, run.root, check_hash=False))
 
 
 def check_label_fits(model_dir: Path, tokenizer: Any, separator: int, mode: str, label: str, texts: Sequence[str],

@@ -18,22 +18,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from augment.config import GenerateConfig
-from augment.generate.context import check_job_fits, prompt_texts, train_texts
+from augment.generate.context import check_job_fits, config_dir, prompt_texts, train_texts
 from augment.errors import AugmentError
 from augment.filter import FilterConfig, FilterReport, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
 from augment.generate.loop import Texts, collect_rows, resolve_batch_size
-from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, LabelGenerator
+from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, RunWeights
 from augment.files import (atomic_path, check_output_path, hash_json, holds_lock, slug, write_json_atomic,
                            write_jsonl_atomic)
 from augment.models import placement
 from augment.precision import PrecisionChoice, keyed
 from augment.provenance import Provenance
 from augment.resume import open_work_folder
-from augment.rundir import RunDir
+from augment.rundir import AdapterRecord, RunDir
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -101,14 +101,16 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         for label in labels:
             run.finished_model(label)
         check_job_fits(run, labels, config, prefix_texts)  # before any weights load
-        chosen = placement(precision, model=run.finished_model(labels[0])).choice  # one format for every label
+        manifest = run.read_manifest()
+        chosen = placement(precision, model=config_dir(run, manifest, labels[0])).choice  # one format for all
         return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash, chosen.precision), chosen
 
     parts, chosen = on_rank0(comm, open_job)
     parts.mkdir(parents=True, exist_ok=True)  # ranks on another node's disk keep their own parts
     frames, batch_sizes = [], {}
+    weights = RunWeights.open(run, labels, chosen.precision)  # an adapter run's base loads once, for every label
     for label in labels:
-        gen = LabelGenerator.load(run, label, chosen.precision)
+        gen = weights.generator(label)
         size = comm.all_gather(resolve_batch_size(gen, config))[0]
         batch_sizes[label] = size
         rows = collect_rows(gen, config, prompt_texts(run, label, prefix_texts), comm, size=size,
@@ -134,7 +136,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         filter=report, batch_sizes=batch_sizes, world_size=comm.world_size, sampler=SAMPLER_VERSION,
         prefixes="training rows" if prefix_texts is None else Prefixes(texts=len(prefix_texts), hash=prefixes_hash),
         models={l: manifest.model_for(l, run.root).hash for l in labels},
-        finetune=manifest.finetune, data=manifest.data, precision=chosen)
+        finetune=manifest.finetune, data=manifest.data, precision=chosen, adapter=manifest.adapter)
     write_json_atomic(out.with_name(out.name + ".provenance.json"), record.model_dump(mode="json"))
     shutil.rmtree(parts, ignore_errors=True)
     return GenerateResult(frame, generated, report)
@@ -166,6 +168,7 @@ class GenerationProvenance(Provenance):
     finetune: dict[str, Any]
     data: dict[str, Any]
     precision: PrecisionChoice | None = None   # files written before the choice was recorded: fp32
+    adapter: AdapterRecord | None = Field(None, exclude_if=lambda v: v is None)  # LoRA: settings, base + hash
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ def decode_rows(gen: LabelGenerator, config: GenerateConfig, jobs: Sequence[Job]
     """
     if not jobs:
         return
+    gen.activate()
     device = gen.place.device
     queue = collections.deque(jobs)
     width = config.max_new_tokens + max(len(p) for _, p in jobs)

@@ -15,15 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from augment.config import GenerateConfig
 from augment.errors import AugmentError
+from augment.generate.context import config_dir
 from augment.models import Placement, load_model, load_tokenizer, placement
 from augment.prompts import label_token, prompt_ids, scrub
-from augment.rundir import RunDir
+from augment.rundir import Manifest, RunDir
 
 SAMPLER_VERSION = "counter-gumbel-1"
 COLUMNS = ["text", "label", "model", "seed", "params"]
@@ -122,6 +124,7 @@ class LabelGenerator:
     all_labels: list[str]
     model_name: str
     separator: int | None = None   # None: the tokenizer's EOS (runs made before the separator was chosen)
+    adapter: tuple[Any, str, Path] | None = None   # (AdapterSet, name, dir): switched on before each batch
 
     @property
     def separator_id(self) -> int:
@@ -130,13 +133,13 @@ class LabelGenerator:
 
     @classmethod
     def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
-        manifest = run.read_manifest()
-        path = run.finished_model(label)
-        place = placement(precision, model=path)
-        tokenizer = load_tokenizer(str(path))
-        model = load_model(str(path), dtype=place.dtype).to(place.device).eval()
-        return cls(model, tokenizer, place, label, manifest.mode == "conditioned", sorted(manifest.labels),
-                   f"{run.root.name}/{path.name}", manifest.separator_id(tokenizer))
+        return RunWeights.open(run, [label], precision).generator(label)
+
+    def activate(self) -> None:
+        """Make this label's adapter the active one (an adapter run's labels share one base)."""
+        if self.adapter is not None:
+            adapters, name, path = self.adapter
+            adapters.use(name, path)
 
     def prompt(self, prefix: str) -> list[int]:
         """Separator, label marker (conditioned runs), then the prefix as plain text."""
@@ -154,6 +157,46 @@ class LabelGenerator:
     def record(self, text: str, config: GenerateConfig) -> dict[str, Any]:
         return {"text": text, "label": self.label, "model": self.model_name, "seed": config.seed,
                 "params": json.dumps(sampling_params(config), sort_keys=True)}
+
+
+@dataclass
+class RunWeights:
+    """A run's weights for one job or API session: a full run loads each label's model dir when asked; an
+    adapter run loads its base once (its hash checked) and adds each label's adapter to it."""
+
+    run: RunDir
+    manifest: Manifest
+    place: Placement
+    adapters: Any = None   # augment.adapters.AdapterSet, once the base is loaded
+
+    @classmethod
+    def open(cls, run: RunDir, labels: list[str], precision: str = "auto") -> "RunWeights":
+        """``labels``: those the job will ask for; the first one's architecture sizes ``precision: auto``."""
+        manifest = run.read_manifest()
+        return cls(run, manifest, placement(precision, model=config_dir(run, manifest, labels[0])))
+
+    def generator(self, label: str) -> LabelGenerator:
+        path = self.run.finished_model(label)
+        tokenizer = load_tokenizer(str(path))
+        if self.manifest.adapter is None:
+            model = load_model(str(path), dtype=self.place.dtype).to(self.place.device).eval()
+            adapter = None
+        else:
+            adapter = (self._adapters(len(tokenizer)), self.manifest.model_key(label, self.run.root), path)
+            model = adapter[0].use(adapter[1], path)
+        return LabelGenerator(model, tokenizer, self.place, label, self.manifest.mode == "conditioned",
+                              sorted(self.manifest.labels), f"{self.run.root.name}/{path.name}",
+                              self.manifest.separator_id(tokenizer), adapter)
+
+    def _adapters(self, vocabulary: int) -> Any:
+        from augment.adapters import AdapterSet, base_path, load_base
+
+        if self.adapters is None:
+            assert self.manifest.adapter is not None
+            base = base_path(self.manifest.adapter.base, self.run.root)
+            model = load_base(base, vocabulary, self.place.dtype).to(self.place.device).eval()
+            self.adapters = AdapterSet(model)
+        return self.adapters
 
 
 def ring_cache(layers: int, width: int) -> Any:

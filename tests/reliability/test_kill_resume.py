@@ -176,3 +176,30 @@ def test_convert_killed_mid_write_leaves_nothing_that_looks_finished(tiny_model_
     assert _looks_finished(out) and max_weight_diff(out, tiny_model_dir) == 0.0
     # SIGKILL runs no cleanup; the next write to the same path sweeps the dead process's temp dir.
     assert _partial_siblings(out) == []
+
+
+@pytest.mark.slow
+def test_lora_finetune_killed_between_checkpoints(fault_csv, tiny_model_dir, tmp_path):
+    """``--adapter lora``, SIGKILLed after step 6 (checkpoint-4 saved): the resumed run redoes at most
+    ``save_steps`` steps, leaves no adapter dir that looks finished meanwhile, and ends with the
+    uninterrupted run's adapter exactly (Trainer restores the adapter, optimizer, scheduler and RNG
+    states; the adapter's random start comes from the seed)."""
+    reference = tmp_path / "reference"
+    assert main([*finetune_args(fault_csv, tiny_model_dir, reference), "--adapter", "lora"]) == 0
+    run = tmp_path / "run"
+    args = [*finetune_args(fault_csv, tiny_model_dir, run), "--adapter", "lora"]
+    log, checkpoints = run / ".work" / "pos" / "train_log.jsonl", run / ".work" / "pos" / "checkpoints"
+    child = Child(args, tmp_path / "child.log")
+    reached = child.wait_for(lambda: any(s >= 6 for s in logged_steps(log)))
+    child.kill()
+    assert reached, child.output()
+    killed_at, complete = max(logged_steps(log)), complete_checkpoints(checkpoints)
+    assert complete and max(complete) < MAX_STEPS and not (run / "pos").exists()
+    assert main([*args, "--resume"]) == 0
+    entry = RunDir(run).read_manifest().models["pos"]
+    assert entry.status == "done" and entry.resumed_from_step == max(complete)
+    assert 0 <= killed_at - entry.resumed_from_step <= SAVE_STEPS
+    resumed, uninterrupted = (load_file(str(r / "pos" / "adapter_model.safetensors")) for r in (run, reference))
+    assert resumed.keys() == uninterrupted.keys()
+    assert max(float(np.abs(resumed[k] - uninterrupted[k]).max()) for k in resumed) == 0.0
+    assert entry.hash == RunDir(reference).read_manifest().models["pos"].hash
