@@ -12,7 +12,7 @@ sample, then a seeded subsample of ``--rows`` (the same rows for every method an
 Per seed: the judge zero-shot and with the sample's rows as in-prompt examples (``--shots``), each
 with and without calibration; MiniLM-LR and SetFit (``--baselines``) trained on the same rows.
 The zero-shot prompt does not depend on the seed, so its scores come from the disk cache after the
-first seed. ``--speed N`` first times N texts (disk cache off): the shared-prefix KV cache on and
+first seed. ``--speed N`` first times N texts (disk cache off; N/4 for few-shot without the prefix cache): the shared-prefix KV cache on and
 off, zero- and few-shot, in fp32 and bf16.
 """
 
@@ -43,6 +43,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--examples", type=int, default=10, help="Labelled rows per class (the sample).")
     parser.add_argument("--shots", type=int, default=10, help="Of those, example rows per class in the prompt.")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--modes", default="zero,few", help="Judge variants: zero (zero-shot), few (--shots).")
     parser.add_argument("--rows", type=int, default=500, help="Validation rows scored (a seeded subsample).")
     parser.add_argument("--baselines", default="minilm-lr,setfit")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -93,7 +94,7 @@ def methods(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
     out: list[tuple[str, Any]] = []
     for model in [m for m in args.models.split(",") if m]:
-        for shots in (0, args.shots):
+        for shots in [{"zero": 0, "few": args.shots}[m] for m in args.modes.split(",") if m]:
             for calibrate in (True, False):
                 name = f"llm-judge:{model}{f':{shots}' if shots else ''}{'' if calibrate else ' (uncalibrated)'}"
                 out.append((name, lambda seed, m=model, k=shots, c=calibrate: judge(m, k, seed, c, args)))
@@ -112,12 +113,13 @@ def score(rows: pd.DataFrame, sample: pd.DataFrame, name: str, build: Any, seed:
 
 
 def speed(data_rows: pd.DataFrame, sample: pd.DataFrame, model: str, args: argparse.Namespace) -> list[dict]:
-    """Seconds per text with the disk cache off: prefix KV cache on/off, zero/few-shot, fp32/bf16."""
-    texts = data_rows[TEXT].tolist()[:args.speed]
+    """Seconds per text with the disk cache off: prefix KV cache on/off, zero/few-shot, fp32/bf16. Few-shot
+    without the prefix cache recomputes the examples for every text: a quarter of the texts say enough."""
     out = []
     for precision in ("fp32", "bf16"):
         for shots in (0, args.shots):
             for prefix in (True, False):
+                texts = data_rows[TEXT].tolist()[:args.speed if prefix or not shots else max(2, args.speed // 4)]
                 clf = judge(model, shots, 0, True, args, disk_cache=False, prefix_cache=prefix)
                 clf.set_params(precision=precision).fit(sample[TEXT].tolist(), sample[LABEL].tolist())
                 clf.label_scores(texts[:2])  # load and warm up
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               "validation_labels": rows[LABEL].value_counts().sort_index().to_dict(),
                               "verbalizers": VERBALIZERS, "instruction": INSTRUCTION}
     first = next(iter(samples.values()))
+    report["precision"] = {m: judge(m, 0, 0, True, args)._placement().choice.model_dump(mode="json")
+                           for m in args.models.split(",") if m}
     report["speed"] = speed(rows, first, args.models.split(",")[0], args) if args.speed else []
     results = []
     for seed, sample in samples.items():

@@ -147,12 +147,10 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
 
 
 def answers(classes: np.ndarray, verbalizers: dict[str, str] | None) -> list[str]:
-    """The answer of each class, in ``classes`` order; distinct, or the model could not tell them apart."""
+    """The answer of each class, in ``classes`` order (labels the mapping does not name answer with
+    themselves; names of absent labels are ignored, so one mapping serves a 2- and a 3-class task);
+    distinct, or the model could not tell them apart."""
     given = {str(k): str(v) for k, v in (verbalizers or {}).items()}
-    unknown = sorted(set(given) - {str(c) for c in classes})
-    if unknown:
-        raise ConfigError(f"llm judge: verbalizers name label(s) {', '.join(unknown)} that are not in the "
-                          f"training labels ({', '.join(str(c) for c in classes)})")
     out = [given.get(str(c), str(c)) for c in classes]
     if len(set(out)) != len(out) or any(not a.strip() for a in out):
         raise ConfigError(f"llm judge: label answers must be distinct and non-empty, got {out}")
