@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 JUDGE_VERSION = "judge-1"  # the scoring rule: goes into every cached score's key
 CONTENT_FREE = ("N/A", "", "[MASK]")
+CHUNK_BATCHES = 16  # batches scored between two writes of the disk cache
 DEFAULT_INSTRUCTION = "Classify the text. Answer with exactly one of: {labels}."
 # For models without a chat template (base LMs): the same turns as plain text.
 PLAIN_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
@@ -113,9 +114,11 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
         store = ScoreStore.open(self._model_dir(), prompt, self._placement()) if self.disk_cache else None
         known = store.read() if store is not None else {}
         missing = [t for t in dict.fromkeys(texts) if text_key(t) not in known]
-        if missing:
-            fresh = score_texts(self._loaded(), prompt, missing, self.batch_size, self.prefix_cache)
-            new = {text_key(t): row.tolist() for t, row in zip(missing, fresh)}
+        chunk = max(1, self.batch_size) * CHUNK_BATCHES
+        for start in range(0, len(missing), chunk):  # saved chunk by chunk: a killed run keeps what it scored
+            todo = missing[start:start + chunk]
+            fresh = score_texts(self._loaded(), prompt, todo, self.batch_size, self.prefix_cache)
+            new = {text_key(t): row.tolist() for t, row in zip(todo, fresh)}
             if store is not None:
                 store.write(new)
             known = {**known, **new}

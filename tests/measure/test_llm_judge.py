@@ -165,6 +165,30 @@ def test_second_predict_is_read_from_disk_without_a_forward_pass(chat_model, mon
     assert sum(calls) == 4
 
 
+def test_disk_cache_is_written_chunk_by_chunk(chat_model, monkeypatch, tmp_path):
+    """A run killed while scoring keeps the chunks it finished."""
+    monkeypatch.setenv("AUGMENT_CACHE", str(tmp_path))
+    monkeypatch.setattr(judge_module, "CHUNK_BATCHES", 1)
+    real, calls = judge_module._forward, []
+
+    def dies_on_third(*args):
+        calls.append(len(args[3]))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(judge_module, "_forward", dies_on_third)
+    clf = judge(chat_model, batch_size=2).fit(X, Y)
+    texts = [f"text number {i}" for i in range(6)]
+    with pytest.raises(KeyboardInterrupt):
+        clf.label_scores(texts)
+    assert len(list((tmp_path / "judge").glob("*/*/scores-*.jsonl"))) == 2
+    calls.clear()
+    monkeypatch.setattr(judge_module, "_forward", lambda *a: calls.append(len(a[3])) or real(*a))
+    clf.label_scores(texts)
+    assert calls == [2]                                              # only the chunk that was lost
+
+
 @pytest.mark.parametrize("name, expected", [
     ("llm-judge:qwen2.5-coder-0.5b-instruct", ("qwen2.5-coder-0.5b-instruct", 0)),
     ("llm-judge:qwen2.5-coder-0.5b-instruct:10", ("qwen2.5-coder-0.5b-instruct", 10)),
