@@ -232,3 +232,17 @@ def test_judge_as_the_filters_fidelity_classifier(chat_model, monkeypatch, tmp_p
     result = filter_synthetic(synthetic, train, config, seed=0)
     assert result.kept["text"].tolist() == ["good", "bad bad", "good day"]
     assert result.report.steps[0].dropped == 3
+
+
+def test_a_model_without_chat_template_gets_the_plain_prompt(tiny_model_dir):
+    """A base LM (the tiny GPT-2 has no chat template): 'Text: ... Answer:' turns, answers end with EOS."""
+    clf = judge(tiny_model_dir, shots=1, disk_cache=False).fit(X, Y)
+    prompt = clf._prompt()
+    tokenizer = cached_tokenizer(str(tiny_model_dir))
+    assert tokenizer.decode(prompt.ids("fine")).endswith("\n\nText: fine\nAnswer:")
+    assert [tokenizer.decode(c) for c in prompt.completions] == [" neg<|endoftext|>", " pos<|endoftext|>"]
+    model = cached_model(str(tiny_model_dir), "float32", "cpu")
+    texts = ["fine", "a longer text here"]
+    np.testing.assert_allclose(score_texts(model, prompt, texts, 2, True), naive_scores(tiny_model_dir, prompt, texts),
+                               atol=1e-4)
+    assert clf.predict_proba(texts).shape == (2, 2)
