@@ -438,11 +438,13 @@ def run_command(
         help="Which rows the fidelity classifier keeps: top-k (each label's surest), sample (a seeded draw of those "
              "it agrees with), threshold, off.")] = None,
     fidelity_classifier: Annotated[Optional[str], typer.Option(
-        help="The fidelity filter's (and the label-aware prompts') classifier: tfidf-lr, minilm-lr, setfit.")] = None,
+        help="The fidelity filter's (and the label-aware prompts') classifier: tfidf-lr, minilm-lr, setfit, "
+             "llm-judge:MODEL[:K].")] = None,
     check: Annotated[Optional[int], typer.Option(
         help="Hold out N rows per label; keep the synthetic rows only if they raise macro-F1 on them.")] = None,
     check_classifier: Annotated[Optional[str], typer.Option(
-        help="Classifier of --check: tfidf-lr, minilm-lr, setfit (default: the fidelity classifier).")] = None,
+        help="Classifier of --check: tfidf-lr, minilm-lr, setfit, llm-judge:MODEL[:K] (default: the fidelity "
+             "classifier).")] = None,
     text_col: TextColOpt = None,
     label_col: LabelColOpt = None,
     label_map: LabelMapOpt = None,

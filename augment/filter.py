@@ -69,7 +69,8 @@ class FilterConfig(StageConfig):
         None, description="top-k and sample: rows kept per label, or a count for each label (an experiment cell "
                           "keeps at most its own need).")
     fidelity_classifier: ClassifierName = Field(
-        "tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit.")
+        "tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit, "
+                                "llm-judge:MODEL[:K] (an instruct LM, zero- or K-shot).")
 
     @field_validator("fidelity_top_k")
     @classmethod

@@ -67,7 +67,8 @@ class RecipeConfig(StageConfig):
         "Hold out this many labelled rows per label, make the synthetic rows from the rest, and keep them only "
         "if check_classifier trained with them scores a higher macro-F1 on the held-out rows than trained "
         "without (the choice experiments/tweets-honest.yaml measured). 0: no check."))
-    check_classifier: ClassifierName | None = Field(None, description="The check's classifier: tfidf-lr, minilm-lr, setfit "
+    check_classifier: ClassifierName | None = Field(None, description="The check's classifier: tfidf-lr, minilm-lr, setfit, "
+                                                           "llm-judge:MODEL[:K] "
                                                            "(default: the fidelity classifier).")
     adapt_config: AdaptConfig = Field(default_factory=lambda: AdaptConfig(
         model="smollm2-135m", max_steps=120, batch_size=8, block_size=64, learning_rate=1e-4,

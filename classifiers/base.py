@@ -6,17 +6,43 @@ without loading any classifier.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
 CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr", "setfit")
+JUDGE_PREFIX = "llm-judge:"
+NAME_FORMS = (f"{', '.join(CLASSIFIER_NAMES)}, {JUDGE_PREFIX}MODEL (zero-shot) or {JUDGE_PREFIX}MODEL:K "
+              "(K example rows per label in the prompt); MODEL is a short name, an HF id or a local path")
+
+
+@dataclass(frozen=True)
+class JudgeName:
+    """``llm-judge:MODEL`` or ``llm-judge:MODEL:K``: an instruct LM as a zero- or K-shot classifier."""
+
+    model: str
+    shots: int = 0
+
+
+def judge_name(name: str) -> JudgeName | None:
+    """The judge a name asks for; None for a name that is not a judge's; ValueError for a malformed one."""
+    if not name.startswith(JUDGE_PREFIX):
+        return None
+    model, shots = name[len(JUDGE_PREFIX):], 0
+    head, _, tail = model.rpartition(":")
+    if head and tail.isdigit():
+        model, shots = head, int(tail)
+    if not model or ":" in model or any(c.isspace() for c in model):
+        raise ValueError(f"classifier '{name}': expected {JUDGE_PREFIX}MODEL or {JUDGE_PREFIX}MODEL:K "
+                         "with a model name and K a whole number of example rows per label")
+    return JudgeName(model, shots)
 
 
 def known_classifier(name: str) -> str:
     """The name, or a ValueError pydantic turns into a one-line error."""
-    if name not in CLASSIFIER_NAMES:
-        raise ValueError(f"unknown classifier '{name}'; expected {', '.join(CLASSIFIER_NAMES)}")
+    if name not in CLASSIFIER_NAMES and judge_name(name) is None:
+        raise ValueError(f"unknown classifier '{name}'; expected {NAME_FORMS}")
     return name
 
 

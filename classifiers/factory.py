@@ -9,10 +9,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from augment.errors import ConfigError
-from classifiers.base import CLASSIFIER_NAMES
+from classifiers.base import NAME_FORMS, judge_name
 from classifiers.embedding import EmbeddingCache, EmbeddingLogReg
+from classifiers.judge import LLMJudge
 from classifiers.setfit import SetFitClassifier
 from classifiers.tfidf import TfidfLogReg
+
 
 def make_classifier(name: str, seed: int, class_weight: str | None = None,
                     embedding_cache: EmbeddingCache | None = None) -> Any:
@@ -20,12 +22,19 @@ def make_classifier(name: str, seed: int, class_weight: str | None = None,
 
     ``embedding_cache`` goes to the classifiers whose embeddings are frozen
     (minilm-lr); setfit fine-tunes its encoder in every fit, so nothing of it can
-    be reused, and tfidf-lr has no encoder.
+    be reused, and tfidf-lr has no encoder. ``llm-judge:MODEL[:K]`` is an instruct LM
+    (``classifiers.judge``) whose scores are cached on disk instead.
     """
+    try:
+        judge = judge_name(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if judge is not None:
+        return LLMJudge(model=judge.model, shots=judge.shots, random_state=seed, class_weight=class_weight)
     builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg,
                                                "setfit": SetFitClassifier}
     if name not in builders:
-        raise ConfigError(f"classifier '{name}' is unknown; expected one of {', '.join(CLASSIFIER_NAMES)}")
+        raise ConfigError(f"classifier '{name}' is unknown; expected one of {NAME_FORMS}")
     if name == "minilm-lr" and embedding_cache is not None:
         return EmbeddingLogReg(random_state=seed, class_weight=class_weight, cache=embedding_cache)
     return builders[name](random_state=seed, class_weight=class_weight)

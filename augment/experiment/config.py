@@ -141,7 +141,7 @@ class PseudoLabelSpec(StageConfig):
     type: Literal["pseudo-label"]
     name: str = "pseudo-label"
     classifier: ClassifierName = Field("tfidf-lr", description="Labeller trained on the cell's real rows: "
-                                                               "tfidf-lr, minilm-lr, setfit.")
+                                                               "tfidf-lr, minilm-lr, setfit, llm-judge:MODEL[:K].")
     candidates: int | None = Field(None, gt=0, description=(
         "Label a seeded sample of this many pool texts instead of all of them (an embedding labeller takes "
         "minutes per seed on 20k texts; the pool-by-label prompts score a 4000-text sample)."))

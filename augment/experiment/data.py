@@ -213,3 +213,20 @@ def _check_models(config: ExperimentConfig) -> None:
         from classifiers.setfit import _import_setfit
 
         _import_setfit()
+    _check_judges(names)
+
+
+def _check_judges(names: set[str]) -> None:
+    """A judge's model directory that is not there fails now, not after hours of other cells."""
+    from augment.models import SHORT_NAMES, check_model_dir
+    from classifiers.base import judge_name
+
+    for name in sorted(names):
+        judge = judge_name(name)
+        if judge is None or judge.model in SHORT_NAMES:
+            continue
+        path = Path(judge.model).expanduser()
+        if path.exists():
+            check_model_dir(path, trust_pickle=False)
+        elif judge.model.startswith((".", "/", "~")):
+            raise ConfigError(f"classifier '{name}': model directory {judge.model} not found")

@@ -46,3 +46,31 @@ def test_precision_smoke(tmp_path: Path) -> None:
     assert all(r["held_out_loss"] > 0 for r in report["results"] if r["case"] in ("full fine-tune", "LoRA r16"))
     assert {c["case"] for c in report["ratios"]} >= {"augment bf16 / fp32", "LoRA r16 bf16 / fp32",
                                                       "augment / generate (bf16)"}
+
+
+def test_judge_smoke(tmp_path: Path, monkeypatch) -> None:
+    """Zero- and few-shot judge, calibrated and not, beside a baseline, on the project's validation rows."""
+    import pandas as pd
+
+    from benchmarks import judge
+    from tests.measure.judge_models import build_tiny_chat_model
+
+    monkeypatch.setenv("AUGMENT_CACHE", str(tmp_path / "cache"))
+    words = {"positive": "great", "negative": "awful", "neutral": "okay"}
+    rows = [(f"{w} flight number {i}", label) for label, w in words.items() for i in range(40)]
+    data = tmp_path / "tweets.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(data, index=False)
+    model = build_tiny_chat_model(tmp_path / "model")
+    out = tmp_path / "judge.json"
+    report = judge.main(["--task", "3class", "--data", str(data), "--models", str(model), "--examples", "3",
+                         "--shots", "2", "--seeds", "0,1", "--rows", "12", "--baselines", "tfidf-lr",
+                         "--test-size", "30", "--validation-size", "30", "--speed", "3", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["summary"] == report["summary"] and saved["validation_rows"] == 12
+    methods = [s["method"] for s in saved["summary"]]
+    assert methods == [f"llm-judge:{model}", f"llm-judge:{model} (uncalibrated)", f"llm-judge:{model}:2",
+                       f"llm-judge:{model}:2 (uncalibrated)", "tfidf-lr"]
+    assert all(s["seeds"] == 2 and 0 <= s["macro_f1"] <= 1 for s in saved["summary"])
+    assert {(s["precision"], s["shots"], s["prefix_cache"]) for s in saved["speed"]} == {
+        (p, k, c) for p in ("fp32", "bf16") for k in (0, 2) for c in (True, False)}
+    assert "| tfidf-lr | 2 |" in judge.table(saved)

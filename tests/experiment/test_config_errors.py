@@ -54,6 +54,10 @@ CASES = [
      r"augmenter 'lm' sets its own filter, but filters is \[False\]: add true"),
     ("missing model dir", {"augmenters": [{"type": "none"}, _lm("./no-such-model")]}, ConfigError,
      r"model directory \./no-such-model not found"),
+    ("malformed llm judge", {"classifiers": ["llm-judge:m:x"]}, ConfigError,
+     r"'classifiers\.0'.*expected llm-judge:MODEL or llm-judge:MODEL:K"),
+    ("llm judge without its model", {"classifiers": ["tfidf-lr", "llm-judge:./no-such-llm:10"]}, ConfigError,
+     r"classifier 'llm-judge:\./no-such-llm:10': model directory \./no-such-llm not found"),
 ]
 
 
