@@ -38,6 +38,7 @@ class Augmenter:
         self.manifest = self.run.read_manifest()
         self.precision = precision
         self._generators: dict[str, LabelGenerator] = {}
+        self.answers_dropped: dict[str, dict[str, int]] = {}   # instruct mode: the last call's refusals, empties
 
     @classmethod
     def fit(cls, data: Any, *, text: str | None = None, label: str | None = None, model: str | None = None,
@@ -85,9 +86,20 @@ class Augmenter:
         self.manifest.model_key(label, self.run.root)  # an unknown label fails before any model loads
         check_job_fits(self.run, [label], config, prefix_texts)
         if label not in self._generators:
-            self._generators[label] = LabelGenerator.load(self.run, label, self.precision)
+            loaded = next(iter(self._generators.values()), None)
+            self._generators[label] = loaded.for_label(self.run, label) if loaded is not None and loaded.instruct \
+                else LabelGenerator.load(self.run, label, self.precision)   # instruct: one model for every label
         prompts = prompt_texts(self.run, label, prefix_texts)
-        return pd.DataFrame(collect_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
+        rows = collect_rows(self._generators[label], config, prompts, LocalComm(),
+                            on_dropped=lambda counts: self._dropped(label, counts))
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def _dropped(self, label: str, counts: dict[str, int]) -> None:
+        if self.manifest.mode != "instruct":
+            return
+        self.answers_dropped[label] = counts
+        if counts:
+            log.info("'%s': %s answers dropped", label, ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
 
 
 def augment_rows(data: Any, out: str | Path, *, unlabelled: Sequence[str] | None = None, text: str | None = None,

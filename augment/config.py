@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augment.errors import ConfigError
 
@@ -39,11 +39,46 @@ class DataConfig(StageConfig):
     seed: int = Field(0, description="Seed for sampling.")
 
 
+INSTRUCT_SYSTEM = ("You write realistic example data for training a text classifier. Real data is often rude, angry, "
+                   "sarcastic or negative; copy the tone of the examples faithfully, that is what the data is for. "
+                   "Answer with exactly one new example and nothing else.")
+INSTRUCT_USER = ("Here are {k} examples of texts, each {description}:\n\n{examples}\n\nWrite one new text that is "
+                 "{description}, in the same style, tone and length as the examples but not a copy of any. "
+                 "Reply with the new text only.")
+
+
+class InstructConfig(StageConfig):
+    """The chat prompt of instruct mode (no training): ``k`` real rows of the label, then the request."""
+
+    examples: int = Field(5, ge=1, description="Real rows of the label shown in each row's prompt (a seeded subset "
+                                               "per row).")
+    descriptions: dict[str, str] = Field({}, description=(
+        "One line per label saying what its rows are, e.g. {pos: 'a positive tweet about an airline'}; "
+        "default: \"labelled '<label>'\"."))
+    system: str | None = Field(INSTRUCT_SYSTEM, description="System message (None: the template's own).")
+    user: str = Field(INSTRUCT_USER, description="The request; {examples}, {description} and {k} are filled in.")
+
+    @field_validator("user")
+    @classmethod
+    def _fields_known(cls, value: str) -> str:
+        try:
+            value.format(examples="", description="", k=0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{examples}}, {{description}} and {{k}} can be filled in ({exc})") from None
+        if "{examples}" not in value:
+            raise ValueError("must contain {examples}")
+        return value
+
+
 class FinetuneConfig(StageConfig):
     model: str = Field("gpt2", description="HF causal LM id or path, or a short name: smollm2-135m, tiny-gpt2.")
     backend: Literal["torch", "gpt-2-simple"] = Field("torch", description="Training back-end.")
-    mode: Literal["per-label", "conditioned"] = Field(
-        "per-label", description="One model per label, or one label-conditioned model (LAMBADA style).")
+    mode: Literal["per-label", "conditioned", "instruct"] = Field(
+        "per-label", description="One model per label, one label-conditioned model (LAMBADA style), or no training: "
+                                 "an instruct model prompted with real rows of the label (see instruct).")
+    instruct: InstructConfig | None = Field(
+        None, exclude_if=lambda v: v is None,  # other modes: keys of older runs and results still match
+        description="The prompt of mode instruct (set with the mode when not given).")
     max_steps: int = Field(200, gt=0, description="Optimizer steps per model.")
     batch_size: int = Field(8, gt=0, description="Blocks per device per step.")
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
@@ -65,6 +100,18 @@ class FinetuneConfig(StageConfig):
     compile: bool = Field(False, description="torch.compile the model (GPU; pays off on long runs).")
     seed: int = Field(42, description="Training seed.")
     trust_pickle: bool = Field(False, description="Allow loading pickled (.bin) weights: runs code from the file.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instruct_with_its_mode(cls, values: Any) -> Any:
+        """Mode instruct always carries its prompt settings; other modes have none."""
+        if not isinstance(values, dict):
+            return values
+        if values.get("mode") == "instruct" and values.get("instruct") is None:
+            return {**values, "instruct": {}}
+        if values.get("mode") != "instruct" and values.get("instruct") is not None:
+            raise ValueError("'instruct' settings need mode: instruct")
+        return values
 
 
 class GenerateConfig(StageConfig):

@@ -137,6 +137,7 @@ def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: 
     ended: list[int] = []
     if not sampling:
         return ended
+    stops = gen.stop_ids
     rows = torch.tensor(sampling, dtype=torch.long)
     chosen = logits.float() if len(sampling) == len(state.index) else logits[rows.to(logits.device)].float()
     if suppressed:  # out of place: the logits are inference tensors
@@ -144,7 +145,7 @@ def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: 
     steps = torch.tensor([len(state.out[b]) for b in sampling], dtype=torch.long)
     picked = pick(chosen, state.keys[rows].to(chosen.device), steps.to(chosen.device), config).tolist()
     for b, token in zip(sampling, picked):
-        stop = token == gen.separator_id
+        stop = token in stops
         if not stop:
             state.out[b].append(token)
             state.last[b] = token
@@ -213,20 +214,47 @@ def owned(comm: Comm, lo: int, hi: int) -> list[int]:
     return list(range(first, hi, comm.world_size))
 
 
-def too_few_rows(label: str, kept: int, tried: int, config: GenerateConfig) -> AugmentError:
+def too_few_rows(label: str, kept: int, tried: int, config: GenerateConfig,
+                 dropped: dict[str, int] | None = None) -> AugmentError:
+    if dropped and set(dropped) - {TOO_SHORT}:
+        return AugmentError(f"label '{label}': only {kept} of {config.n} rows after {tried} answers "
+                            f"({_counted(dropped)} dropped); change the prompt (instruct.system, "
+                            "instruct.descriptions) or raise max_attempts")
     return AugmentError(f"label '{label}': only {kept} of {config.n} rows after {tried} tries "
                         f"(rows shorter than min_chars={config.min_chars} are dropped); "
                         "train longer or lower min_chars")
 
 
+TOO_SHORT = "too short"
+
+
+def _counted(dropped: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
+
+
+def drop_reason(gen: LabelGenerator, text: str, config: GenerateConfig) -> str | None:
+    """Why a sampled text is not a row (a refusal, an empty answer, too short), or None to keep it."""
+    answer = gen.answer(text)
+    if answer.dropped is not None:
+        return answer.dropped
+    return TOO_SHORT if len(answer.text) < max(1, config.min_chars) else None
+
+
+def dropped_before(reasons: dict[int, str | None], last: int) -> dict[str, int]:
+    """Texts dropped, by reason, among the indices up to the last kept row: what the rows cost."""
+    return dict(collections.Counter(r for i, r in reasons.items() if i <= last and r is not None))
+
+
 def collect_rows(gen: LabelGenerator, config: GenerateConfig, prompt_texts: Sequence[str], comm: Comm, *,
                  size: int | None = None, cached: Texts | None = None,
                  saved: Callable[[Texts], None] | None = None,
-                 on_rows: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+                 on_rows: Callable[[int], None] | None = None,
+                 on_dropped: Callable[[dict[str, int]], None] | None = None) -> list[dict[str, Any]]:
     """``config.n`` records for ``gen.label``: the first ``n`` kept rows by index; every rank gets them.
 
     ``size`` is the number of slots (default: rank 0 resolves it); ``cached`` holds rows an
-    earlier job finished, ``saved`` stores new ones as they come, ``on_rows`` hears of them.
+    earlier job finished, ``saved`` stores new ones as they come, ``on_rows`` hears of them,
+    ``on_dropped`` hears how many texts before the last kept row were dropped, by reason.
     Rounds widen the index range until it holds ``n`` kept rows (at most
     ``max_attempts * n`` rows are tried); the result does not depend on the rounds.
     """
@@ -234,16 +262,20 @@ def collect_rows(gen: LabelGenerator, config: GenerateConfig, prompt_texts: Sequ
         size = comm.all_gather(resolve_batch_size(gen, config))[0]
     prefix = prefix_source(prompt_texts, config.prefix_words, config.seed)
     texts: Texts = dict(cached or {})
+    reasons: dict[int, str | None] = {}
     limit, lo, hi = config.max_attempts * config.n, 0, config.n
     while True:
         mine = _owned_texts(gen, config, owned(comm, lo, hi), texts, prefix, size, saved, on_rows, comm)
         for shard in comm.all_gather(mine):
             texts.update(shard)
-        kept = [i for i in range(hi) if len(texts[i]) >= max(1, config.min_chars)]
+        reasons.update((i, drop_reason(gen, texts[i], config)) for i in range(lo, hi))
+        kept = [i for i in range(hi) if reasons[i] is None]
         if len(kept) >= config.n:
+            if on_dropped:
+                on_dropped(dropped_before(reasons, kept[config.n - 1]))
             return [gen.record(texts[i], config) for i in kept[: config.n]]
         if hi >= limit:
-            raise too_few_rows(gen.label, len(kept), hi, config)
+            raise too_few_rows(gen.label, len(kept), hi, config, dropped_before(reasons, hi))
         lo, hi = hi, min(limit, hi + _more(config.n - len(kept), hi, len(kept), comm.world_size))
 
 
@@ -258,7 +290,7 @@ def _owned_texts(gen: LabelGenerator, config: GenerateConfig, indices: list[int]
     """This rank's rows of a round: cached ones as they are, the rest sampled, saved in chunks of ``size``."""
     mine = {i: texts[i] for i in indices if i in texts}
     todo = [i for i in indices if i not in texts]
-    jobs = [(i, gen.prompt(prefix(i))) for i in todo]
+    jobs = [(i, gen.prompt(prefix(i), i, config.seed)) for i in todo]
     fresh: Texts = {}
     for index, tokens in decode_rows(gen, config, jobs, size):
         fresh[index] = gen.text(prefix(index), tokens)

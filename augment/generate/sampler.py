@@ -12,6 +12,7 @@ pools, the resume key of a job and provenance, so no output mixes two samplers.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ from typing import Any
 
 import torch
 
-from augment.config import GenerateConfig
+from augment.config import GenerateConfig, InstructConfig
+from augment.generate.context import train_texts
+from augment.instruct import PARSER_VERSION, Answer, chat_ids, describe, example_subset, parse_answer, user_message
 from augment.models import Placement, load_model, load_tokenizer, placement
-from augment.prompts import label_token, prompt_ids, scrub
+from augment.prompts import encode_text, label_token, prompt_ids, scrub
 from augment.rundir import RunDir
 
 SAMPLER_VERSION = "counter-gumbel-1"
@@ -103,10 +106,32 @@ def pick(logits: torch.Tensor, keys: torch.Tensor, steps: torch.Tensor, config: 
     return tokens.gather(-1, choice).squeeze(-1)
 
 
-def sampling_params(config: GenerateConfig) -> dict[str, Any]:
+def sampling_params(config: GenerateConfig, instruct: bool = False) -> dict[str, Any]:
     """What a row's text depends on besides (seed, label, index); not the batch size, not the world size."""
     keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
-    return {**{k: getattr(config, k) for k in keys}, "sampler": SAMPLER_VERSION}
+    return {**{k: getattr(config, k) for k in keys}, "sampler": SAMPLER_VERSION,
+            **({"parser": PARSER_VERSION} if instruct else {})}
+
+
+@dataclass(frozen=True)
+class InstructPrompts:
+    """Instruct mode: each row's chat prompt shows its own seeded subset of the label's real rows."""
+
+    settings: InstructConfig
+    examples: list[str]
+    description: str
+
+    @classmethod
+    def of(cls, run: RunDir, label: str, settings: dict[str, Any]) -> "InstructPrompts":
+        config = InstructConfig(**settings)
+        return cls(config, train_texts(run, label), describe(label, config.descriptions))
+
+    def ids(self, tokenizer: Any, seed: int, label: str, index: int) -> list[int]:
+        shown = example_subset(self.examples, self.settings.examples, seed, label, index)
+        return self.ids_for(tokenizer, shown)
+
+    def ids_for(self, tokenizer: Any, shown: list[str]) -> list[int]:
+        return chat_ids(tokenizer, self.settings.system, user_message(self.settings.user, shown, self.description))
 
 
 @dataclass
@@ -121,11 +146,17 @@ class LabelGenerator:
     all_labels: list[str]
     model_name: str
     separator: int | None = None   # None: the tokenizer's EOS (runs made before the separator was chosen)
+    instruct: InstructPrompts | None = None   # instruct mode: rows are answers to chat prompts
 
     @property
     def separator_id(self) -> int:
         """Every prompt starts with it and a row stops at it: the token rows were packed with."""
         return self.tokenizer.eos_token_id if self.separator is None else self.separator
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """A row ends at the separator; an instruct answer also at EOS (some templates end turns otherwise)."""
+        return frozenset({self.separator_id, *([self.tokenizer.eos_token_id] if self.instruct else [])})
 
     @classmethod
     def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
@@ -134,12 +165,26 @@ class LabelGenerator:
         place = placement(precision, model=path)
         tokenizer = load_tokenizer(str(path))
         model = load_model(str(path), dtype=place.dtype).to(place.device).eval()
+        instruct = InstructPrompts.of(run, label, manifest.finetune["instruct"]) if manifest.mode == "instruct" else None
         return cls(model, tokenizer, place, label, manifest.mode == "conditioned", sorted(manifest.labels),
-                   f"{run.root.name}/{path.name}", manifest.separator_id(tokenizer))
+                   f"{run.root.name}/{path.name}", manifest.separator_id(tokenizer), instruct)
 
-    def prompt(self, prefix: str) -> list[int]:
-        """Separator, label marker (conditioned runs), then the prefix as plain text."""
+    def for_label(self, run: RunDir, label: str) -> "LabelGenerator":
+        """The same loaded model for another label of a run whose labels share it (instruct mode)."""
+        manifest = run.read_manifest()
+        instruct = InstructPrompts.of(run, label, manifest.finetune["instruct"]) if self.instruct else None
+        return dataclasses.replace(self, label=label, instruct=instruct)
+
+    def prompt(self, prefix: str, index: int = 0, seed: int = 0) -> list[int]:
+        """Separator, label marker (conditioned runs), then the prefix as plain text; in instruct mode the
+        chat prompt of row ``index``, then the prefix as the start of the answer."""
+        if self.instruct is not None:
+            return self.instruct.ids(self.tokenizer, seed, self.label, index) + encode_text(self.tokenizer, prefix)
         return prompt_ids(self.tokenizer, self.separator_id, self.label if self.conditioned else None, prefix)
+
+    def answer(self, text: str) -> Answer:
+        """The row in a decoded text: itself, or (instruct mode) what the answer parses to."""
+        return parse_answer(text) if self.instruct is not None else Answer(text)
 
     def suppressed(self) -> list[int]:
         """Label markers may only ever appear in the prompt."""
@@ -151,8 +196,8 @@ class LabelGenerator:
         return scrub(prefix + self.tokenizer.decode(tokens, skip_special_tokens=True), self.all_labels)
 
     def record(self, text: str, config: GenerateConfig) -> dict[str, Any]:
-        return {"text": text, "label": self.label, "model": self.model_name, "seed": config.seed,
-                "params": json.dumps(sampling_params(config), sort_keys=True)}
+        return {"text": self.answer(text).text, "label": self.label, "model": self.model_name, "seed": config.seed,
+                "params": json.dumps(sampling_params(config, self.instruct is not None), sort_keys=True)}
 
 
 def ring_cache(layers: int, width: int) -> Any:
