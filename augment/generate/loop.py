@@ -21,8 +21,8 @@ import torch
 from augment.config import GenerateConfig
 from augment.distributed import Comm
 from augment.errors import AugmentError
-from augment.generate.sampler import (LabelGenerator, keep_rows, num_layers, pick, ring_cache, row_key, set_column,
-                                     step)
+from augment.generate.sampler import (LabelGenerator, keep_rows, num_layers, pick, prefix_cache, ring_cache, row_key,
+                                     set_column, step)
 
 Job = tuple[int, list[int]]      # (row index, prompt ids)
 Texts = dict[int, str]           # row index -> text
@@ -41,11 +41,13 @@ class Slots:
         self.last = [pad] * size
         self.start = torch.full((size,), self.IDLE, dtype=torch.long)
         self.keys = torch.zeros(size, dtype=torch.long)
+        self.shared = torch.zeros(size, dtype=torch.bool)   # the row reads the shared prefix columns
 
-    def begin(self, slot: int, job: Job, now: int, key: int) -> None:
-        self.index[slot], self.prompt[slot] = job
+    def begin(self, slot: int, job: Job, now: int, key: int, prefix: int = 0) -> None:
+        """``prefix``: the shared prefix's length when the job's prompt starts with it (its tokens are not fed)."""
+        self.index[slot], self.prompt[slot] = job[0], job[1][prefix:]
         self.fed[slot], self.out[slot] = 0, []
-        self.start[slot], self.keys[slot] = now, key
+        self.start[slot], self.keys[slot], self.shared[slot] = now, key, prefix > 0
 
     def finish(self, slot: int) -> None:
         self.index[slot] = -1
@@ -57,7 +59,7 @@ class Slots:
             values = getattr(self, name)
             setattr(self, name, [values[b] for b in slots])
         rows = torch.tensor(slots, dtype=torch.long)
-        self.start, self.keys = self.start[rows], self.keys[rows]
+        self.start, self.keys, self.shared = self.start[rows], self.keys[rows], self.shared[rows]
 
     def active(self) -> list[int]:
         return [b for b, i in enumerate(self.index) if i >= 0]
@@ -69,39 +71,55 @@ class Slots:
 
 
 def decode_rows(gen: LabelGenerator, config: GenerateConfig, jobs: Sequence[Job], slots: int,
-                refill: bool = True) -> Iterator[tuple[int, list[int]]]:
+                refill: bool = True, share_prefix: bool = True) -> Iterator[tuple[int, list[int]]]:
     """(row index, sampled ids before the stop) for every job, in the order rows end.
 
     ``refill=False`` is the plain batched loop (a batch starts only when all its rows
-    ended); it gives the same rows and exists to check the continuous one.
+    ended); it gives the same rows and exists to check the continuous one. The label's
+    shared prompt start (``gen.shared_prefix``, instruct mode) is computed once and read
+    by every row that starts with it; ``share_prefix=False`` feeds it to each row instead.
     """
     if not jobs:
         return
     device = gen.place.device
     queue = collections.deque(jobs)
-    width = config.max_new_tokens + max(len(p) for _, p in jobs)
+    prefix = _usable_prefix(gen.shared_prefix if share_prefix else [], jobs)
+    width = config.max_new_tokens + max(len(p) - (len(prefix) if p[:len(prefix)] == prefix else 0) for _, p in jobs)
     state = Slots(min(slots, len(jobs)), gen.separator_id)
-    cache = ring_cache(num_layers(gen.model), width)
+    cache = ring_cache(num_layers(gen.model), width, prefix_cache(gen.model, prefix, device) if prefix else None)
     written = torch.full((width,), -1, dtype=torch.long)
     suppressed = gen.suppressed()
     now = 0
-    _fill(gen, config, state, queue, range(len(state.index)), now)
+    _fill(gen, config, state, queue, range(len(state.index)), now, prefix)
     while state.active():
         column = now % width
         written[column] = now
         set_column(cache, column)
         tokens = torch.tensor(state.next_tokens(), dtype=torch.long)
-        positions = (now - state.start).clamp(min=0)
+        positions = (now - state.start).clamp(min=0) + state.shared * len(prefix)
         mask = written[None, :] >= state.start[:, None]
+        if prefix:
+            mask = torch.cat([state.shared[:, None].expand(-1, len(prefix)), mask], dim=1)
         logits = step(gen.model, cache, tokens.to(device), positions.to(device), mask.to(device))
         ended = yield from _advance(gen, config, state, logits, suppressed)
         now += 1
         if refill:
-            _fill(gen, config, state, queue, ended, now)
+            _fill(gen, config, state, queue, ended, now, prefix)
         elif not state.active():
-            _fill(gen, config, state, queue, range(len(state.index)), now)
+            _fill(gen, config, state, queue, range(len(state.index)), now, prefix)
         if not queue:
             _shrink(state, cache)
+
+
+MIN_SHARED_PREFIX = 8   # shorter starts are cheaper fed than computed apart
+
+
+def _usable_prefix(prefix: list[int], jobs: Sequence[Job]) -> list[int]:
+    """The shared prefix, when it is long enough and some prompt starts with it and has a token after it."""
+    if len(prefix) < MIN_SHARED_PREFIX or not any(p[:len(prefix)] == prefix and len(p) > len(prefix)
+                                                  for _, p in jobs):
+        return []
+    return prefix
 
 
 def _shrink(state: Slots, cache: Any) -> None:
@@ -117,12 +135,13 @@ SHRINK_AT = 0.75
 
 
 def _fill(gen: LabelGenerator, config: GenerateConfig, state: Slots, queue: collections.deque,
-          free: Sequence[int], now: int) -> None:
+          free: Sequence[int], now: int, prefix: list[int]) -> None:
     for slot in free:
         if not queue:
             return
         job = queue.popleft()
-        state.begin(slot, job, now, row_key(config.seed, gen.label, job[0]))
+        shared = bool(prefix) and job[1][:len(prefix)] == prefix and len(job[1]) > len(prefix)
+        state.begin(slot, job, now, row_key(config.seed, gen.label, job[0]), len(prefix) if shared else 0)
 
 
 def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: torch.Tensor,

@@ -13,7 +13,9 @@ pools, the resume key of a job and provenance, so no output mixes two samplers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +184,15 @@ class LabelGenerator:
             return self.instruct.ids(self.tokenizer, seed, self.label, index) + encode_text(self.tokenizer, prefix)
         return prompt_ids(self.tokenizer, self.separator_id, self.label if self.conditioned else None, prefix)
 
+    @functools.cached_property
+    def shared_prefix(self) -> list[int]:
+        """The prompt start every row of this label has (instruct mode: the chat up to the first
+        example), found by building the prompt around two different rows."""
+        if self.instruct is None:
+            return []
+        one, other = (self.instruct.ids_for(self.tokenizer, [row]) for row in ("x", "7"))
+        return [a for a, _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(one, other))]
+
     def answer(self, text: str) -> Answer:
         """The row in a decoded text: itself, or (instruct mode) what the answer parses to."""
         return parse_answer(text) if self.instruct is not None else Answer(text)
@@ -200,19 +211,21 @@ class LabelGenerator:
                 "params": json.dumps(sampling_params(config, self.instruct is not None), sort_keys=True)}
 
 
-def ring_cache(layers: int, width: int) -> Any:
+def ring_cache(layers: int, width: int, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Any:
     """A preallocated KV window shared by all slots: step ``t`` writes column ``t % width``.
 
     A slot's row only ever reads the columns written since it started (the attention
     mask says which), so a finished slot starts a new row at once without copying or
-    shrinking anything, and nothing grows with the length of the job.
+    shrinking anything, and nothing grows with the length of the job. ``prefix`` (per
+    layer keys and values ``[1, heads, P, dim]``, from ``prefix_cache``) fills ``P``
+    columns in front of the window that every slot may read: a prompt start computed once.
     """
     from transformers.cache_utils import Cache
 
-    return Cache(layers=[_ring_layer(width) for _ in range(layers)])
+    return Cache(layers=[_ring_layer(width, None if prefix is None else prefix[i]) for i in range(layers)])
 
 
-def _ring_layer(width: int) -> Any:
+def _ring_layer(width: int, prefix: tuple[torch.Tensor, torch.Tensor] | None) -> Any:
     from transformers.cache_utils import CacheLayerMixin
 
     class RingLayer(CacheLayerMixin):
@@ -221,22 +234,26 @@ def _ring_layer(width: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.width, self.column = width, 0
+            self.offset = 0 if prefix is None else prefix[0].shape[2]
 
         def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
             b, h, _, d = key_states.shape
-            self.keys = key_states.new_zeros((b, h, self.width, d))
-            self.values = value_states.new_zeros((b, h, self.width, value_states.shape[-1]))
+            self.keys = key_states.new_zeros((b, h, self.offset + self.width, d))
+            self.values = value_states.new_zeros((b, h, self.offset + self.width, value_states.shape[-1]))
+            if prefix is not None:
+                self.keys[:, :, : self.offset] = prefix[0].to(self.keys)
+                self.values[:, :, : self.offset] = prefix[1].to(self.values)
             self.device, self.is_initialized = key_states.device, True
 
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
-            self.keys[:, :, self.column] = key_states[:, :, -1]
-            self.values[:, :, self.column] = value_states[:, :, -1]
+            self.keys[:, :, self.offset + self.column] = key_states[:, :, -1]
+            self.values[:, :, self.offset + self.column] = value_states[:, :, -1]
             return self.keys, self.values
 
         def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-            return self.width, 0
+            return self.offset + self.width, 0
 
         def get_seq_length(self) -> int:
             return 0
@@ -263,6 +280,17 @@ def keep_rows(cache: Any, rows: torch.Tensor) -> None:
 def num_layers(model: Any) -> int:
     cfg = model.config
     return getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
+
+
+@torch.inference_mode()
+def prefix_cache(model: Any, ids: list[int], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Keys and values of ``ids`` at positions ``0..P-1``, per layer: one forward for a prompt start
+    every row shares, instead of one step per token per row."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model(input_ids=torch.tensor([ids], device=device), use_cache=True, **{_cache_kwarg(model): cache})
+    return [(layer.keys, layer.values) for layer in cache.layers]
 
 
 @torch.inference_mode()

@@ -247,7 +247,7 @@ def test_refusals_are_counted_and_topped_up(run_dir: Path, monkeypatch: pytest.M
 
 
 def test_an_interrupted_job_resumes_to_the_same_rows(run_dir: Path, tmp_path: Path) -> None:
-    config = GenerateConfig(n=10, **{**SMALL, "batch_size": 4})
+    config = GenerateConfig(n=6, **{**SMALL, "batch_size": 4})
     reference = tmp_path / "reference.jsonl"
     generate_to_file(RunDir(run_dir), ["pos", "neg"], config, reference)
 
@@ -258,7 +258,7 @@ def test_an_interrupted_job_resumes_to_the_same_rows(run_dir: Path, tmp_path: Pa
 
     def stop_in_neg(label: str, rows: int) -> None:
         seen.append(label)
-        if seen.count("neg") == 6:
+        if seen.count("neg") == 5:
             raise Stop
 
     out = tmp_path / "out.jsonl"
@@ -315,3 +315,25 @@ def test_cli_refuses_a_model_without_chat_template(tiny_model_dir: Path, tmp_pat
     assert main(["finetune", "--data", str(data), "--out", str(tmp_path / "run"), "--model", str(tiny_model_dir),
                  "--mode", "instruct", "--no-progress"]) == 2
     assert "has no chat template; instruct mode needs an instruct (chat) model" in capsys.readouterr().err
+
+
+def test_the_shared_prompt_start_is_computed_once_and_gives_the_same_rows(run_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import augment.generate.loop as loop
+
+    gen = LabelGenerator.load(RunDir(run_dir), "pos")
+    prefix = gen.shared_prefix
+    assert len(prefix) >= loop.MIN_SHARED_PREFIX
+    assert gen.tokenizer.decode(prefix).endswith("Texts a happy tweet about an airline:\n1.")
+    jobs = [(i, gen.prompt("", i, 3)) for i in range(6)]
+    assert all(p[:len(prefix)] == prefix for _, p in jobs)
+    jobs.append((6, jobs[0][1][2:]))   # a prompt without the shared start is fed whole
+    steps: list[int] = []
+    real = loop.step
+    monkeypatch.setattr(loop, "step", lambda *a: steps.append(1) or real(*a))
+    config = GenerateConfig(max_new_tokens=6, top_k=0, top_p=None)
+    shared = dict(loop.decode_rows(gen, config, jobs, 3))
+    saved = len(steps)
+    fed = dict(loop.decode_rows(gen, config, jobs, 3, share_prefix=False))
+    assert shared == fed and len(shared) == 7
+    assert saved < len(steps) - 2 * len(prefix)
