@@ -250,7 +250,7 @@ def run_table(root: Path, manifest: Any) -> Table:
         held = f"{m.eval_loss:.3f} (step {m.best_step})" if m.eval_loss is not None else "-"
         table.add_row(label, str(info.rows), info.model, m.status, "-" if m.steps is None else str(m.steps),
                       loss, held, "-" if m.wall_s is None else f"{m.wall_s:.0f}s",
-                      _precision_cell(m.precision) if m.status == "done" else "-")
+                      _precision_cell(m.precision) if m.status == "done" and manifest.mode != "instruct" else "-")
     table.caption = _precision_caption([m.precision for m in manifest.models.values()])
     if manifest.mode == "instruct":
         base = next(iter(manifest.models.values()))

@@ -337,3 +337,20 @@ def test_the_shared_prompt_start_is_computed_once_and_gives_the_same_rows(run_di
     fed = dict(loop.decode_rows(gen, config, jobs, 3, share_prefix=False))
     assert shared == fed and len(shared) == 7
     assert saved < len(steps) - 2 * len(prefix)
+
+
+def test_augment_run_prompts_the_chat_model_without_adapting_it(chat_model: Path, tmp_path: Path) -> None:
+    from augment import augment_rows
+    from augment.recipe import recipe_config
+
+    config = recipe_config({
+        "recipe": {"ratio": 0.25, "candidates": 1},
+        "finetune": {"model": str(chat_model), "mode": "instruct", "instruct": SHORT},
+        "generate": {"max_new_tokens": 6, "batch_size": 4},
+        "filter": {"fidelity_classifier": "tfidf-lr", "fidelity": "off"}}, lambda section: section)
+    out = tmp_path / "augmented.csv"
+    pool = [f"great flight {i} thanks" for i in range(10)] + [f"delayed again, flight {i} awful" for i in range(10)]
+    rows = augment_rows(TWEETS, out, unlabelled=pool, config=config)
+    assert rows["synthetic"].sum() >= 1 and (~rows["synthetic"]).sum() == len(TWEETS)
+    assert RunDir(tmp_path / "augmented.csv.work" / "run").read_manifest().mode == "instruct"
+    assert not (tmp_path / "augmented.csv.work" / "adapted").exists()
