@@ -144,10 +144,10 @@ def _is_heading(line: str) -> bool:
 
 
 def _first_paragraph(lines: list[str]) -> str:
-    """Lines up to a blank line or a line that comments on the row."""
+    """Lines up to a blank line, a line that comments on the row, or the next numbered row."""
     kept: list[str] = []
     for line in lines:
-        if not line or (kept and _TRAILER.match(line)):
+        if not line or (kept and (_TRAILER.match(line) or _NUMBER.match(line))):   # a second row or a comment
             break
         kept.append(line)
     return " ".join(kept)

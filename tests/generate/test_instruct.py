@@ -190,6 +190,8 @@ def test_a_template_without_system_role_gets_the_system_text_in_the_user_turn(tm
     ("Missed my connection.\nNote: the tweet is negative.", "Missed my connection."),
     ('"Missed my connection." - This captures the angry tone.', "Missed my connection."),
     ("Great service today (Note: positive sentiment)", "Great service today"),
+    ("1. Lovely crew\n2. Smooth flight", "Lovely crew"),
+    ("Lost my bag\n#neveragain", "Lost my bag #neveragain"),
     ("It's a 'great' day, isn't it", "It's a 'great' day, isn't it"),
     ("\"Stuck\" on the tarmac again", "\"Stuck\" on the tarmac again"),
 ])
