@@ -2,6 +2,7 @@
 
     python -m benchmarks.instruct_prefix --run RUN_DIR [--label neg] [--rows 16] [--batch 16] [--new-tokens 32]
                                          [--repeats 2] [--precision fp32] [--out benchmarks/results/instruct-prefix.json]
+    python -m benchmarks.instruct_prefix --run RUN_DIR --parts [--batch 20] [--new-tokens 8]   # the trade, cheaply
 
 ``RUN_DIR`` is an instruct run (``augment finetune --mode instruct``). Both ways decode the
 same jobs with the same slots, interleaved repeat by repeat so background load hits both
@@ -62,6 +63,46 @@ def measure(run_dir: Path, label: str, rows: int, batch: int, new_tokens: int, r
             "differing_rows": sum(texts[True][i] != texts[False][i] for i in texts[True])}
 
 
+def measure_parts(run_dir: Path, label: str, batch: int, steps: int, precision: str) -> dict[str, object]:
+    """The trade itself, cheaply: one forward over the shared start against the decode steps it saves.
+
+    A decode step costs about the same whatever token a slot feeds, so feeding the start to a batch of
+    ``batch`` rows costs ``P`` steps of that batch; sharing it costs one ``P``-token forward.
+    """
+    import augment.generate.loop as loop
+    from augment.config import GenerateConfig
+    from augment.generate import LabelGenerator
+    from augment.generate.sampler import prefix_cache
+    from augment.rundir import RunDir
+
+    gen = LabelGenerator.load(RunDir(run_dir), label, precision)
+    prefix = gen.shared_prefix
+    forward = []
+    for _ in range(3):
+        start = time.perf_counter()
+        prefix_cache(gen.model, prefix, gen.place.device)
+        forward.append(time.perf_counter() - start)
+    count = [0]
+    real = loop.step
+    loop.step = lambda *args: count.__setitem__(0, count[0] + 1) or real(*args)
+    config = GenerateConfig(max_new_tokens=steps, top_k=0, top_p=None, seed=0)
+    jobs = [(i, [gen.separator_id]) for i in range(batch)]
+    start = time.perf_counter()
+    list(loop.decode_rows(gen, config, jobs, batch, share_prefix=False))
+    elapsed = time.perf_counter() - start
+    loop.step = real
+    step_s = elapsed / count[0]
+    rows = [gen.prompt("", i, 0) for i in range(batch)]
+    fed = statistics.mean(len(p) for p in rows)
+    return {"run": str(run_dir), "label": label, "batch": batch, "precision": gen.place.choice.precision,
+            "shared_prefix_tokens": len(prefix), "prompt_tokens_mean": fed,
+            "prefix_forward_s": round(statistics.median(forward), 3), "decode_step_s": round(step_s, 3),
+            "decode_steps_timed": count[0],
+            "fed_prefix_cost_s": round(len(prefix) * step_s, 2),
+            "saving_per_batch_s": round(len(prefix) * step_s - statistics.median(forward), 2),
+            "steps_saved_share": round(len(prefix) / (fed + 24), 3)}
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instruct_prefix")
     parser.add_argument("--run", type=Path, required=True)
@@ -71,9 +112,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--parts", action="store_true", help="time one prefix forward against decode steps only")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/instruct-prefix.json"))
     args = parser.parse_args(argv)
-    result = measure(args.run, args.label, args.rows, args.batch, args.new_tokens, args.repeats, args.precision)
+    if args.parts:
+        result = measure_parts(args.run, args.label, args.batch, args.new_tokens, args.precision)
+    else:
+        result = measure(args.run, args.label, args.rows, args.batch, args.new_tokens, args.repeats, args.precision)
     from augment.files import provenance
 
     result["provenance"] = provenance(None)
