@@ -110,7 +110,7 @@ _FIELD = re.compile(
     r"example|answer|output|response|row|headline|question)( \d+)?(\*\*)?\s*[:：](\*\*)?\s*", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*(\d{1,3}[.)]|[-*•])\s+")
 _TRAILER = re.compile(
-    r"^\W*(note|explanation|this (tweet|text|review|example|message|post|one)|the (tweet|text|review|example) "
+    r"^\W*(note|explanation|this|the (tweet|text|review|example) "
     r"(above|is|expresses)|i hope|let me know|feel free|label|sentiment|category|why)\b", re.IGNORECASE)
 _INLINE_NOTE = re.compile(r"\s*[(\[](note|this|explanation|label|sentiment)\b[^)\]]*[)\]]?\s*$", re.IGNORECASE)
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“", "`": "`", "```": "```"}
@@ -125,7 +125,7 @@ def parse_answer(raw: str) -> Answer:
     if _REFUSAL.match(text):
         return Answer("", "refusal")
     lines = [line.strip() for line in text.splitlines()]
-    while lines and (not lines[0] or _CHATTY_LINE.match(lines[0]) or _is_heading(lines[0])):
+    while lines and (not lines[0] or _CHATTY_LINE.match(lines[0]) or _is_heading(lines[0], more=len(lines) > 1)):
         lines.pop(0)
     body = _first_paragraph(lines)
     body = _strip_prefixes(body)
@@ -138,9 +138,9 @@ def parse_answer(raw: str) -> Answer:
     return Answer(body)
 
 
-def _is_heading(line: str) -> bool:
-    """A line that only announces the row ("Here is a new tweet:", "Tweet:")."""
-    return bool(line.endswith(":") and (_PREFACE.match(line) or _FIELD.fullmatch(line) or len(line.split()) <= 4))
+def _is_heading(line: str, more: bool) -> bool:
+    """A line that only announces the row ("Here is a new tweet:", "A new negative text would be:")."""
+    return line.endswith(":") and (more or bool(_PREFACE.match(line) or _FIELD.fullmatch(line)))
 
 
 def _first_paragraph(lines: list[str]) -> str:

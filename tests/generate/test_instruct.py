@@ -191,6 +191,13 @@ def test_a_template_without_system_role_gets_the_system_text_in_the_user_turn(tm
     ('"Missed my connection." - This captures the angry tone.', "Missed my connection."),
     ("Great service today (Note: positive sentiment)", "Great service today"),
     ("1. Lovely crew\n2. Smooth flight", "Lovely crew"),
+    # answers of qwen2.5-coder-0.5b-instruct in the sanity run (benchmarks/RESULTS.md)
+    ("A new example of negative text would be:\n\n@TheBank is not providing an adequate account balance\n\nThis wou",
+     "@TheBank is not providing an adequate account balance"),
+    ("If you want to make the text sound more negative, you could say:\n\"I'd love to work for a company that's "
+     "not like ours. Really?\"\nThis", "I'd love to work for a company that's not like ours. Really?"),
+    ("@JetBlue arrived now. No clue if we have a place to stay.\n@AmericanAir booked at 5 am",
+     "@JetBlue arrived now. No clue if we have a place to stay. @AmericanAir booked at 5 am"),
     ("Lost my bag\n#neveragain", "Lost my bag #neveragain"),
     ("It's a 'great' day, isn't it", "It's a 'great' day, isn't it"),
     ("\"Stuck\" on the tarmac again", "\"Stuck\" on the tarmac again"),
