@@ -101,7 +101,7 @@ _REFUSAL = re.compile(
     r"'m unable|am not able|'m not able|do not feel comfortable|don't feel comfortable)|as an ai\b|"
     r"unfortunately,? i (can|am|'m)|i must (decline|refuse)|i refuse)", re.IGNORECASE)
 _PREFACE = re.compile(
-    r"^\W*(sure|certainly|of course|okay|ok|absolutely|alright)?\W*"
+    r"^([^:\n]{0,120}?[.!?]\s+)?\W*(sure|certainly|of course|okay|ok|absolutely|alright)?\W*"
     r"(here('s| is| are)|below is|this is)\b[^:\n]{0,80}:\s*", re.IGNORECASE)
 _CHATTY_LINE = re.compile(r"^\W*(sure|certainly|of course|okay|ok|absolutely|alright)\b[^\n]{0,60}[.!:]\s*$",
                           re.IGNORECASE)

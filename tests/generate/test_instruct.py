@@ -196,6 +196,9 @@ def test_a_template_without_system_role_gets_the_system_text_in_the_user_turn(tm
      "@TheBank is not providing an adequate account balance"),
     ("If you want to make the text sound more negative, you could say:\n\"I'd love to work for a company that's "
      "not like ours. Really?\"\nThis", "I'd love to work for a company that's not like ours. Really?"),
+    ("Glad to hear you found our examples useful! Here's a new scenario, in a similar tone: Now, I hope it works",
+     "Now, I hope it works"),
+    ("Hello! I made a mistake with the previous examples. Here's your new one:\nBest flight ever!", "Best flight ever!"),
     ("@JetBlue arrived now. No clue if we have a place to stay.\n@AmericanAir booked at 5 am",
      "@JetBlue arrived now. No clue if we have a place to stay. @AmericanAir booked at 5 am"),
     ("Lost my bag\n#neveragain", "Lost my bag #neveragain"),
