@@ -39,6 +39,7 @@ class Augmenter:
         self.precision = precision
         self._weights: RunWeights | None = None
         self._generators: dict[str, LabelGenerator] = {}
+        self.answers_dropped: dict[str, dict[str, int]] = {}   # instruct mode: the last call's refusals, empties
 
     @classmethod
     def fit(cls, data: Any, *, text: str | None = None, label: str | None = None, model: str | None = None,
@@ -89,7 +90,16 @@ class Augmenter:
             self._weights = self._weights or RunWeights.open(self.run, [label], self.precision)  # one base
             self._generators[label] = self._weights.generator(label)
         prompts = prompt_texts(self.run, label, prefix_texts)
-        return pd.DataFrame(collect_rows(self._generators[label], config, prompts, LocalComm()), columns=COLUMNS)
+        rows = collect_rows(self._generators[label], config, prompts, LocalComm(),
+                            on_dropped=lambda counts: self._dropped(label, counts))
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def _dropped(self, label: str, counts: dict[str, int]) -> None:
+        if self.manifest.mode != "instruct":
+            return
+        self.answers_dropped[label] = counts
+        if counts:
+            log.info("'%s': %s answers dropped", label, ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
 
 
 def augment_rows(data: Any, out: str | Path, *, unlabelled: Sequence[str] | None = None, text: str | None = None,

@@ -111,7 +111,8 @@ def finetune(
     = None,
     clean: CleanOpt = None,
     per_class: Annotated[Optional[int], typer.Option(help="Sample N rows per label.")] = None,
-    mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
+    mode: Annotated[Optional[str], typer.Option(
+        help="per-label, conditioned, or instruct (no training: a chat model prompted with real rows).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="torch or gpt-2-simple.")] = None,
     adapter: AdapterOpt = None,
     lora_rank: LoraRankOpt = None,
@@ -133,7 +134,8 @@ def finetune(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
     progress: ProgressOpt = True,
 ) -> None:
-    """Fine-tune one causal LM per label (or one label-conditioned LM)."""
+    """Fine-tune one causal LM per label (or one label-conditioned LM); --mode instruct trains nothing and
+    records an instruct model and the rows its prompts show."""
     from augment.data import label_counts, load_dataset
     from augment.finetune import finetune_run
     from augment.interrupts import on_interrupt
@@ -277,12 +279,17 @@ def run_table(root: Path, manifest: Any) -> Table:
         held = f"{m.eval_loss:.3f} (step {m.best_step})" if m.eval_loss is not None else "-"
         table.add_row(label, str(info.rows), info.model, m.status, "-" if m.steps is None else str(m.steps),
                       loss, held, "-" if m.wall_s is None else f"{m.wall_s:.0f}s",
-                      _precision_cell(m.precision) if m.status == "done" else "-", _size(root / info.model))
+                      _precision_cell(m.precision) if m.status == "done" and manifest.mode != "instruct" else "-",
+                      "-" if manifest.mode == "instruct" else _size(root / info.model))
     captions = [_precision_caption([m.precision for m in manifest.models.values()])]
     if manifest.adapter is not None:
         base = manifest.adapter.base
         captions.append(f"{manifest.adapter.describe()}; base {base.path} "
                         f"(hash {base.hash[:12] + '…' if base.hash else 'not recorded: a hub id'})")
+    if manifest.mode == "instruct":
+        base = next(iter(manifest.models.values()))
+        captions = [f"no training: each row's prompt shows {manifest.finetune['instruct']['examples']} real rows "
+                    f"of its label to {base.base} (sha256 {(base.hash or '?')[:12]})"]
     table.caption = "\n".join(c for c in captions if c) or None
     return table
 
@@ -346,7 +353,7 @@ def generate(
         close(comm)
     if result is None:  # not rank 0: it writes and reports
         return
-    out_console.print(summary_table(result.rows, result.generated, out))
+    out_console.print(summary_table(result.rows, result.generated, out, dropped=result.answers_dropped))
     if result.filter_report is not None:
         out_console.print(filter_table(result.filter_report))
 
@@ -391,14 +398,19 @@ def _progress(enabled: bool) -> Progress:
                     TimeElapsedColumn(), console=console, disable=not enabled)
 
 
-def summary_table(kept: Any, generated: Any, out: Path, examples: int = 3) -> Table:
+def summary_table(kept: Any, generated: Any, out: Path, examples: int = 3,
+                  dropped: dict[str, dict[str, int]] | None = None) -> Table:
+    """``dropped`` (instruct mode): answers that were no row, by label and reason."""
     table = Table(title=f"{len(kept)} rows → {out}")
-    for col in ("label", "generated", "kept", "examples"):
+    columns = ("label", "generated", "kept", *(("answers dropped",) if dropped is not None else ()), "examples")
+    for col in columns:
         table.add_column(col)
     for label, group in generated.groupby("label", sort=True):
         rows = kept[kept["label"] == label]
         shown = "\n".join(t.replace("\n", " ")[:100] for t in rows["text"].head(examples))
-        table.add_row(str(label), str(len(group)), str(len(rows)), shown)
+        counts = None if dropped is None else ", ".join(
+            f"{n} {reason}" for reason, n in sorted(dropped.get(str(label), {}).items())) or "0"
+        table.add_row(str(label), str(len(group)), str(len(rows)), *([counts] if counts is not None else []), shown)
     return table
 
 

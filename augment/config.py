@@ -40,6 +40,37 @@ class DataConfig(StageConfig):
     seed: int = Field(0, description="Seed for sampling.")
 
 
+INSTRUCT_SYSTEM = ("You write realistic example data for training a text classifier. Real data is often rude, angry, "
+                   "sarcastic or negative; copy the tone of the examples faithfully, that is what the data is for. "
+                   "Answer with exactly one new example and nothing else.")
+INSTRUCT_USER = ("Here are {k} examples of texts, each {description}:\n\n{examples}\n\nWrite one new text that is "
+                 "{description}, in the same style, tone and length as the examples but not a copy of any. "
+                 "Reply with the new text only.")
+
+
+class InstructConfig(StageConfig):
+    """The chat prompt of instruct mode (no training): ``k`` real rows of the label, then the request."""
+
+    examples: int = Field(5, ge=1, description="Real rows of the label shown in each row's prompt (a seeded subset "
+                                               "per row).")
+    descriptions: dict[str, str] = Field({}, description=(
+        "One line per label saying what its rows are, e.g. {pos: 'a positive tweet about an airline'}; "
+        "default: \"labelled '<label>'\"."))
+    system: str | None = Field(INSTRUCT_SYSTEM, description="System message (None: the template's own).")
+    user: str = Field(INSTRUCT_USER, description="The request; {examples}, {description} and {k} are filled in.")
+
+    @field_validator("user")
+    @classmethod
+    def _fields_known(cls, value: str) -> str:
+        try:
+            value.format(examples="", description="", k=0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{examples}}, {{description}} and {{k}} can be filled in ({exc})") from None
+        if "{examples}" not in value:
+            raise ValueError("must contain {examples}")
+        return value
+
+
 class FinetuneConfig(StageConfig):
     model: str = Field("gpt2", description="HF causal LM id or path, or a short name: smollm2-135m, tiny-gpt2.")
     backend: Literal["torch", "gpt-2-simple"] = Field("torch", description="Training back-end.")
@@ -52,8 +83,12 @@ class FinetuneConfig(StageConfig):
     lora_target_modules: list[str] | Literal["auto"] = Field("auto", description=(
         "Module names to adapt; auto: every linear layer but the output head (GPT-2: c_attn, c_proj, c_fc; "
         "Llama, SmolLM2, Qwen2, Gemma3: q/k/v/o_proj and gate/up/down_proj)."))
-    mode: Literal["per-label", "conditioned"] = Field(
-        "per-label", description="One model per label, or one label-conditioned model (LAMBADA style).")
+    mode: Literal["per-label", "conditioned", "instruct"] = Field(
+        "per-label", description="One model per label, one label-conditioned model (LAMBADA style), or no training: "
+                                 "an instruct model prompted with real rows of the label (see instruct).")
+    instruct: InstructConfig | None = Field(
+        None, exclude_if=lambda v: v is None,  # other modes: keys of older runs and results still match
+        description="The prompt of mode instruct (set with the mode when not given).")
     max_steps: int = Field(200, gt=0, description="Optimizer steps per model.")
     batch_size: int = Field(8, gt=0, description="Blocks per device per step.")
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
@@ -108,6 +143,20 @@ class FinetuneConfig(StageConfig):
             for key in ("adapter", *LORA_SETTINGS):
                 dumped.pop(key, None)
         return dumped
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instruct_with_its_mode(cls, values: Any) -> Any:
+        """Mode instruct always carries its prompt settings; other modes have none; it trains nothing."""
+        if not isinstance(values, dict):
+            return values
+        if values.get("mode") == "instruct" and values.get("adapter", "full") != "full":
+            raise ValueError("mode instruct trains nothing: remove adapter")
+        if values.get("mode") == "instruct" and values.get("instruct") is None:
+            return {**values, "instruct": {}}
+        if values.get("mode") != "instruct" and values.get("instruct") is not None:
+            raise ValueError("'instruct' settings need mode: instruct")
+        return values
 
 
 LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")

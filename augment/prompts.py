@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 CONDITIONED = "_conditioned"
+INSTRUCT = "_instruct"   # the run's one (untrained) model in instruct mode
 
 
 def label_token(label: str) -> str:

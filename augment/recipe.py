@@ -204,7 +204,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     stages: list[StageTime] = []
 
     start_model, adapted = None, None
-    if texts and config.adapt:
+    if texts and config.adapt and config.finetune.mode != "instruct":   # instruct: the chat model as it is
         start_model, adapted = _adapt(work, texts, config, progress, stages)
     run = _finetune(work, train, config, data_info, start_model, progress, stages)
     candidates = {label: _generate(work, run, label, math.ceil(want[label] * config.candidates), config,

@@ -8,6 +8,7 @@ Layout::
                               (``adapter: lora``: adapter weights, adapter_config.json, tokenizer; the base
                               is named in the manifest with its hash)
     RUN_DIR/_conditioned/     the single model (label-conditioned mode)
+    (instruct mode)           no model dir: ``models._instruct.base`` names the untouched base model
     RUN_DIR/.work/<label>/    Trainer checkpoints and loss log, for --resume
 """
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from augment.errors import ConfigError, RunDirError
 from augment.files import slug, write_json_atomic
 from augment.precision import PrecisionChoice
-from augment.prompts import CONDITIONED
+from augment.prompts import CONDITIONED, INSTRUCT
 
 MANIFEST = "run.json"
 FORMAT = 1
@@ -94,13 +95,14 @@ class ModelEntry(Record):
     best_step: int | None = None
     eval_losses: list[tuple[int, float]] = []
     precision: PrecisionChoice | None = None   # runs written before the choice was recorded: fp32
+    base: str | None = None   # instruct mode: the base model's directory (its hash is ``hash``), used as it is
 
 
 class Manifest(Record):
     """``run.json``. Runs written by 0.1.0 read as they are: later fields have defaults."""
 
     format: int = FORMAT
-    mode: Literal["per-label", "conditioned"]
+    mode: Literal["per-label", "conditioned", "instruct"]
     finetune: dict[str, Any]
     data: dict[str, Any]
     data_hash: str
@@ -134,10 +136,12 @@ class RunDir:
         return self.root / MANIFEST
 
     def model_key(self, label: str, mode: str) -> str:
-        return CONDITIONED if mode == "conditioned" else slug(label)
+        return {"conditioned": CONDITIONED, "instruct": INSTRUCT}.get(mode) or slug(label)
 
-    def model_dir(self, key: str) -> Path:
-        return self.root / key
+    def model_dir(self, key: str, manifest: Manifest | None = None) -> Path:
+        """Where the model of ``key`` lives: in the run, or (instruct mode) the base model's own directory."""
+        base = manifest.models[key].base if manifest is not None and key in manifest.models else None
+        return Path(base) if base is not None else self.root / key
 
     def work_dir(self, key: str) -> Path:
         return self.root / ".work" / key
@@ -145,7 +149,7 @@ class RunDir:
     def is_finished(self, manifest: Manifest, key: str) -> bool:
         """Marked done and its model (or adapter) dir in place (a dir appears only by atomic rename)."""
         marker = ADAPTER_CONFIG if manifest.adapter is not None else "config.json"
-        return manifest.models[key].status == "done" and (self.model_dir(key) / marker).exists()
+        return manifest.models[key].status == "done" and (self.model_dir(key, manifest) / marker).exists()
 
     def all_finished(self, manifest: Manifest) -> bool:
         return all(self.is_finished(manifest, key) for key in manifest.models)
@@ -178,7 +182,11 @@ class RunDir:
         """The model dir that generates ``label``, or an error saying what exists."""
         manifest = self.read_manifest()
         key = manifest.model_key(label, self.root)
+        if manifest.models[key].base is not None and not self.is_finished(manifest, key):
+            raise RunDirError(f"{self.root}: the base model {manifest.models[key].base} is gone; run "
+                              f"`augment fetch {manifest.finetune.get('model')}` or `augment finetune --mode instruct "
+                              "... --overwrite` again")
         if not self.is_finished(manifest, key):
             raise RunDirError(f"{self.root}: the model for '{label}' is not finished; "
                               "run `augment finetune ... --resume` to complete it")
-        return self.model_dir(key)
+        return self.model_dir(key, manifest)

@@ -187,6 +187,8 @@ class LMSpec(StageConfig):
             raise ValueError(f"prompts '{self.prompts}' needs generate.prefix_words > 0")
         if self.adapt is not None and self.finetune.backend != "torch":
             raise ValueError("adapt needs the torch back-end")
+        if self.adapt is not None and self.finetune.mode == "instruct":
+            raise ValueError("adapt does not apply to mode instruct (the chat model is used as it is)")
         return self
 
     def adapt_config(self) -> AdaptConfig | None:

@@ -23,7 +23,7 @@ from augment.finetune.packing import TrainingRow, held_out_count
 from augment.files import atomic_dir, hash_dir, hash_json, holds_lock, provenance, write_jsonl_atomic
 from augment.prompts import label_token
 from augment.resume import refuse_changes
-from augment.rundir import AdapterRecord, LabelEntry, Manifest, ModelEntry, RunDir
+from augment.rundir import AdapterRecord, LabelEntry, Manifest, ModelEntry, RunDir, Separator
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def validate(frame: pd.DataFrame, config: FinetuneConfig, source: str) -> None:
                         "per label, see min_rows)")
     if config.mode == "conditioned" and config.backend != "torch":
         raise DataError(f"{source}: the conditioned mode needs the torch back-end (it adds label tokens)")
+    if config.mode == "instruct" and config.backend != "torch":
+        raise DataError(f"{source}: the instruct mode trains nothing and needs the torch back-end to generate")
 
 
 def prepare_run_dir(run: RunDir, resume: bool, overwrite: bool) -> Manifest | None:
@@ -105,6 +107,8 @@ def finetune_run(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *, 
 
         resolve_model(config.model, config.trust_pickle)  # a missing or refused model fails before RUN_DIR exists
     run = RunDir(Path(run_dir))
+    if config.mode == "instruct":
+        return _instruct_run(frame, run, config, data_info, resume, overwrite)
     state = process_state(distributed=config.backend == "torch")  # accelerate's ranks; gpt-2-simple: one
     groups = model_rows(frame, config.mode, config.eval_fraction, config.seed)
     backend = get_backend(config.backend)
@@ -153,6 +157,55 @@ def finetuned_once(frame: pd.DataFrame, run_dir: Path, config: FinetuneConfig, *
     manifest = finetune_run(frame, run.root, config, data_info=data_info, resume=run.root.exists(), progress=progress)
     shutil.rmtree(run.root / ".work", ignore_errors=True)
     return manifest, False
+
+
+def _instruct_run(frame: pd.DataFrame, run: RunDir, config: FinetuneConfig, data_info: dict[str, Any],
+                  resume: bool, overwrite: bool) -> Manifest:
+    """Instruct mode trains nothing: the run records the base model (its directory and hash), the
+    label's real rows (``train.jsonl``, the prompts' examples) and the prompt settings."""
+    from augment.instruct import check_chat_model, end_of_turn
+    from augment.models import load_tokenizer
+
+    base = _local_base(config)
+    tokenizer = load_tokenizer(str(base))
+    check_chat_model(tokenizer, config.model)
+    previous = prepare_run_dir(run, resume, overwrite)
+    groups = model_rows(frame, config.mode)
+    manifest = _new_manifest(frame, config, data_info, groups)
+    if previous is not None:
+        refuse_changes(run.root, _resume_key(previous), _resume_key(manifest), "fine-tune")
+    turn_end = end_of_turn(tokenizer)
+    manifest.separator = Separator(token=tokenizer.convert_ids_to_tokens(turn_end), id=turn_end,
+                                   source="chat template")
+    manifest.models = {key: entry.model_copy(update=dict(
+        status="done", steps=0, base=str(base), hash=hash_dir(base, INSTRUCT_HASHED), processes=1))
+        for key, entry in manifest.models.items()}
+    try:
+        run.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"{run.root}: cannot create the run directory ({exc.strerror or exc})") from None
+    _write_train_rows(run, frame)
+    run.write_manifest(manifest)
+    return manifest
+
+
+INSTRUCT_HASHED = ("*.json", "*.safetensors", "*.txt", "*.jinja", "*.model")   # weights, configs, template
+
+
+def _local_base(config: FinetuneConfig) -> Path:
+    """The base model's directory: a short name or path as resolved, a hub id as downloaded (once)."""
+    from augment.models import resolve_model
+
+    name = resolve_model(config.model, config.trust_pickle)
+    if Path(name).is_dir():
+        return Path(name).resolve()
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.jinja",
+                                                            "*.model"]))
+    except Exception as exc:  # offline, unknown id, gated model
+        raise AugmentError(f"{name}: cannot download the model ({str(exc).splitlines()[0]})") from None
 
 
 def finished_entry(entry: ModelEntry, result: TrainResult, model_dir: Path, processes: int,

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from augment.config import GenerateConfig
+from augment.config import GenerateConfig, InstructConfig
 from augment.errors import ConfigError
 from augment.files import read_json
-from augment.prompts import prompt_ids
+from augment.instruct import chat_ids, describe, user_message
+from augment.prompts import encode_text, prompt_ids
 from augment.rundir import Manifest, RunDir
 
 POSITION_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
@@ -78,7 +79,14 @@ def check_job_fits(run: RunDir, labels: Sequence[str], config: GenerateConfig,
 
     manifest = run.read_manifest()
     for label in labels:
-        tokenizer = load_tokenizer(str(run.finished_model(label)))
+        path = run.finished_model(label)
+        tokenizer = load_tokenizer(str(path))
+        if manifest.mode == "instruct":
+            tokens = longest_instruct_prompt(tokenizer, InstructConfig(**manifest.finetune["instruct"]), label,
+                                             train_texts(run, label), prefixes(prompt_texts(run, label, prefix_texts),
+                                                                               config.prefix_words))
+            check_context(path, tokens, config.max_new_tokens, str(path))
+            continue
         check_label_fits(config_dir(run, manifest, label), tokenizer, manifest.separator_id(tokenizer),
                          manifest.mode, label, prompt_texts(run, label, prefix_texts), config)
 
@@ -91,6 +99,15 @@ def config_dir(run: RunDir, manifest: Manifest, label: str) -> Path:
 
     run.finished_model(label)  # the adapter must be finished too
     return Path(base_path(manifest.adapter.base, run.root, check_hash=False))
+
+
+def longest_instruct_prompt(tokenizer: Any, settings: InstructConfig, label: str, examples: Sequence[str],
+                            starts: Iterable[str]) -> int:
+    """A bound on instruct prompts: the ``k`` longest examples, then the longest answer start."""
+    shown = sorted(examples, key=lambda t: len(t.encode()), reverse=True)[: settings.examples]
+    chat = chat_ids(tokenizer, settings.system, user_message(settings.user, shown,
+                                                             describe(label, settings.descriptions)))
+    return len(chat) + max(len(encode_text(tokenizer, s)) for s in starts)
 
 
 def check_label_fits(model_dir: Path, tokenizer: Any, separator: int, mode: str, label: str, texts: Sequence[str],

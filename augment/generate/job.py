@@ -27,6 +27,7 @@ from augment.filter import FilterConfig, FilterReport, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
 from augment.generate.loop import Texts, collect_rows, resolve_batch_size
 from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, RunWeights
+from augment.instruct import PARSER_VERSION
 from augment.files import (atomic_path, check_output_path, hash_json, holds_lock, slug, write_json_atomic,
                            write_jsonl_atomic)
 from augment.models import placement
@@ -107,8 +108,8 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
 
     parts, chosen = on_rank0(comm, open_job)
     parts.mkdir(parents=True, exist_ok=True)  # ranks on another node's disk keep their own parts
-    frames, batch_sizes = [], {}
-    weights = RunWeights.open(run, labels, chosen.precision)  # an adapter run's base loads once, for every label
+    frames, batch_sizes, dropped = [], {}, {}
+    weights = RunWeights.open(run, labels, chosen.precision)  # an adapter or instruct run's base loads once
     for label in labels:
         gen = weights.generator(label)
         size = comm.all_gather(resolve_batch_size(gen, config))[0]
@@ -116,7 +117,8 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         rows = collect_rows(gen, config, prompt_texts(run, label, prefix_texts), comm, size=size,
                             cached=_read_parts(parts, label),
                             saved=lambda texts, label=label: _write_part(parts, label, texts),
-                            on_rows=(lambda k, label=label: on_rows(label, k)) if on_rows else None)
+                            on_rows=(lambda k, label=label: on_rows(label, k)) if on_rows else None,
+                            on_dropped=lambda counts, label=label: dropped.__setitem__(label, counts))
         frames.append(pd.DataFrame(rows, columns=COLUMNS))
     if comm.rank != 0:
         return None
@@ -136,10 +138,11 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         filter=report, batch_sizes=batch_sizes, world_size=comm.world_size, sampler=SAMPLER_VERSION,
         prefixes="training rows" if prefix_texts is None else Prefixes(texts=len(prefix_texts), hash=prefixes_hash),
         models={l: manifest.model_for(l, run.root).hash for l in labels},
-        finetune=manifest.finetune, data=manifest.data, precision=chosen, adapter=manifest.adapter)
+        finetune=manifest.finetune, data=manifest.data, precision=chosen, adapter=manifest.adapter,
+        answers_dropped=dropped if manifest.mode == "instruct" else None)
     write_json_atomic(out.with_name(out.name + ".provenance.json"), record.model_dump(mode="json"))
     shutil.rmtree(parts, ignore_errors=True)
-    return GenerateResult(frame, generated, report)
+    return GenerateResult(frame, generated, report, record.answers_dropped)
 
 
 class Prefixes(BaseModel):
@@ -169,6 +172,8 @@ class GenerationProvenance(Provenance):
     data: dict[str, Any]
     precision: PrecisionChoice | None = None   # files written before the choice was recorded: fp32
     adapter: AdapterRecord | None = Field(None, exclude_if=lambda v: v is None)  # LoRA: settings, base + hash
+    answers_dropped: dict[str, dict[str, int]] | None = Field(  # instruct mode: refusals, empty answers by label
+        None, exclude_if=lambda v: v is None)
 
 
 @dataclass(frozen=True)
@@ -178,13 +183,17 @@ class GenerateResult:
     rows: pd.DataFrame
     generated: pd.DataFrame
     filter_report: FilterReport | None
+    answers_dropped: dict[str, dict[str, int]] | None = None   # instruct mode: label -> reason -> answers
 
 
 def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool,
                 prefixes_hash: str | None = None, precision: str = "fp32") -> Path:
     settings = {k: v for k, v in config.model_dump().items() if k != "batch_size"}  # rows do not depend on it
+    manifest = run.read_manifest()
     key = {"run": str(run.root.resolve()), "labels": labels, "config": settings, "sampler": SAMPLER_VERSION,
-           "models": hash_json(run.read_manifest().model_dump(mode="json")["models"])}
+           "models": hash_json(manifest.model_dump(mode="json")["models"])}
+    if manifest.mode == "instruct":   # the prompt and the parser make the rows too
+        key["instruct"] = {**manifest.finetune["instruct"], "parser": PARSER_VERSION}
     if prefixes_hash is not None:
         key["prefixes"] = prefixes_hash
     open_work_folder(parts, keyed(key, precision), record="job.json", what="job", resume=resume, overwrite=None)

@@ -21,8 +21,8 @@ import torch
 from augment.config import GenerateConfig
 from augment.distributed import Comm
 from augment.errors import AugmentError
-from augment.generate.sampler import (LabelGenerator, keep_rows, num_layers, pick, ring_cache, row_key, set_column,
-                                     slot_masks, step)
+from augment.generate.sampler import (LabelGenerator, has_sliding_layers, keep_rows, num_layers, pick, prefix_cache,
+                                     ring_cache, row_key, set_column, slot_masks, step)
 
 Job = tuple[int, list[int]]      # (row index, prompt ids)
 Texts = dict[int, str]           # row index -> text
@@ -41,11 +41,13 @@ class Slots:
         self.last = [pad] * size
         self.start = torch.full((size,), self.IDLE, dtype=torch.long)
         self.keys = torch.zeros(size, dtype=torch.long)
+        self.shared = torch.zeros(size, dtype=torch.bool)   # the row reads the shared prefix columns
 
-    def begin(self, slot: int, job: Job, now: int, key: int) -> None:
-        self.index[slot], self.prompt[slot] = job
+    def begin(self, slot: int, job: Job, now: int, key: int, prefix: int = 0) -> None:
+        """``prefix``: the shared prefix's length when the job's prompt starts with it (its tokens are not fed)."""
+        self.index[slot], self.prompt[slot] = job[0], job[1][prefix:]
         self.fed[slot], self.out[slot] = 0, []
-        self.start[slot], self.keys[slot] = now, key
+        self.start[slot], self.keys[slot], self.shared[slot] = now, key, prefix > 0
 
     def finish(self, slot: int) -> None:
         self.index[slot] = -1
@@ -57,7 +59,7 @@ class Slots:
             values = getattr(self, name)
             setattr(self, name, [values[b] for b in slots])
         rows = torch.tensor(slots, dtype=torch.long)
-        self.start, self.keys = self.start[rows], self.keys[rows]
+        self.start, self.keys, self.shared = self.start[rows], self.keys[rows], self.shared[rows]
 
     def active(self) -> list[int]:
         return [b for b, i in enumerate(self.index) if i >= 0]
@@ -69,41 +71,57 @@ class Slots:
 
 
 def decode_rows(gen: LabelGenerator, config: GenerateConfig, jobs: Sequence[Job], slots: int,
-                refill: bool = True) -> Iterator[tuple[int, list[int]]]:
+                refill: bool = True, share_prefix: bool = True) -> Iterator[tuple[int, list[int]]]:
     """(row index, sampled ids before the stop) for every job, in the order rows end.
 
     ``refill=False`` is the plain batched loop (a batch starts only when all its rows
-    ended); it gives the same rows and exists to check the continuous one.
+    ended); it gives the same rows and exists to check the continuous one. The label's
+    shared prompt start (``gen.shared_prefix``, instruct mode) is computed once and read
+    by every row that starts with it; ``share_prefix=False`` feeds it to each row instead.
     """
     if not jobs:
         return
     gen.activate()
     device = gen.place.device
     queue = collections.deque(jobs)
-    width = config.max_new_tokens + max(len(p) for _, p in jobs)
+    share_prefix = share_prefix and not has_sliding_layers(gen.model)   # the window counts ring columns only
+    prefix = _usable_prefix(gen.shared_prefix if share_prefix else [], jobs)
+    width = config.max_new_tokens + max(len(p) - (len(prefix) if p[:len(prefix)] == prefix else 0) for _, p in jobs)
     state = Slots(min(slots, len(jobs)), gen.separator_id)
-    cache = ring_cache(num_layers(gen.model), width)
+    cache = ring_cache(num_layers(gen.model), width, prefix_cache(gen.model, prefix, device) if prefix else None)
     written = torch.full((width,), -1, dtype=torch.long)
     suppressed = gen.suppressed()
     now = 0
-    _fill(gen, config, state, queue, range(len(state.index)), now)
+    _fill(gen, config, state, queue, range(len(state.index)), now, prefix)
     while state.active():
         column = now % width
         written[column] = now
         set_column(cache, column)
         tokens = torch.tensor(state.next_tokens(), dtype=torch.long)
-        positions = (now - state.start).clamp(min=0)
-        mask = slot_masks(gen.model, written, state.start, now)
+        positions = (now - state.start).clamp(min=0) + state.shared * len(prefix)
+        shared = state.shared[:, None].expand(-1, len(prefix)) if prefix else None
+        mask = slot_masks(gen.model, written, state.start, now, shared)
         mask = {k: m.to(device) for k, m in mask.items()} if isinstance(mask, dict) else mask.to(device)
         logits = step(gen.model, cache, tokens.to(device), positions.to(device), mask)
         ended = yield from _advance(gen, config, state, logits, suppressed)
         now += 1
         if refill:
-            _fill(gen, config, state, queue, ended, now)
+            _fill(gen, config, state, queue, ended, now, prefix)
         elif not state.active():
-            _fill(gen, config, state, queue, range(len(state.index)), now)
+            _fill(gen, config, state, queue, range(len(state.index)), now, prefix)
         if not queue:
             _shrink(state, cache)
+
+
+MIN_SHARED_PREFIX = 8   # shorter starts are cheaper fed than computed apart
+
+
+def _usable_prefix(prefix: list[int], jobs: Sequence[Job]) -> list[int]:
+    """The shared prefix, when it is long enough and some prompt starts with it and has a token after it."""
+    if len(prefix) < MIN_SHARED_PREFIX or not any(p[:len(prefix)] == prefix and len(p) > len(prefix)
+                                                  for _, p in jobs):
+        return []
+    return prefix
 
 
 def _shrink(state: Slots, cache: Any) -> None:
@@ -119,12 +137,13 @@ SHRINK_AT = 0.75
 
 
 def _fill(gen: LabelGenerator, config: GenerateConfig, state: Slots, queue: collections.deque,
-          free: Sequence[int], now: int) -> None:
+          free: Sequence[int], now: int, prefix: list[int]) -> None:
     for slot in free:
         if not queue:
             return
         job = queue.popleft()
-        state.begin(slot, job, now, row_key(config.seed, gen.label, job[0]))
+        shared = bool(prefix) and job[1][:len(prefix)] == prefix and len(job[1]) > len(prefix)
+        state.begin(slot, job, now, row_key(config.seed, gen.label, job[0]), len(prefix) if shared else 0)
 
 
 def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: torch.Tensor,
@@ -139,6 +158,7 @@ def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: 
     ended: list[int] = []
     if not sampling:
         return ended
+    stops = gen.stop_ids
     rows = torch.tensor(sampling, dtype=torch.long)
     chosen = logits.float() if len(sampling) == len(state.index) else logits[rows.to(logits.device)].float()
     if suppressed:  # out of place: the logits are inference tensors
@@ -146,7 +166,7 @@ def _advance(gen: LabelGenerator, config: GenerateConfig, state: Slots, logits: 
     steps = torch.tensor([len(state.out[b]) for b in sampling], dtype=torch.long)
     picked = pick(chosen, state.keys[rows].to(chosen.device), steps.to(chosen.device), config).tolist()
     for b, token in zip(sampling, picked):
-        stop = token == gen.separator_id
+        stop = token in stops
         if not stop:
             state.out[b].append(token)
             state.last[b] = token
@@ -215,20 +235,47 @@ def owned(comm: Comm, lo: int, hi: int) -> list[int]:
     return list(range(first, hi, comm.world_size))
 
 
-def too_few_rows(label: str, kept: int, tried: int, config: GenerateConfig) -> AugmentError:
+def too_few_rows(label: str, kept: int, tried: int, config: GenerateConfig,
+                 dropped: dict[str, int] | None = None) -> AugmentError:
+    if dropped and set(dropped) - {TOO_SHORT}:
+        return AugmentError(f"label '{label}': only {kept} of {config.n} rows after {tried} answers "
+                            f"({_counted(dropped)} dropped); change the prompt (instruct.system, "
+                            "instruct.descriptions) or raise max_attempts")
     return AugmentError(f"label '{label}': only {kept} of {config.n} rows after {tried} tries "
                         f"(rows shorter than min_chars={config.min_chars} are dropped); "
                         "train longer or lower min_chars")
 
 
+TOO_SHORT = "too short"
+
+
+def _counted(dropped: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
+
+
+def drop_reason(gen: LabelGenerator, text: str, config: GenerateConfig) -> str | None:
+    """Why a sampled text is not a row (a refusal, an empty answer, too short), or None to keep it."""
+    answer = gen.answer(text)
+    if answer.dropped is not None:
+        return answer.dropped
+    return TOO_SHORT if len(answer.text) < max(1, config.min_chars) else None
+
+
+def dropped_before(reasons: dict[int, str | None], last: int) -> dict[str, int]:
+    """Texts dropped, by reason, among the indices up to the last kept row: what the rows cost."""
+    return dict(collections.Counter(r for i, r in reasons.items() if i <= last and r is not None))
+
+
 def collect_rows(gen: LabelGenerator, config: GenerateConfig, prompt_texts: Sequence[str], comm: Comm, *,
                  size: int | None = None, cached: Texts | None = None,
                  saved: Callable[[Texts], None] | None = None,
-                 on_rows: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+                 on_rows: Callable[[int], None] | None = None,
+                 on_dropped: Callable[[dict[str, int]], None] | None = None) -> list[dict[str, Any]]:
     """``config.n`` records for ``gen.label``: the first ``n`` kept rows by index; every rank gets them.
 
     ``size`` is the number of slots (default: rank 0 resolves it); ``cached`` holds rows an
-    earlier job finished, ``saved`` stores new ones as they come, ``on_rows`` hears of them.
+    earlier job finished, ``saved`` stores new ones as they come, ``on_rows`` hears of them,
+    ``on_dropped`` hears how many texts before the last kept row were dropped, by reason.
     Rounds widen the index range until it holds ``n`` kept rows (at most
     ``max_attempts * n`` rows are tried); the result does not depend on the rounds.
     """
@@ -236,16 +283,20 @@ def collect_rows(gen: LabelGenerator, config: GenerateConfig, prompt_texts: Sequ
         size = comm.all_gather(resolve_batch_size(gen, config))[0]
     prefix = prefix_source(prompt_texts, config.prefix_words, config.seed)
     texts: Texts = dict(cached or {})
+    reasons: dict[int, str | None] = {}
     limit, lo, hi = config.max_attempts * config.n, 0, config.n
     while True:
         mine = _owned_texts(gen, config, owned(comm, lo, hi), texts, prefix, size, saved, on_rows, comm)
         for shard in comm.all_gather(mine):
             texts.update(shard)
-        kept = [i for i in range(hi) if len(texts[i]) >= max(1, config.min_chars)]
+        reasons.update((i, drop_reason(gen, texts[i], config)) for i in range(lo, hi))
+        kept = [i for i in range(hi) if reasons[i] is None]
         if len(kept) >= config.n:
+            if on_dropped:
+                on_dropped(dropped_before(reasons, kept[config.n - 1]))
             return [gen.record(texts[i], config) for i in kept[: config.n]]
         if hi >= limit:
-            raise too_few_rows(gen.label, len(kept), hi, config)
+            raise too_few_rows(gen.label, len(kept), hi, config, dropped_before(reasons, hi))
         lo, hi = hi, min(limit, hi + _more(config.n - len(kept), hi, len(kept), comm.world_size))
 
 
@@ -260,7 +311,7 @@ def _owned_texts(gen: LabelGenerator, config: GenerateConfig, indices: list[int]
     """This rank's rows of a round: cached ones as they are, the rest sampled, saved in chunks of ``size``."""
     mine = {i: texts[i] for i in indices if i in texts}
     todo = [i for i in indices if i not in texts]
-    jobs = [(i, gen.prompt(prefix(i))) for i in todo]
+    jobs = [(i, gen.prompt(prefix(i), i, config.seed)) for i in todo]
     fresh: Texts = {}
     for index, tokens in decode_rows(gen, config, jobs, size):
         fresh[index] = gen.text(prefix(index), tokens)

@@ -12,7 +12,9 @@ pools, the resume key of a job and provenance, so no output mixes two samplers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +22,12 @@ from typing import Any
 
 import torch
 
-from augment.config import GenerateConfig
+from augment.config import GenerateConfig, InstructConfig
 from augment.errors import AugmentError
-from augment.generate.context import config_dir
+from augment.generate.context import config_dir, train_texts
+from augment.instruct import PARSER_VERSION, Answer, chat_ids, describe, example_subset, parse_answer, user_message
 from augment.models import Placement, load_model, load_tokenizer, placement
-from augment.prompts import label_token, prompt_ids, scrub
+from augment.prompts import encode_text, label_token, prompt_ids, scrub
 from augment.rundir import Manifest, RunDir
 
 SAMPLER_VERSION = "counter-gumbel-1"
@@ -106,10 +109,32 @@ def pick(logits: torch.Tensor, keys: torch.Tensor, steps: torch.Tensor, config: 
     return tokens.gather(-1, choice).squeeze(-1)
 
 
-def sampling_params(config: GenerateConfig) -> dict[str, Any]:
+def sampling_params(config: GenerateConfig, instruct: bool = False) -> dict[str, Any]:
     """What a row's text depends on besides (seed, label, index); not the batch size, not the world size."""
     keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
-    return {**{k: getattr(config, k) for k in keys}, "sampler": SAMPLER_VERSION}
+    return {**{k: getattr(config, k) for k in keys}, "sampler": SAMPLER_VERSION,
+            **({"parser": PARSER_VERSION} if instruct else {})}
+
+
+@dataclass(frozen=True)
+class InstructPrompts:
+    """Instruct mode: each row's chat prompt shows its own seeded subset of the label's real rows."""
+
+    settings: InstructConfig
+    examples: list[str]
+    description: str
+
+    @classmethod
+    def of(cls, run: RunDir, label: str, settings: dict[str, Any]) -> "InstructPrompts":
+        config = InstructConfig(**settings)
+        return cls(config, train_texts(run, label), describe(label, config.descriptions))
+
+    def ids(self, tokenizer: Any, seed: int, label: str, index: int) -> list[int]:
+        shown = example_subset(self.examples, self.settings.examples, seed, label, index)
+        return self.ids_for(tokenizer, shown)
+
+    def ids_for(self, tokenizer: Any, shown: list[str]) -> list[int]:
+        return chat_ids(tokenizer, self.settings.system, user_message(self.settings.user, shown, self.description))
 
 
 @dataclass
@@ -125,11 +150,17 @@ class LabelGenerator:
     model_name: str
     separator: int | None = None   # None: the tokenizer's EOS (runs made before the separator was chosen)
     adapter: tuple[Any, str, Path] | None = None   # (AdapterSet, name, dir): switched on before each batch
+    instruct: InstructPrompts | None = None   # instruct mode: rows are answers to chat prompts
 
     @property
     def separator_id(self) -> int:
         """Every prompt starts with it and a row stops at it: the token rows were packed with."""
         return self.tokenizer.eos_token_id if self.separator is None else self.separator
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """A row ends at the separator; an instruct answer also at EOS (some templates end turns otherwise)."""
+        return frozenset({self.separator_id, *([self.tokenizer.eos_token_id] if self.instruct else [])})
 
     @classmethod
     def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
@@ -141,9 +172,25 @@ class LabelGenerator:
             adapters, name, path = self.adapter
             adapters.use(name, path)
 
-    def prompt(self, prefix: str) -> list[int]:
-        """Separator, label marker (conditioned runs), then the prefix as plain text."""
+    def prompt(self, prefix: str, index: int = 0, seed: int = 0) -> list[int]:
+        """Separator, label marker (conditioned runs), then the prefix as plain text; in instruct mode the
+        chat prompt of row ``index``, then the prefix as the start of the answer."""
+        if self.instruct is not None:
+            return self.instruct.ids(self.tokenizer, seed, self.label, index) + encode_text(self.tokenizer, prefix)
         return prompt_ids(self.tokenizer, self.separator_id, self.label if self.conditioned else None, prefix)
+
+    @functools.cached_property
+    def shared_prefix(self) -> list[int]:
+        """The prompt start every row of this label has (instruct mode: the chat up to the first
+        example), found by building the prompt around two different rows."""
+        if self.instruct is None:
+            return []
+        one, other = (self.instruct.ids_for(self.tokenizer, [row]) for row in ("x", "7"))
+        return [a for a, _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(one, other))]
+
+    def answer(self, text: str) -> Answer:
+        """The row in a decoded text: itself, or (instruct mode) what the answer parses to."""
+        return parse_answer(text) if self.instruct is not None else Answer(text)
 
     def suppressed(self) -> list[int]:
         """Label markers may only ever appear in the prompt."""
@@ -155,8 +202,8 @@ class LabelGenerator:
         return scrub(prefix + self.tokenizer.decode(tokens, skip_special_tokens=True), self.all_labels)
 
     def record(self, text: str, config: GenerateConfig) -> dict[str, Any]:
-        return {"text": text, "label": self.label, "model": self.model_name, "seed": config.seed,
-                "params": json.dumps(sampling_params(config), sort_keys=True)}
+        return {"text": self.answer(text).text, "label": self.label, "model": self.model_name, "seed": config.seed,
+                "params": json.dumps(sampling_params(config, self.instruct is not None), sort_keys=True)}
 
 
 @dataclass
@@ -168,6 +215,7 @@ class RunWeights:
     manifest: Manifest
     place: Placement
     adapters: Any = None   # augment.adapters.AdapterSet, once the base is loaded
+    shared: Any = None     # instruct mode: the one base model every label prompts
 
     @classmethod
     def open(cls, run: RunDir, labels: list[str], precision: str = "auto") -> "RunWeights":
@@ -178,15 +226,21 @@ class RunWeights:
     def generator(self, label: str) -> LabelGenerator:
         path = self.run.finished_model(label)
         tokenizer = load_tokenizer(str(path))
-        if self.manifest.adapter is None:
+        if self.manifest.mode == "instruct":
+            if self.shared is None:
+                self.shared = load_model(str(path), dtype=self.place.dtype).to(self.place.device).eval()
+            model, adapter = self.shared, None
+        elif self.manifest.adapter is None:
             model = load_model(str(path), dtype=self.place.dtype).to(self.place.device).eval()
             adapter = None
         else:
             adapter = (self._adapters(len(tokenizer)), self.manifest.model_key(label, self.run.root), path)
             model = adapter[0].use(adapter[1], path)
+        instruct = (InstructPrompts.of(self.run, label, self.manifest.finetune["instruct"])
+                    if self.manifest.mode == "instruct" else None)
         return LabelGenerator(model, tokenizer, self.place, label, self.manifest.mode == "conditioned",
                               sorted(self.manifest.labels), f"{self.run.root.name}/{path.name}",
-                              self.manifest.separator_id(tokenizer), adapter)
+                              self.manifest.separator_id(tokenizer), adapter, instruct)
 
     def _adapters(self, vocabulary: int) -> Any:
         from augment.adapters import AdapterSet, base_path, load_base
@@ -199,19 +253,21 @@ class RunWeights:
         return self.adapters
 
 
-def ring_cache(layers: int, width: int) -> Any:
+def ring_cache(layers: int, width: int, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Any:
     """A preallocated KV window shared by all slots: step ``t`` writes column ``t % width``.
 
     A slot's row only ever reads the columns written since it started (the attention
     mask says which), so a finished slot starts a new row at once without copying or
-    shrinking anything, and nothing grows with the length of the job.
+    shrinking anything, and nothing grows with the length of the job. ``prefix`` (per
+    layer keys and values ``[1, heads, P, dim]``, from ``prefix_cache``) fills ``P``
+    columns in front of the window that every slot may read: a prompt start computed once.
     """
     from transformers.cache_utils import Cache
 
-    return Cache(layers=[_ring_layer(width) for _ in range(layers)])
+    return Cache(layers=[_ring_layer(width, None if prefix is None else prefix[i]) for i in range(layers)])
 
 
-def _ring_layer(width: int) -> Any:
+def _ring_layer(width: int, prefix: tuple[torch.Tensor, torch.Tensor] | None) -> Any:
     from transformers.cache_utils import CacheLayerMixin
 
     class RingLayer(CacheLayerMixin):
@@ -220,22 +276,26 @@ def _ring_layer(width: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.width, self.column = width, 0
+            self.offset = 0 if prefix is None else prefix[0].shape[2]
 
         def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
             b, h, _, d = key_states.shape
-            self.keys = key_states.new_zeros((b, h, self.width, d))
-            self.values = value_states.new_zeros((b, h, self.width, value_states.shape[-1]))
+            self.keys = key_states.new_zeros((b, h, self.offset + self.width, d))
+            self.values = value_states.new_zeros((b, h, self.offset + self.width, value_states.shape[-1]))
+            if prefix is not None:
+                self.keys[:, :, : self.offset] = prefix[0].to(self.keys)
+                self.values[:, :, : self.offset] = prefix[1].to(self.values)
             self.device, self.is_initialized = key_states.device, True
 
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
-            self.keys[:, :, self.column] = key_states[:, :, -1]
-            self.values[:, :, self.column] = value_states[:, :, -1]
+            self.keys[:, :, self.offset + self.column] = key_states[:, :, -1]
+            self.values[:, :, self.offset + self.column] = value_states[:, :, -1]
             return self.keys, self.values
 
         def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-            return self.width, 0
+            return self.offset + self.width, 0
 
         def get_seq_length(self) -> int:
             return 0
@@ -267,20 +327,38 @@ def num_layers(model: Any) -> int:
 Mask = torch.Tensor | dict[str, torch.Tensor]   # [B, width] per slot (True: may attend), or one per layer type
 
 
-def slot_masks(model: Any, written: torch.Tensor, start: torch.Tensor, now: int) -> Mask:
-    """Which ring columns each slot may attend to: those written since its row started, and for
-    sliding-window layers (Gemma 3, Mistral, Qwen2 with use_sliding_window) only the last
-    ``sliding_window`` of them, which a ready-made mask must say itself."""
-    mask = written[None, :] >= start[:, None]
+def has_sliding_layers(model: Any) -> bool:
     types = set(getattr(model.config, "layer_types", None) or ["full_attention"])
     unknown = types - {"full_attention", "sliding_attention"}
     if unknown:
         raise AugmentError(f"{model.config.model_type}: attention type {sorted(unknown)[0]} is not supported by "
                            "the generation loop (full and sliding-window attention are)")
-    if "sliding_attention" not in types:
-        return mask
+    return "sliding_attention" in types
+
+
+def slot_masks(model: Any, written: torch.Tensor, start: torch.Tensor, now: int,
+               shared: torch.Tensor | None = None) -> Mask:
+    """Which ring columns each slot may attend to: those written since its row started, and for
+    sliding-window layers (Gemma 3, Mistral, Qwen2 with use_sliding_window) only the last
+    ``sliding_window`` of them, which a ready-made mask must say itself. ``shared`` [B, P]: the
+    columns of a prompt start computed once, in front of the ring (never with sliding layers)."""
+    mask = written[None, :] >= start[:, None]
+    if not has_sliding_layers(model):
+        return mask if shared is None else torch.cat([shared, mask], dim=1)
+    assert shared is None, "a shared prompt start is not used with sliding-window layers"
     window = model.config.sliding_window
     return {"full_attention": mask, "sliding_attention": mask & (written > now - window)[None, :]}
+
+
+@torch.inference_mode()
+def prefix_cache(model: Any, ids: list[int], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Keys and values of ``ids`` at positions ``0..P-1``, per layer: one forward for a prompt start
+    every row shares, instead of one step per token per row."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model(input_ids=torch.tensor([ids], device=device), use_cache=True, **{_cache_kwarg(model): cache})
+    return [(layer.keys, layer.values) for layer in cache.layers]
 
 
 @torch.inference_mode()
