@@ -180,6 +180,10 @@ def _instruct_run(frame: pd.DataFrame, run: RunDir, config: FinetuneConfig, data
     manifest.models = {key: entry.model_copy(update=dict(
         status="done", steps=0, base=str(base), hash=hash_dir(base, INSTRUCT_HASHED), processes=1))
         for key, entry in manifest.models.items()}
+    return _write_run(run, frame, manifest)
+
+
+def _write_run(run: RunDir, frame: pd.DataFrame, manifest: Manifest) -> Manifest:
     try:
         run.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -202,8 +206,7 @@ def _local_base(config: FinetuneConfig) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.jinja",
-                                                            "*.model"]))
+        return Path(snapshot_download(name, allow_patterns=list(INSTRUCT_HASHED)))
     except Exception as exc:  # offline, unknown id, gated model
         raise AugmentError(f"{name}: cannot download the model ({str(exc).splitlines()[0]})") from None
 
@@ -228,13 +231,7 @@ def _open_run(run: RunDir, frame: pd.DataFrame, config: FinetuneConfig, data_inf
         manifest.separator = previous.separator
     else:
         manifest.separator = backend.choose_separator(config, frame[TEXT].tolist())
-    try:
-        run.root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirError(f"{run.root}: cannot create the run directory ({exc.strerror or exc})") from None
-    _write_train_rows(run, frame)
-    run.write_manifest(manifest)
-    return manifest
+    return _write_run(run, frame, manifest)
 
 
 def _train_one(backend: Backend, run: RunDir, key: str, rows: tuple[list[TrainingRow], list[TrainingRow]],

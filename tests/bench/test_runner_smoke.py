@@ -53,14 +53,14 @@ def test_judge_smoke(tmp_path: Path, monkeypatch) -> None:
     import pandas as pd
 
     from benchmarks import judge
-    from tests.measure.judge_models import build_tiny_chat_model
+    from tests.tiny_models import build_tiny_chat_qwen2
 
     monkeypatch.setenv("AUGMENT_CACHE", str(tmp_path / "cache"))
     words = {"positive": "great", "negative": "awful", "neutral": "okay"}
     rows = [(f"{w} flight number {i}", label) for label, w in words.items() for i in range(40)]
     data = tmp_path / "tweets.csv"
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(data, index=False)
-    model = build_tiny_chat_model(tmp_path / "model")
+    model = build_tiny_chat_qwen2(tmp_path / "model", hidden=32, positions=512)
     out = tmp_path / "judge.json"
     report = judge.main(["--task", "3class", "--data", str(data), "--models", str(model), "--examples", "3",
                          "--shots", "2", "--seeds", "0,1", "--rows", "12", "--baselines", "tfidf-lr",

@@ -23,36 +23,18 @@ from augment.finetune import finetune_run
 from augment.finetune.adapt import AdaptConfig, adapt_model
 from augment.generate import COLUMNS, LabelGenerator, collect_rows, generate_to_file
 from augment.distributed import LocalComm
-from augment.models import load_tokenizer, placement, write_gpt2_tokenizer
+from augment.models import load_tokenizer, placement
 from augment.rundir import RunDir
 from tests.conftest import NEG, POS
+from tests.tiny_models import build_tiny
 
 LORA = dict(adapter="lora", lora_rank=8, max_steps=8, batch_size=8, block_size=32, learning_rate=2e-2, save_steps=4)
 SAMPLING = dict(n=8, max_new_tokens=8, seed=5)
 
 
-def build_tiny_qwen2(dest: Path) -> Path:
-    """A random Qwen2 (grouped-query attention, RoPE, biased q/k/v, SwiGLU) with the GPT-2 tokenizer."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    config = Qwen2Config(vocab_size=50257, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=True, bos_token_id=50256, eos_token_id=50256)
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(0)
-        model = Qwen2ForCausalLM(config)
-    finally:
-        torch.random.set_rng_state(state)
-    dest.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(dest)
-    write_gpt2_tokenizer(dest, 256)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def tiny_qwen2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
+    return build_tiny(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2", layers=2, tied=True, positions=256)
 
 
 @pytest.fixture(scope="module", params=["gpt2", "qwen2"])

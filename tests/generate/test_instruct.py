@@ -18,39 +18,14 @@ from augment.finetune import INSTRUCT_HASHED, finetune_run
 from augment.generate import LabelGenerator, generate_to_file, parts_dir
 from augment.generate.job import GenerationProvenance
 from augment.instruct import Answer, chat_ids, end_of_turn, example_subset, parse_answer
-from augment.models import write_gpt2_tokenizer
 from augment.prompts import INSTRUCT
 from augment.rundir import RunDir
+from tests.tiny_models import build_tiny_chat_qwen2
 
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 NO_SYSTEM = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
              "{% endif %}{{ '<start_of_turn>' + m['role'] + '\\n' + m['content'] + '<end_of_turn>\\n' }}{% endfor %}"
              "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}")
 SMALL = dict(batch_size=8, max_new_tokens=10, seed=3)
-
-
-def build_tiny_chat_qwen2(dest: Path, template: str = CHATML, turn: tuple[str, str] = ("<|im_start|>", "<|im_end|>"),
-                          seed: int = 0) -> Path:
-    """A random 2-layer Qwen2 (grouped-query attention, untied head) with the shipped GPT-2 BPE, two added
-    chat tokens, and ``template`` as its chat template; EOS ends a turn, as in Qwen2.5-Instruct."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    dest.mkdir(parents=True, exist_ok=True)
-    write_gpt2_tokenizer(dest)
-    tokenizer = AutoTokenizer.from_pretrained(dest)
-    tokenizer.add_special_tokens({"additional_special_tokens": list(turn)})
-    tokenizer.eos_token = turn[1]
-    tokenizer.chat_template = template
-    tokenizer.save_pretrained(dest)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         tie_word_embeddings=False, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(seed)
-    Qwen2ForCausalLM(config).save_pretrained(dest)
-    return dest
 
 
 @pytest.fixture(scope="session")

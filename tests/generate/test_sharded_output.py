@@ -14,7 +14,7 @@ import pytest
 from augment.config import GenerateConfig
 from augment.errors import OutputExistsError
 from augment.filter import FilterConfig
-from augment.generate import LabelGenerator, dropped_path, generate_to_file, parts_dir
+from augment.generate import RunWeights, dropped_path, generate_to_file, parts_dir
 from augment.rundir import RunDir
 from tests.threadcomm import in_threads
 
@@ -29,13 +29,13 @@ class Interrupt(Exception):
 def _one_thread_in_torch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real ranks are processes; threads share transformers' loader state."""
     lock = threading.RLock()
-    load = LabelGenerator.load.__func__
+    load = RunWeights.generator
 
-    def locked_load(cls, *args, **kwargs):
+    def locked_load(self, *args, **kwargs):
         with lock:
-            return load(cls, *args, **kwargs)
+            return load(self, *args, **kwargs)
 
-    monkeypatch.setattr(LabelGenerator, "load", classmethod(locked_load))
+    monkeypatch.setattr(RunWeights, "generator", locked_load)
 
 
 def sharded(run: Path, out: Path, world: int, **kwargs) -> list:

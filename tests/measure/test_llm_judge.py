@@ -18,7 +18,7 @@ from augment.filter import FilterConfig, filter_synthetic
 from classifiers import LLMJudge, make_classifier
 from classifiers.base import judge_name, known_classifier
 from classifiers.judge import cached_model, cached_tokenizer, score_texts
-from tests.measure.judge_models import build_tiny_chat_model
+from tests.tiny_models import build_tiny_chat_qwen2
 
 X = ["what a good day", "good food and good staff", "so good", "a bad delay", "bad bad service", "really bad"]
 Y = ["pos", "pos", "pos", "neg", "neg", "neg"]
@@ -26,7 +26,7 @@ Y = ["pos", "pos", "pos", "neg", "neg", "neg"]
 
 @pytest.fixture(scope="module")
 def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny-chat") / "model")
+    return build_tiny_chat_qwen2(tmp_path_factory.mktemp("tiny-chat") / "model", hidden=32, positions=512)
 
 
 def judge(path: Path, **params) -> LLMJudge:
