@@ -197,8 +197,9 @@ def _row_bytes(model: Any, width: int) -> int:
     heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 12)
     kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
     hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 768)
+    head_dim = getattr(cfg, "head_dim", None) or hidden // heads   # Gemma 3 sets it apart from hidden / heads
     itemsize = next(model.parameters()).element_size()
-    return 2 * num_layers(model) * (hidden * kv_heads // heads) * width * itemsize + cfg.vocab_size * 4 * 6
+    return 2 * num_layers(model) * head_dim * kv_heads * width * itemsize + cfg.vocab_size * 4 * 6
 
 
 def _available_ram() -> int:

@@ -58,3 +58,13 @@ def test_an_unknown_attention_type_is_refused(gen: LabelGenerator, monkeypatch) 
     monkeypatch.setattr(gen.model.config, "layer_types", ["chunked_attention"] * 3, raising=False)
     with pytest.raises(Exception, match="attention type chunked_attention is not supported"):
         slot_masks(gen.model, torch.zeros(4, dtype=torch.long), torch.zeros(2, dtype=torch.long), 0)
+
+
+def test_a_slot_is_sized_by_the_models_own_key_value_heads_and_head_width(gen: LabelGenerator, monkeypatch) -> None:
+    """Gemma 3's heads are wider than hidden / heads (270M: 256 against 160): the KV window must use them."""
+    from augment.generate.loop import _row_bytes
+
+    cfg = gen.model.config
+    monkeypatch.setattr(cfg, "head_dim", 2 * cfg.hidden_size // cfg.num_attention_heads, raising=False)
+    kv = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * 10 * 4   # fp32, 10 columns
+    assert _row_bytes(gen.model, 10) == kv + cfg.vocab_size * 4 * 6
