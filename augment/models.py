@@ -259,3 +259,10 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, trust_pickle: bool
                                                     use_safetensors=None if trust_pickle else True)
     except (OSError, ValueError, pickle.UnpicklingError) as exc:  # e.g. custom code (auto_map) refused
         raise AugmentError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None
+
+
+def cache_kwarg(model: Any) -> str:
+    """transformers 5.2x renamed ``past_key_values`` to ``cache`` (older 5.x, the GPU image's 5.17, have the old name)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

@@ -346,10 +346,12 @@ def _prefix_kv(model: Any, ids: list[int]) -> list[tuple[Any, Any]]:
     import torch
     from transformers import DynamicCache
 
+    from augment.models import cache_kwarg
+
     cache = DynamicCache()
     device = next(model.parameters()).device
     model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1,
-          **{_cache_kwarg(model): cache})
+          **{cache_kwarg(model): cache})
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
@@ -383,9 +385,11 @@ def _forward(model: Any, kv: list[tuple[Any, Any]] | None, offset: int, suffixes
     allowed = torch.cat([torch.ones(batch, total, offset, dtype=torch.bool), allowed], dim=2)
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
     keep, targets = _scored_columns(width, completions)
+    from augment.models import cache_kwarg
+
     kwargs = {}
     if kv is not None:
-        kwargs[_cache_kwarg(model)] = DynamicCache(
+        kwargs[cache_kwarg(model)] = DynamicCache(
             ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv])
     logits = model(input_ids=ids.to(device), position_ids=positions.to(device),
                    attention_mask=mask[:, None].to(device), use_cache=kv is not None,
@@ -409,10 +413,3 @@ def _scored_columns(width: int, completions: list[list[int]]) -> tuple[list[int]
             targets.append((keep.index(column), (label, token)))
         start += len(tokens)
     return keep, targets
-
-
-def _cache_kwarg(model: Any) -> str:
-    """transformers 5.2x renamed ``past_key_values`` to ``cache`` (older 5.x have the old name)."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

@@ -26,7 +26,7 @@ from augment.config import GenerateConfig, InstructConfig
 from augment.errors import AugmentError
 from augment.generate.context import config_dir, train_texts
 from augment.instruct import PARSER_VERSION, Answer, chat_ids, describe, example_subset, parse_answer, user_message
-from augment.models import Placement, load_model, load_tokenizer, placement
+from augment.models import Placement, cache_kwarg, load_model, load_tokenizer, placement
 from augment.prompts import encode_text, label_token, prompt_ids, scrub
 from augment.rundir import Manifest, RunDir
 
@@ -357,7 +357,7 @@ def prefix_cache(model: Any, ids: list[int], device: torch.device) -> list[tuple
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model.config)
-    model(input_ids=torch.tensor([ids], device=device), use_cache=True, **{_cache_kwarg(model): cache})
+    model(input_ids=torch.tensor([ids], device=device), use_cache=True, **{cache_kwarg(model): cache})
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
@@ -376,12 +376,5 @@ def step(model: Any, cache: Any, tokens: torch.Tensor, positions: torch.Tensor, 
 
     ready = {k: additive(v) for k, v in mask.items()} if isinstance(mask, dict) else additive(mask)
     out = model(input_ids=tokens[:, None], position_ids=positions[:, None], attention_mask=ready,
-                use_cache=True, **{_cache_kwarg(model): cache})
+                use_cache=True, **{cache_kwarg(model): cache})
     return out.logits[:, -1]
-
-
-def _cache_kwarg(model: Any) -> str:
-    """transformers 5.2x renamed ``past_key_values`` to ``cache`` (the GPU image's 5.17 has the old name)."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
