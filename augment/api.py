@@ -19,11 +19,9 @@ from typing import Any
 import pandas as pd
 
 from augment.config import DataConfig, FinetuneConfig, GenerateConfig, build
-from augment.generate import check_job_fits
 from augment.data import load_dataset
 from augment.finetune import finetune_run
-from augment.distributed import LocalComm
-from augment.generate import COLUMNS, LabelGenerator, RunWeights, collect_rows, prompt_texts
+from augment.generate import Generators, generate_rows
 from augment.recipe import RecipeConfig, run_recipe
 from augment.rundir import RunDir
 
@@ -37,8 +35,7 @@ class Augmenter:
         self.run = RunDir(Path(run_dir))
         self.manifest = self.run.read_manifest()
         self.precision = precision
-        self._weights: RunWeights | None = None
-        self._generators: dict[str, LabelGenerator] = {}
+        self._generators: Generators | None = None   # opened at the first call, kept: a base loads once
         self.answers_dropped: dict[str, dict[str, int]] = {}   # instruct mode: the last call's refusals, empties
 
     @classmethod
@@ -80,26 +77,17 @@ class Augmenter:
         base = (config or GenerateConfig()).model_dump()
         config = build(GenerateConfig, "generate", **{**base, "n": n, **sampling})
         labels = self.labels if label is None else [label]
-        frames = [self._generate_one(l, config, prefix_texts) for l in labels]
-        return pd.concat(frames, ignore_index=True)
-
-    def _generate_one(self, label: str, config: GenerateConfig, prefix_texts: Sequence[str] | None) -> pd.DataFrame:
-        self.manifest.model_key(label, self.run.root)  # an unknown label fails before any model loads
-        check_job_fits(self.run, [label], config, prefix_texts)
-        if label not in self._generators:
-            self._weights = self._weights or RunWeights.open(self.run, [label], self.precision)  # one base
-            self._generators[label] = self._weights.generator(label)
-        prompts = prompt_texts(self.run, label, prefix_texts)
-        rows = collect_rows(self._generators[label], config, prompts, LocalComm(),
-                            on_dropped=lambda counts: self._dropped(label, counts))
-        return pd.DataFrame(rows, columns=COLUMNS)
-
-    def _dropped(self, label: str, counts: dict[str, int]) -> None:
-        if self.manifest.mode != "instruct":
-            return
-        self.answers_dropped[label] = counts
-        if counts:
-            log.info("'%s': %s answers dropped", label, ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+        for name in labels:
+            self.manifest.model_key(name, self.run.root)  # an unknown label fails before any model loads
+        if self._generators is None:
+            self._generators = Generators.open(self.run, labels, self.precision, self.manifest)
+        given = None if prefix_texts is None else {name: list(prefix_texts) for name in labels}
+        made = generate_rows(self._generators, labels, config, prefix_texts=given)
+        for name, counts in (made.answers_dropped or {}).items():
+            self.answers_dropped[name] = counts
+            if counts:
+                log.info("'%s': %s answers dropped", name, ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+        return made.rows
 
 
 def augment_rows(data: Any, out: str | Path, *, unlabelled: Sequence[str] | None = None, text: str | None = None,

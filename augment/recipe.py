@@ -207,8 +207,8 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     if texts and config.adapt and config.finetune.mode != "instruct":   # instruct: the chat model as it is
         start_model, adapted = _adapt(work, texts, config, progress, stages)
     run = _finetune(work, train, config, data_info, start_model, progress, stages)
-    candidates = {label: _generate(work, run, label, math.ceil(want[label] * config.candidates), config,
-                                   per_label[label], progress, stages) for label in sorted(real)}
+    candidates = _generate(work, run, {label: math.ceil(want[label] * config.candidates) for label in sorted(real)},
+                           config, per_label, stages)
     pool = pd.concat(candidates.values(), ignore_index=True)
     result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], config.filter.keeping(want), seed=config.seed,
                               classifier=classifier)
@@ -340,20 +340,35 @@ def _finetune(work: Path, frame: pd.DataFrame, config: RecipeConfig, data_info: 
     return run
 
 
-def _generate(work: Path, run: RunDir, label: str, n: int, config: RecipeConfig, prompts: list[str] | None,
-              progress: bool, stages: list[StageTime]) -> pd.DataFrame:
-    from augment.generate import generate_to_file
+def _generate(work: Path, run: RunDir, wanted: Mapping[str, int], config: RecipeConfig,
+              prompts: Mapping[str, list[str] | None], stages: list[StageTime]) -> dict[str, pd.DataFrame]:
+    """Each label's candidates, kept in ``candidates/LABEL.jsonl`` once complete (and in parts while
+    they are sampled), so a resumed run samples only what it has not."""
+    from augment.generate import Generators, Parts, generate_rows, parts_dir, write_table
 
-    out = work / "candidates" / f"{slug(label)}.jsonl"
-    began = time.perf_counter()
-    cached = out.exists()
-    if not cached:
-        log.info("generating %d candidate rows for '%s'", n, label)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        generate_to_file(run, [label], config.generate.model_copy(update={"n": n, "seed": config.seed}), out,
-                         resume=True, prefix_texts=prompts, precision=config.finetune.precision)
-    _timed(work, stages, f"generate {label}", cached, began)
-    return pd.DataFrame(read_jsonl(out), columns=[TEXT, LABEL]).astype(str)
+    gens = None
+    candidates = {}
+    for label, n in wanted.items():
+        out = work / "candidates" / f"{slug(label)}.jsonl"
+        began = time.perf_counter()
+        cached = out.exists()
+        if cached:
+            candidates[label] = pd.DataFrame(read_jsonl(out), columns=[TEXT, LABEL]).astype(str)
+        else:
+            log.info("generating %d candidate rows for '%s'", n, label)
+            gens = gens or Generators.open(run, list(wanted), config.finetune.precision)   # one base for all labels
+            settings = config.generate.model_copy(update={"n": n, "seed": config.seed})
+            given = prompts[label]
+            parts = Parts.open(parts_dir(out), gens, [label], settings, resume=True,
+                               prefixes_hash=None if given is None else hash_json(given),
+                               precision=gens.place.choice.precision)
+            rows = generate_rows(gens, [label], settings, prefix_texts=None if given is None else {label: given},
+                                 parts=parts).rows
+            write_table(rows, out)
+            parts.remove()
+            candidates[label] = rows[[TEXT, LABEL]].astype(str)
+        _timed(work, stages, f"generate {label}", cached, began)
+    return candidates
 
 
 def _warn_short(kept: pd.DataFrame, want: Mapping[str, int]) -> None:

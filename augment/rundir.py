@@ -178,9 +178,9 @@ class RunDir:
             where = ".".join(str(p) for p in first["loc"])
             raise RunDirError(f"{self.manifest_path}: corrupt manifest ('{where}': {first['msg'].lower()})") from None
 
-    def finished_model(self, label: str) -> Path:
+    def finished_model(self, label: str, manifest: Manifest | None = None) -> Path:
         """The model dir that generates ``label``, or an error saying what exists."""
-        manifest = self.read_manifest()
+        manifest = manifest or self.read_manifest()
         key = manifest.model_key(label, self.root)
         if manifest.models[key].base is not None and not self.is_finished(manifest, key):
             raise RunDirError(f"{self.root}: the base model {manifest.models[key].base} is gone; run "

@@ -23,7 +23,7 @@ import torch
 from augment.cache import cache_root
 from augment.files import provenance, write_json_atomic
 
-SHAPES = ("tiny", "gpt2-124m", "smollm2-135m")
+SHAPES = ("tiny", "gpt2-124m", "smollm2-135m", "qwen2-1.5b", "qwen2-tiny")
 
 
 @dataclass
@@ -127,9 +127,39 @@ def model_dir(shape: str) -> str:
         if not (dest / "config.json").exists():
             build_tiny_gpt2(dest, n_layer=12, n_embd=768, n_head=12)
         return str(dest)
+    if shape in QWEN2:  # Qwen2.5-1.5B's shape, random weights: nothing to carry to a machine without network
+        dest = cache_root() / "models" / f"bench-{shape}-random"
+        if not (dest / "config.json").exists():
+            build_qwen2(dest, **QWEN2[shape])
+        return str(dest)
     if Path(shape).is_dir():  # a model of yours, e.g. one `augment adapt` trained on tweets
         return shape
     raise ValueError(f"unknown model shape {shape!r}; expected one of {', '.join(SHAPES)} or a model directory")
+
+
+QWEN2 = {"qwen2-1.5b": dict(layers=28, hidden=1536, intermediate=8960, heads=12, kv_heads=2, vocabulary=151936),
+         "qwen2-tiny": dict(layers=2, hidden=64, intermediate=128, heads=4, kv_heads=2, vocabulary=151936)}
+
+
+def build_qwen2(dest: Path, layers: int, hidden: int, intermediate: int, heads: int, kv_heads: int,
+                vocabulary: int) -> None:
+    """A random Qwen2 (grouped-query attention, RoPE, q/k/v biases, tied head as in the 1.5B) with the GPT-2
+    tokenizer the project ships; ids past its 50,257 tokens decode to nothing, so benchmarks count ids."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from augment.models import write_gpt2_tokenizer
+
+    eos = 50256
+    config = Qwen2Config(vocab_size=vocabulary, hidden_size=hidden, intermediate_size=intermediate,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                         max_position_embeddings=32768, rope_theta=1e6, tie_word_embeddings=True,
+                         bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = Qwen2ForCausalLM(config).to(torch.bfloat16)   # half the bytes on disk; loaded in the format asked
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    write_gpt2_tokenizer(dest, 32768)
 
 
 def tweet_rows(n: int, seed: int = 0) -> tuple[list[str], str]:

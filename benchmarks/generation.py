@@ -62,8 +62,14 @@ def _separator(path: Path) -> str | None:
     return None if record is None else record.separator.token
 
 
-def count_tokens(tokenizer: Any, texts: list[str]) -> int:
-    return sum(len(tokenizer.encode(t, add_special_tokens=False)) + 1 for t in texts)
+def sampled_tokens(rows: Any, eos: int) -> int:
+    """Tokens each row sampled, its EOS included: counted on the ids, so a random model whose vocabulary
+    is wider than its tokenizer's (the Qwen2-1.5B shape) counts the same way as a real one."""
+    total = 0
+    for row in rows:
+        ids = list(row)
+        total += ids.index(eos) + 1 if eos in ids else len(ids)
+    return total
 
 
 def pipeline_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens: int) -> Callable[[], float]:
@@ -72,14 +78,16 @@ def pipeline_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens:
 
     pipe = pipeline("text-generation", model=model, tokenizer=tokenizer, device=place.device)
 
+    prompt = len(tokenizer(tokenizer.eos_token)["input_ids"])
+
     def run() -> float:
-        texts = []
+        sampled = []
         for _ in range(rows):
             out = pipe(tokenizer.eos_token, do_sample=True, max_new_tokens=new_tokens, top_k=TOP_K, top_p=TOP_P,
-                       return_full_text=False, pad_token_id=tokenizer.eos_token_id,
+                       return_tensors=True, pad_token_id=tokenizer.eos_token_id,
                        eos_token_id=tokenizer.eos_token_id)
-            texts.append(out[0]["generated_text"])
-        return count_tokens(tokenizer, texts)
+            sampled.append(list(out[0]["generated_token_ids"])[prompt:])
+        return sampled_tokens(sampled, tokenizer.eos_token_id)
     return run
 
 
@@ -94,8 +102,7 @@ def one_batch_case(model: Any, tokenizer: Any, place: Any, rows: int, new_tokens
             with torch.inference_mode():
                 out = model.generate(**enc, do_sample=True, max_new_tokens=new_tokens, top_k=TOP_K, top_p=TOP_P,
                                      pad_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)
-            tokens += count_tokens(tokenizer, tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:],
-                                                                     skip_special_tokens=True))
+            tokens += sampled_tokens(out[:, enc["input_ids"].shape[1]:].tolist(), tokenizer.eos_token_id)
             left -= n
         return tokens
     return run
@@ -111,8 +118,9 @@ def augment_case(model: Any, tokenizer: Any, place: Any, shape: str, config: Any
 
     def run() -> float:
         jobs = [(i, gen.prompt("")) for i in range(config.n)]
-        texts = [gen.text("", t) for _, t in decode_rows(gen, config, jobs, size, refill=refill)]
-        return count_tokens(tokenizer, texts)
+        rows = [t + [gen.separator_id] * (len(t) < config.max_new_tokens)   # the loop drops the stop token
+                for _, t in decode_rows(gen, config, jobs, size, refill=refill)]
+        return sampled_tokens(rows, gen.separator_id)
     return run
 
 
@@ -166,8 +174,8 @@ def bench_model(shape: str, args: argparse.Namespace) -> list[Result]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.generation", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="gpt2-124m,smollm2-135m,tiny",
-                        help=f"comma-separated shapes: {', '.join(SHAPES)}")
+    parser.add_argument("--models", default=None,
+                        help=f"comma-separated shapes: {', '.join(SHAPES)} (default gpt2-124m,smollm2-135m,tiny)")
     parser.add_argument("--rows", type=int, default=64, help="rows for the batched cases")
     parser.add_argument("--baseline-rows", type=int, default=6, help="rows for the per-row pipeline")
     parser.add_argument("--generate-batch", type=int, default=64, help="rows per call of the batched generate baseline")
@@ -177,10 +185,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="sweep explicit batch sizes instead of 'auto', e.g. 8,16,32,64")
     parser.add_argument("--no-ablation", action="store_true", help="skip the no-refill case")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generation.json"))
-    parser.add_argument("--smoke", action="store_true", help="tiny model, a few rows: seconds")
+    parser.add_argument("--smoke", action="store_true", help="a few rows (tiny model unless --models): seconds")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.models, args.rows, args.baseline_rows, args.new_tokens, args.repeats = "tiny", 8, 2, 8, 1
+        args.models, args.rows, args.baseline_rows, args.new_tokens, args.repeats = args.models or "tiny", 8, 2, 8, 1
+    args.models = args.models or "gpt2-124m,smollm2-135m,tiny"
     return args
 
 

@@ -84,7 +84,7 @@ def compare_merged(work: Path, label: str, n: int) -> dict[str, Any]:
     began = time.perf_counter()
     adapter_rows = served.generate(label, **config)["text"].tolist()
     adapter_s = time.perf_counter() - began
-    gen = served._generators[label]
+    gen = served._generators.generator(label)
     del served
     export_label(RunDir(work / "run"), label, work / "merged")
     model = load_model(str(work / "merged")).eval()

@@ -116,15 +116,14 @@ def synthetic_pool(cache: Path, key: str, spec: LMSpec, run_dir: Path, labels: l
     path = cache / "pool" / f"{key}.jsonl"
     if path.exists():
         return pd.DataFrame(read_jsonl(path), columns=[TEXT, LABEL]), PoolInfo(key=key, cached=True, wall_s=0.0)
-    from augment.api import Augmenter
+    from augment.generate import Generators, generate_rows
+    from augment.rundir import RunDir
 
     start = time.perf_counter()
     config = spec.generate.model_copy(update={"seed": seed, "n": rows})
     log.info("generating %d rows per label with %s", rows, spec.name)
-    augmenter = Augmenter.load(run_dir, precision)
-    frame = pd.concat([augmenter.generate(label, n=rows, config=config,
-                                          prefix_texts=None if prefix_texts is None else prefix_texts[label])
-                       for label in labels], ignore_index=True)
+    frame = generate_rows(Generators.open(RunDir(run_dir), labels, precision), labels, config,
+                          prefix_texts=prefix_texts).rows
     frame = frame[[TEXT, LABEL]].astype(str)
     write_jsonl_atomic(path, frame.to_dict("records"))
     wall = time.perf_counter() - start

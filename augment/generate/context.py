@@ -8,7 +8,6 @@ must fit, so both are checked from ``config.json`` and the tokenizer alone.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,32 +71,13 @@ def prefixes(texts: Sequence[str], words: int) -> set[str]:
     return {" ".join(t.split()[:words]) for t in texts}
 
 
-def check_job_fits(run: RunDir, labels: Sequence[str], config: GenerateConfig,
-                   prefix_texts: Sequence[str] | None = None) -> None:
-    """Every label's longest prompt plus ``config.max_new_tokens`` fits its model (tokenizer only, no weights)."""
-    from augment.models import load_tokenizer
-
-    manifest = run.read_manifest()
-    for label in labels:
-        path = run.finished_model(label)
-        tokenizer = load_tokenizer(str(path))
-        if manifest.mode == "instruct":
-            tokens = longest_instruct_prompt(tokenizer, InstructConfig(**manifest.finetune["instruct"]), label,
-                                             train_texts(run, label), prefixes(prompt_texts(run, label, prefix_texts),
-                                                                               config.prefix_words))
-            check_context(path, tokens, config.max_new_tokens, str(path))
-            continue
-        check_label_fits(config_dir(run, manifest, label), tokenizer, manifest.separator_id(tokenizer),
-                         manifest.mode, label, prompt_texts(run, label, prefix_texts), config)
-
-
 def config_dir(run: RunDir, manifest: Manifest, label: str) -> Path:
     """The folder whose ``config.json`` describes ``label``'s weights: its model dir, or an adapter run's base."""
     if manifest.adapter is None:
-        return run.finished_model(label)
+        return run.finished_model(label, manifest)
     from augment.adapters import base_path
 
-    run.finished_model(label)  # the adapter must be finished too
+    run.finished_model(label, manifest)  # the adapter must be finished too
     return Path(base_path(manifest.adapter.base, run.root, check_hash=False))
 
 
@@ -117,17 +97,3 @@ def check_label_fits(model_dir: Path, tokenizer: Any, separator: int, mode: str,
     marker = label if mode == "conditioned" else None
     tokens = longest_prompt(tokenizer, separator, marker, prefixes(texts, config.prefix_words))
     check_context(model_dir, tokens, config.max_new_tokens, str(model_dir))
-
-
-def prompt_texts(run: RunDir, label: str, given: Sequence[str] | None = None) -> list[str]:
-    """The texts whose first words start the prompts: ``given`` (e.g. unlabelled rows),
-    else the label's training rows."""
-    return list(given) if given is not None else train_texts(run, label)
-
-
-def train_texts(run: RunDir, label: str) -> list[str]:
-    path = run.root / "train.jsonl"
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [r["text"] for r in map(json.loads, fh) if r["label"] == label]

@@ -1,4 +1,4 @@
-"""A generate job: resume parts, the loop per label, filters, the output file and its provenance.
+"""A generate job: its rows (``generate_rows``) written to a file, with filters, resume parts and provenance.
 
 While a job runs, finished rows are saved in chunks under ``OUT.parts/``; the
 final file appears only when every label is complete. A killed job re-run with
@@ -10,8 +10,6 @@ requested rows, none lost, none repeated, byte-identical to an uninterrupted job
 from __future__ import annotations
 
 import csv
-import json
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +19,17 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from augment.config import GenerateConfig
-from augment.generate.context import check_job_fits, config_dir, prompt_texts, train_texts
 from augment.errors import AugmentError
 from augment.filter import FilterConfig, FilterReport, filter_synthetic
 from augment.distributed import Comm, LocalComm, on_rank0
-from augment.generate.loop import Texts, collect_rows, resolve_batch_size
-from augment.generate.sampler import COLUMNS, SAMPLER_VERSION, RunWeights
-from augment.instruct import PARSER_VERSION
-from augment.files import (atomic_path, check_output_path, hash_json, holds_lock, slug, write_json_atomic,
-                           write_jsonl_atomic)
-from augment.models import placement
-from augment.precision import PrecisionChoice, keyed
+from augment.files import atomic_path, check_output_path, hash_json, holds_lock, write_json_atomic, write_jsonl_atomic
+from augment.generate.generators import Generators
+from augment.generate.parts import Parts, parts_dir
+from augment.generate.rows import generate_rows
+from augment.generate.sampler import SAMPLER_VERSION
+from augment.precision import PrecisionChoice
 from augment.provenance import Provenance
-from augment.resume import open_work_folder
-from augment.rundir import AdapterRecord, RunDir
+from augment.rundir import AdapterRecord, Manifest, RunDir
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -66,10 +61,6 @@ def _has_cr(frame: pd.DataFrame) -> bool:
     return any(isinstance(v, str) and "\r" in v for v in (*map(str, frame.columns), *cells))
 
 
-def parts_dir(out: Path) -> Path:
-    return out.with_name(out.name + ".parts")
-
-
 def dropped_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.dropped{out.suffix}")
 
@@ -96,52 +87,40 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
     out = Path(out)
     output_format(out)
     prefixes_hash = None if prefix_texts is None else hash_json(list(prefix_texts))
+    given = None if prefix_texts is None else {label: prefix_texts for label in labels}
 
-    def open_job() -> tuple[Path, PrecisionChoice]:
+    opened: list[Generators] = []
+
+    def open_job() -> tuple[Manifest, Parts, PrecisionChoice]:
         check_output_path(out, overwrite)
-        for label in labels:
-            run.finished_model(label)
-        check_job_fits(run, labels, config, prefix_texts)  # before any weights load
-        manifest = run.read_manifest()
-        chosen = placement(precision, model=config_dir(run, manifest, labels[0])).choice  # one format for all
-        return _open_parts(parts_dir(out), run, labels, config, resume, prefixes_hash, chosen.precision), chosen
+        opened.append(gens := Generators.open(run, labels, precision))   # one format for all labels: rank 0's
+        gens.check_fits(labels, config, given)  # before any weights load
+        parts = Parts.open(parts_dir(out), gens, labels, config, resume=resume, prefixes_hash=prefixes_hash,
+                           precision=gens.place.choice.precision)
+        return gens.manifest, parts, gens.place.choice
 
-    parts, chosen = on_rank0(comm, open_job)
-    parts.mkdir(parents=True, exist_ok=True)  # ranks on another node's disk keep their own parts
-    frames, batch_sizes, dropped = [], {}, {}
-    weights = RunWeights.open(run, labels, chosen.precision)  # an adapter or instruct run's base loads once
-    for label in labels:
-        gen = weights.generator(label)
-        size = comm.all_gather(resolve_batch_size(gen, config))[0]
-        batch_sizes[label] = size
-        rows = collect_rows(gen, config, prompt_texts(run, label, prefix_texts), comm, size=size,
-                            cached=_read_parts(parts, label),
-                            saved=lambda texts, label=label: _write_part(parts, label, texts),
-                            on_rows=(lambda k, label=label: on_rows(label, k)) if on_rows else None,
-                            on_dropped=lambda counts, label=label: dropped.__setitem__(label, counts))
-        frames.append(pd.DataFrame(rows, columns=COLUMNS))
+    manifest, parts, chosen = on_rank0(comm, open_job)
+    gens = opened[0] if opened else Generators.open(run, labels, chosen.precision, manifest)
+    made = generate_rows(gens, labels, config, prefix_texts=given, comm=comm, parts=parts, on_rows=on_rows)
     if comm.rank != 0:
         return None
-    generated = pd.concat(frames, ignore_index=True)
-    report = None
-    frame = generated
+    generated, report, frame = made.rows, None, made.rows
     if filter_config is not None:
-        train = pd.DataFrame([r for l in labels for r in ({"text": t, "label": l} for t in train_texts(run, l))],
+        train = pd.DataFrame([{"text": t, "label": l} for l in labels for t in gens.train_texts(l)],
                              columns=["text", "label"])
         result = filter_synthetic(generated, train, filter_config, seed=config.seed)
         frame, report = result.kept.reset_index(drop=True), result.report
         write_table(result.dropped.reset_index(drop=True), dropped_path(out), overwrite=True)
     write_table(frame, out, overwrite=True)
-    manifest = run.read_manifest()
     record = GenerationProvenance.now(
         config, run_dir=str(run.root), labels=labels, rows=len(frame), rows_generated=len(generated),
-        filter=report, batch_sizes=batch_sizes, world_size=comm.world_size, sampler=SAMPLER_VERSION,
+        filter=report, batch_sizes=made.batch_sizes, world_size=comm.world_size, sampler=SAMPLER_VERSION,
         prefixes="training rows" if prefix_texts is None else Prefixes(texts=len(prefix_texts), hash=prefixes_hash),
         models={l: manifest.model_for(l, run.root).hash for l in labels},
         finetune=manifest.finetune, data=manifest.data, precision=chosen, adapter=manifest.adapter,
-        answers_dropped=dropped if manifest.mode == "instruct" else None)
+        answers_dropped=made.answers_dropped)
     write_json_atomic(out.with_name(out.name + ".provenance.json"), record.model_dump(mode="json"))
-    shutil.rmtree(parts, ignore_errors=True)
+    parts.remove()
     return GenerateResult(frame, generated, report, record.answers_dropped)
 
 
@@ -184,36 +163,3 @@ class GenerateResult:
     generated: pd.DataFrame
     filter_report: FilterReport | None
     answers_dropped: dict[str, dict[str, int]] | None = None   # instruct mode: label -> reason -> answers
-
-
-def _open_parts(parts: Path, run: RunDir, labels: list[str], config: GenerateConfig, resume: bool,
-                prefixes_hash: str | None = None, precision: str = "fp32") -> Path:
-    settings = {k: v for k, v in config.model_dump().items() if k != "batch_size"}  # rows do not depend on it
-    manifest = run.read_manifest()
-    key = {"run": str(run.root.resolve()), "labels": labels, "config": settings, "sampler": SAMPLER_VERSION,
-           "models": hash_json(manifest.model_dump(mode="json")["models"])}
-    if manifest.mode == "instruct":   # the prompt and the parser make the rows too
-        key["instruct"] = {**manifest.finetune["instruct"], "parser": PARSER_VERSION}
-    if prefixes_hash is not None:
-        key["prefixes"] = prefixes_hash
-    open_work_folder(parts, keyed(key, precision), record="job.json", what="job", resume=resume, overwrite=None)
-    return parts
-
-
-def _part_path(parts: Path, label: str, first: int) -> Path:
-    return parts / f"{slug(label)}-{first:07d}.jsonl"
-
-
-def _read_parts(parts: Path, label: str) -> Texts:
-    """Rows earlier jobs finished for ``label`` (any batch size, any rank): index -> text."""
-    texts: Texts = {}
-    for path in sorted(parts.glob(f"{slug(label)}-*.jsonl")):
-        with open(path, encoding="utf-8") as fh:
-            texts.update((r["index"], r["text"]) for r in map(json.loads, fh))
-    return texts
-
-
-def _write_part(parts: Path, label: str, texts: Texts) -> None:
-    """A chunk of finished rows, named by its first index (unique: no row is sampled twice)."""
-    write_jsonl_atomic(_part_path(parts, label, min(texts)),
-                       [{"index": i, "text": t} for i, t in sorted(texts.items())])

@@ -21,7 +21,8 @@ import torch
 from augment.config import GenerateConfig
 from augment.distributed import Comm
 from augment.errors import AugmentError
-from augment.generate.sampler import (LabelGenerator, has_sliding_layers, keep_rows, num_layers, pick, prefix_cache,
+from augment.generate.generators import LabelGenerator
+from augment.generate.sampler import (has_sliding_layers, keep_rows, num_layers, pick, prefix_cache,
                                      ring_cache, row_key, set_column, slot_masks, step)
 
 Job = tuple[int, list[int]]      # (row index, prompt ids)

@@ -12,23 +12,15 @@ pools, the resume key of a job and provenance, so no output mixes two samplers.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import itertools
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from augment.config import GenerateConfig, InstructConfig
+from augment.config import GenerateConfig
 from augment.errors import AugmentError
-from augment.generate.context import config_dir, train_texts
-from augment.instruct import PARSER_VERSION, Answer, chat_ids, describe, example_subset, parse_answer, user_message
-from augment.models import Placement, cache_kwarg, load_model, load_tokenizer, placement
-from augment.prompts import encode_text, label_token, prompt_ids, scrub
-from augment.rundir import Manifest, RunDir
+from augment.instruct import PARSER_VERSION
+from augment.models import cache_kwarg
 
 SAMPLER_VERSION = "counter-gumbel-1"
 COLUMNS = ["text", "label", "model", "seed", "params"]
@@ -114,143 +106,6 @@ def sampling_params(config: GenerateConfig, instruct: bool = False) -> dict[str,
     keys = ("temperature", "top_k", "top_p", "max_new_tokens", "prefix_words", "min_chars")
     return {**{k: getattr(config, k) for k in keys}, "sampler": SAMPLER_VERSION,
             **({"parser": PARSER_VERSION} if instruct else {})}
-
-
-@dataclass(frozen=True)
-class InstructPrompts:
-    """Instruct mode: each row's chat prompt shows its own seeded subset of the label's real rows."""
-
-    settings: InstructConfig
-    examples: list[str]
-    description: str
-
-    @classmethod
-    def of(cls, run: RunDir, label: str, settings: dict[str, Any]) -> "InstructPrompts":
-        config = InstructConfig(**settings)
-        return cls(config, train_texts(run, label), describe(label, config.descriptions))
-
-    def ids(self, tokenizer: Any, seed: int, label: str, index: int) -> list[int]:
-        shown = example_subset(self.examples, self.settings.examples, seed, label, index)
-        return self.ids_for(tokenizer, shown)
-
-    def ids_for(self, tokenizer: Any, shown: list[str]) -> list[int]:
-        return chat_ids(tokenizer, self.settings.system, user_message(self.settings.user, shown, self.description))
-
-
-@dataclass
-class LabelGenerator:
-    """One loaded model, ready to sample rows for one label."""
-
-    model: Any
-    tokenizer: Any
-    place: Placement
-    label: str
-    conditioned: bool
-    all_labels: list[str]
-    model_name: str
-    separator: int | None = None   # None: the tokenizer's EOS (runs made before the separator was chosen)
-    adapter: tuple[Any, str, Path] | None = None   # (AdapterSet, name, dir): switched on before each batch
-    instruct: InstructPrompts | None = None   # instruct mode: rows are answers to chat prompts
-
-    @property
-    def separator_id(self) -> int:
-        """Every prompt starts with it and a row stops at it: the token rows were packed with."""
-        return self.tokenizer.eos_token_id if self.separator is None else self.separator
-
-    @property
-    def stop_ids(self) -> frozenset[int]:
-        """A row ends at the separator; an instruct answer also at EOS (some templates end turns otherwise)."""
-        return frozenset({self.separator_id, *([self.tokenizer.eos_token_id] if self.instruct else [])})
-
-    @classmethod
-    def load(cls, run: RunDir, label: str, precision: str = "auto") -> "LabelGenerator":
-        return RunWeights.open(run, [label], precision).generator(label)
-
-    def activate(self) -> None:
-        """Make this label's adapter the active one (an adapter run's labels share one base)."""
-        if self.adapter is not None:
-            adapters, name, path = self.adapter
-            adapters.use(name, path)
-
-    def prompt(self, prefix: str, index: int = 0, seed: int = 0) -> list[int]:
-        """Separator, label marker (conditioned runs), then the prefix as plain text; in instruct mode the
-        chat prompt of row ``index``, then the prefix as the start of the answer."""
-        if self.instruct is not None:
-            return self.instruct.ids(self.tokenizer, seed, self.label, index) + encode_text(self.tokenizer, prefix)
-        return prompt_ids(self.tokenizer, self.separator_id, self.label if self.conditioned else None, prefix)
-
-    @functools.cached_property
-    def shared_prefix(self) -> list[int]:
-        """The prompt start every row of this label has (instruct mode: the chat up to the first
-        example), found by building the prompt around two different rows."""
-        if self.instruct is None:
-            return []
-        one, other = (self.instruct.ids_for(self.tokenizer, [row]) for row in ("x", "7"))
-        return [a for a, _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(one, other))]
-
-    def answer(self, text: str) -> Answer:
-        """The row in a decoded text: itself, or (instruct mode) what the answer parses to."""
-        return parse_answer(text) if self.instruct is not None else Answer(text)
-
-    def suppressed(self) -> list[int]:
-        """Label markers may only ever appear in the prompt."""
-        if not self.conditioned:
-            return []
-        return [self.tokenizer.convert_tokens_to_ids(label_token(l)) for l in self.all_labels]
-
-    def text(self, prefix: str, tokens: list[int]) -> str:
-        return scrub(prefix + self.tokenizer.decode(tokens, skip_special_tokens=True), self.all_labels)
-
-    def record(self, text: str, config: GenerateConfig) -> dict[str, Any]:
-        return {"text": self.answer(text).text, "label": self.label, "model": self.model_name, "seed": config.seed,
-                "params": json.dumps(sampling_params(config, self.instruct is not None), sort_keys=True)}
-
-
-@dataclass
-class RunWeights:
-    """A run's weights for one job or API session: a full run loads each label's model dir when asked; an
-    adapter run loads its base once (its hash checked) and adds each label's adapter to it."""
-
-    run: RunDir
-    manifest: Manifest
-    place: Placement
-    adapters: Any = None   # augment.adapters.AdapterSet, once the base is loaded
-    shared: Any = None     # instruct mode: the one base model every label prompts
-
-    @classmethod
-    def open(cls, run: RunDir, labels: list[str], precision: str = "auto") -> "RunWeights":
-        """``labels``: those the job will ask for; the first one's architecture sizes ``precision: auto``."""
-        manifest = run.read_manifest()
-        return cls(run, manifest, placement(precision, model=config_dir(run, manifest, labels[0])))
-
-    def generator(self, label: str) -> LabelGenerator:
-        path = self.run.finished_model(label)
-        tokenizer = load_tokenizer(str(path))
-        if self.manifest.mode == "instruct":
-            if self.shared is None:
-                self.shared = load_model(str(path), dtype=self.place.dtype).to(self.place.device).eval()
-            model, adapter = self.shared, None
-        elif self.manifest.adapter is None:
-            model = load_model(str(path), dtype=self.place.dtype).to(self.place.device).eval()
-            adapter = None
-        else:
-            adapter = (self._adapters(len(tokenizer)), self.manifest.model_key(label, self.run.root), path)
-            model = adapter[0].use(adapter[1], path)
-        instruct = (InstructPrompts.of(self.run, label, self.manifest.finetune["instruct"])
-                    if self.manifest.mode == "instruct" else None)
-        return LabelGenerator(model, tokenizer, self.place, label, self.manifest.mode == "conditioned",
-                              sorted(self.manifest.labels), f"{self.run.root.name}/{path.name}",
-                              self.manifest.separator_id(tokenizer), adapter, instruct)
-
-    def _adapters(self, vocabulary: int) -> Any:
-        from augment.adapters import AdapterSet, base_path, load_base
-
-        if self.adapters is None:
-            assert self.manifest.adapter is not None
-            base = base_path(self.manifest.adapter.base, self.run.root)
-            model = load_base(base, vocabulary, self.place.dtype).to(self.place.device).eval()
-            self.adapters = AdapterSet(model)
-        return self.adapters
 
 
 def ring_cache(layers: int, width: int, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Any:

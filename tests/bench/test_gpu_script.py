@@ -39,7 +39,7 @@ def test_gpu_script_cpu_smoke(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     steps = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
-    assert [s["step"] for s in steps] == ["environment", "gpu-tests", "generation", "finetune"]
+    assert [s["step"] for s in steps] == ["environment", "gpu-tests", "generation", "generation-qwen2", "finetune"]
     assert all(s["rc"] in (0, 5) for s in steps[1:2])  # 5: every GPU test skipped (no GPU here)
-    for name in ("environment.json", "generation.json", "finetune.json", "tables.md"):
+    for name in ("environment.json", "generation.json", "generation-qwen2.json", "finetune.json", "tables.md"):
         assert (tmp_path / name).stat().st_size > 0

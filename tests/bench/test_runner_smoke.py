@@ -74,3 +74,11 @@ def test_judge_smoke(tmp_path: Path, monkeypatch) -> None:
     assert {(s["precision"], s["shots"], s["prefix_cache"]) for s in saved["speed"]} == {
         (p, k, c) for p in ("fp32", "bf16") for k in (0, 2) for c in (True, False)}
     assert "| tfidf-lr | 2 |" in judge.table(saved)
+
+
+def test_generation_counts_ids_when_the_vocabulary_outgrows_the_tokenizer(tmp_path: Path) -> None:
+    """The random Qwen2 shapes sample ids the shipped GPT-2 tokenizer cannot decode; every case still counts
+    each row's tokens (random weights: no row meets EOS early, so each samples the cap)."""
+    results = generation.main(["--smoke", "--models", "qwen2-tiny", "--no-ablation", "--out", str(tmp_path / "q.json")])
+    assert {r.case for r in results} == {"augment", "generate/1 batch", "pipeline/row"}
+    assert all(r.new_tokens == 8 for r in results), [(r.case, r.new_tokens) for r in results]

@@ -187,14 +187,15 @@ def test_report_needs_results(baseline: Path, tmp_path: Path):
 
 def test_lm_cells_share_one_lm_and_one_pool_per_sample(tmp_path: Path, data_csv: Path, tiny_model_dir: Path,
                                                         monkeypatch):
-    import augment.api
     import augment.finetune
+    import augment.generate
 
     trained, generated = [], []
-    real_ft, real_gen = augment.finetune.finetune_run, augment.api.Augmenter.generate
+    real_ft, real_gen = augment.finetune.finetune_run, augment.generate.generate_rows
     monkeypatch.setattr(augment.finetune, "finetune_run", lambda *a, **k: trained.append(1) or real_ft(*a, **k))
-    monkeypatch.setattr(augment.api.Augmenter, "generate",
-                        lambda self, *a, **k: generated.append(k["n"]) or real_gen(self, *a, **k))
+    monkeypatch.setattr(augment.generate, "generate_rows",
+                        lambda gens, labels, config, **k: generated.append((list(labels), config.n))
+                        or real_gen(gens, labels, config, **k))
     config = baseline_config(data_csv, examples_per_class=[5], seeds=[0, 1], filters=[False, True],
                              classifiers=["tfidf-lr"],
                              augmenters=[{"type": "none"}, lm_spec(tiny_model_dir, mode="conditioned")])
@@ -202,7 +203,7 @@ def test_lm_cells_share_one_lm_and_one_pool_per_sample(tmp_path: Path, data_csv:
     out = tmp_path / "out"
     summary = run_experiment(load_experiment(path), out)
     assert summary.ran == 2 * (1 + 2 * 2)
-    assert len(trained) == 2 and generated == [12] * 4            # 2 samples x 2 labels, pool = 2 x 5 x 1.2
+    assert len(trained) == 2 and generated == [(["neg", "pos"], 12)] * 2   # 2 samples, pool = 2 x 5 x 1.2 per label
     assert len(list((out / "cache" / "lm").iterdir())) == 2 and len(list((out / "cache" / "pool").glob("*.jsonl"))) == 2
     assert not list((out / "cache" / "lm").glob("*/.work")), "finished LMs keep no resume checkpoints"
     rows = ResultsLog(out / "results.jsonl").read()
@@ -219,7 +220,7 @@ def test_lm_cells_share_one_lm_and_one_pool_per_sample(tmp_path: Path, data_csv:
     assert len(built) == 2 and not any(built.values())
     # starting over reuses the cached LMs and pools: nothing is trained or generated again
     run_experiment(load_experiment(path), out, overwrite=True)
-    assert len(trained) == 2 and len(generated) == 4
+    assert len(trained) == 2 and len(generated) == 2
     report, _ = write_report(load_experiment(path), out)
     text = report.read_text()
     assert "## Filter: rows dropped per pool" in text and "| lm x2 +filter | conditioned |" in text

@@ -89,7 +89,7 @@ def test_the_merged_export_gives_the_same_logits_and_rows(lora_run: Path, tmp_pa
     augmenter = Augmenter.load(lora_run)
     augmenter.generate("pos", n=1, max_new_tokens=2)
     augmenter.generate("neg", n=1, max_new_tokens=2)  # the other adapter is the active one now
-    served = augmenter._generators["pos"]
+    served = augmenter._generators.generator("pos")
     served.activate()
     tokenizer = load_tokenizer(str(out))
     ids = torch.tensor([tokenizer.encode("so happy today")])
@@ -187,7 +187,7 @@ def test_conditioned_lora_trains_only_the_marker_rows(tiny_model_dir: Path, twee
     export_label(RunDir(run), None, out)
     merged = AutoModelForCausalLM.from_pretrained(out).eval()
     assert merged.get_input_embeddings().weight.shape[0] == 50259
-    served = augmenter._generators["pos"]
+    served = augmenter._generators.generator("pos")
     ids = torch.tensor([[50257, 50258, *load_tokenizer(str(out)).encode(" so happy")]])  # both markers
     with torch.inference_mode():
         torch.testing.assert_close(merged(ids).logits, served.model(ids).logits, rtol=0, atol=1e-5)

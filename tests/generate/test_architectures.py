@@ -3,14 +3,14 @@ position (past Gemma's sliding window too), and rows do not depend on the slot c
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
 
 from augment.config import GenerateConfig
 from augment.generate.loop import decode_rows
-from augment.generate.sampler import LabelGenerator, num_layers, ring_cache, set_column, slot_masks, step
+from augment.generate import LabelGenerator
+from augment.generate.sampler import num_layers, ring_cache, set_column, slot_masks, step
 from augment.rundir import RunDir
 from tests.conftest import train_run
 from tests.tiny_models import build_tiny

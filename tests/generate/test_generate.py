@@ -178,3 +178,20 @@ def test_rows_do_not_depend_on_the_batch_size(trained_run: Path, tmp_path: Path)
         generate_to_file(RunDir(trained_run), ["pos"], GenerateConfig(n=12, **{**SMALL, "batch_size": size}), out)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] == outs[2]
+
+
+def test_every_caller_gets_the_rows_of_one_function(trained_run: Path, tmp_path: Path, monkeypatch) -> None:
+    """The job file, the API and generate_rows give the same rows; a job reads run.json once, not per label."""
+    from augment.generate import Generators, generate_rows
+
+    config = GenerateConfig(n=5, **SMALL)
+    direct = generate_rows(Generators.open(RunDir(trained_run), ["neg", "pos"]), ["neg", "pos"], config).rows
+    reads = []
+    original = RunDir.read_manifest
+    monkeypatch.setattr(RunDir, "read_manifest", lambda self: reads.append(self) or original(self))
+    out = tmp_path / "rows.jsonl"
+    generate_to_file(RunDir(trained_run), ["neg", "pos"], config, out)
+    assert len(reads) == 1
+    assert pd.read_json(out, lines=True)["text"].tolist() == direct["text"].tolist()
+    api = Augmenter.load(trained_run).generate(n=5, config=config)
+    assert api["text"].tolist() == direct["text"].tolist()

@@ -12,7 +12,7 @@ import yaml
 from augment import Augmenter
 from augment.cli import main
 from augment.config import FinetuneConfig, GenerateConfig, InstructConfig
-from augment.errors import AugmentError, ConfigError
+from augment.errors import AugmentError
 from augment.files import hash_dir
 from augment.finetune import INSTRUCT_HASHED, finetune_run
 from augment.generate import LabelGenerator, generate_to_file, parts_dir
@@ -206,18 +206,18 @@ def test_rows_do_not_depend_on_the_batch_size(run_dir: Path) -> None:
     eight = aug.generate("pos", n=6, **{**SMALL, "batch_size": 8})
     assert one["text"].tolist() == eight["text"].tolist()
     assert json.loads(one["params"][0])["parser"].startswith("instruct-parse")
-    assert aug._generators["pos"].model is not None and set(aug.answers_dropped) == {"pos"}
+    assert aug._generators.generator("pos").model is not None and set(aug.answers_dropped) == {"pos"}
 
 
 def test_labels_share_one_loaded_model(run_dir: Path) -> None:
     aug = Augmenter.load(run_dir)
     frame = aug.generate(n=3, **SMALL)
     assert frame["label"].value_counts().to_dict() == {"neg": 3, "pos": 3}
-    assert aug._generators["pos"].model is aug._generators["neg"].model
+    assert aug._generators.generator("pos").model is aug._generators.generator("neg").model
 
 
 def test_refusals_are_counted_and_topped_up(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import augment.generate.sampler as sampler
+    import augment.generate.generators as sampler
 
     config = GenerateConfig(n=8, **SMALL)
     reference = Augmenter.load(run_dir).generate("neg", n=24, config=config)

@@ -8,7 +8,7 @@ from augment.config import GenerateConfig
 from augment.distributed import LocalComm
 from augment.errors import AugmentError
 from augment.generate.loop import auto_batch_size, collect_rows, decode_rows, owned
-from augment.generate.sampler import LabelGenerator
+from augment.generate import LabelGenerator
 from augment.rundir import RunDir
 from tests.threadcomm import in_threads
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from augment.config import GenerateConfig
-from augment.generate.sampler import (LabelGenerator, candidates, mix, mix_int, num_layers, pick, ring_cache,
+from augment.generate import LabelGenerator
+from augment.generate.sampler import (candidates, mix, mix_int, num_layers, pick, ring_cache,
                                       row_key, set_column, step, uniforms)
 from augment.models import load_model, load_tokenizer, placement
 

@@ -14,7 +14,7 @@ import pytest
 from augment.config import GenerateConfig
 from augment.errors import OutputExistsError
 from augment.filter import FilterConfig
-from augment.generate import RunWeights, dropped_path, generate_to_file, parts_dir
+from augment.generate import Generators, dropped_path, generate_to_file, parts_dir
 from augment.rundir import RunDir
 from tests.threadcomm import in_threads
 
@@ -29,13 +29,15 @@ class Interrupt(Exception):
 def _one_thread_in_torch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real ranks are processes; threads share transformers' loader state."""
     lock = threading.RLock()
-    load = RunWeights.generator
+    for name in ("generator", "tokenizer"):
+        monkeypatch.setattr(Generators, name, _locked(getattr(Generators, name), lock))
 
+
+def _locked(load, lock):
     def locked_load(self, *args, **kwargs):
         with lock:
             return load(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunWeights, "generator", locked_load)
+    return locked_load
 
 
 def sharded(run: Path, out: Path, world: int, **kwargs) -> list:
