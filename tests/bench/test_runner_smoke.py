@@ -82,3 +82,13 @@ def test_generation_counts_ids_when_the_vocabulary_outgrows_the_tokenizer(tmp_pa
     results = generation.main(["--smoke", "--models", "qwen2-tiny", "--no-ablation", "--out", str(tmp_path / "q.json")])
     assert {r.case for r in results} == {"augment", "generate/1 batch", "pipeline/row"}
     assert all(r.new_tokens == 8 for r in results), [(r.case, r.new_tokens) for r in results]
+
+
+def test_embedding_precision_smoke(tmp_path: Path) -> None:
+    from benchmarks import embedding_precision
+
+    result = embedding_precision.main(["--smoke", "--out", str(tmp_path / "e.json")])
+    rows = {r["case"]: r for r in json.loads((tmp_path / "e.json").read_text())["results"]}
+    assert set(rows) == {"fp32", "bf16 autocast", "bf16 weights"} and result["threads"] >= 1
+    assert rows["fp32"]["vs_fp32"] == 1.0 and rows["fp32"]["min_cosine_to_fp32"] == 1.0
+    assert all(0.95 < r["min_cosine_to_fp32"] <= 1.0 and r["texts_per_s"] > 0 for r in rows.values())

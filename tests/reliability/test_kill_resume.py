@@ -60,6 +60,19 @@ def _resume_and_compare(run: Path, reference: Path, args: list[str], resumed_exp
     assert entry.hash == RunDir(reference).read_manifest().models["pos"].hash
 
 
+def _kill_after_step(args: list[str], run: Path, step: int, child_log: Path) -> tuple[int, list[int]]:
+    """SIGKILL an ``augment finetune`` child once label 'pos' logged ``step``: (last logged step, complete
+    checkpoints), at least one checkpoint saved and the run not finished."""
+    log, checkpoints = run / ".work" / "pos" / "train_log.jsonl", run / ".work" / "pos" / "checkpoints"
+    child = Child(args, child_log)
+    reached = child.wait_for(lambda: any(s >= step for s in logged_steps(log)))
+    child.kill()
+    assert reached, child.output()
+    killed_at, complete = max(logged_steps(log)), complete_checkpoints(checkpoints)
+    assert complete and max(complete) < MAX_STEPS, (killed_at, complete)
+    return killed_at, complete
+
+
 @pytest.mark.slow
 def test_finetune_killed_between_checkpoints(fault_csv, tiny_model_dir, reference_run, tmp_path):
     """Killed after step 6 (checkpoint-4 saved, checkpoint-8 not yet): resumes from step 4.
@@ -71,13 +84,7 @@ def test_finetune_killed_between_checkpoints(fault_csv, tiny_model_dir, referenc
     """
     run = tmp_path / "run"
     args = finetune_args(fault_csv, tiny_model_dir, run)
-    log, checkpoints = run / ".work" / "pos" / "train_log.jsonl", run / ".work" / "pos" / "checkpoints"
-    child = Child(args, tmp_path / "child.log")
-    reached = child.wait_for(lambda: any(s >= 6 for s in logged_steps(log)))
-    child.kill()
-    assert reached, child.output()
-    killed_at, complete = max(logged_steps(log)), complete_checkpoints(checkpoints)
-    assert complete and max(complete) < MAX_STEPS, (killed_at, complete)
+    killed_at, complete = _kill_after_step(args, run, 6, tmp_path / "child.log")
     _resume_and_compare(run, reference_run, args, max(complete), killed_at)
 
 
@@ -188,13 +195,8 @@ def test_lora_finetune_killed_between_checkpoints(fault_csv, tiny_model_dir, tmp
     assert main([*finetune_args(fault_csv, tiny_model_dir, reference), "--adapter", "lora"]) == 0
     run = tmp_path / "run"
     args = [*finetune_args(fault_csv, tiny_model_dir, run), "--adapter", "lora"]
-    log, checkpoints = run / ".work" / "pos" / "train_log.jsonl", run / ".work" / "pos" / "checkpoints"
-    child = Child(args, tmp_path / "child.log")
-    reached = child.wait_for(lambda: any(s >= 6 for s in logged_steps(log)))
-    child.kill()
-    assert reached, child.output()
-    killed_at, complete = max(logged_steps(log)), complete_checkpoints(checkpoints)
-    assert complete and max(complete) < MAX_STEPS and not (run / "pos").exists()
+    killed_at, complete = _kill_after_step(args, run, 6, tmp_path / "child.log")
+    assert not (run / "pos").exists()
     assert main([*args, "--resume"]) == 0
     entry = RunDir(run).read_manifest().models["pos"]
     assert entry.status == "done" and entry.resumed_from_step == max(complete)
