@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from augment.errors import AugmentError
+from augment.errors import AugmentError, ConfigError
 
 PARSER_VERSION = "instruct-parse-1"   # goes into a row's params and a job's resume key
 TEMPLATE_ERROR = "has no chat template; instruct mode needs an instruct (chat) model, e.g. qwen2.5-coder-0.5b-instruct"
@@ -38,6 +38,14 @@ def check_chat_model(tokenizer: Any, name: str) -> None:
     """One line naming the model when it cannot be prompted through a chat template."""
     if not getattr(tokenizer, "chat_template", None):
         raise AugmentError(f"{name}: {TEMPLATE_ERROR}")
+
+
+def check_descriptions(descriptions: dict[str, str], labels: Sequence[str], where: str) -> None:
+    """A description for a label the data lacks is a typo that would leave the real label undescribed."""
+    unknown = sorted(set(descriptions) - set(labels))
+    if unknown:
+        raise ConfigError(f"{where}: no label '{unknown[0]}' in the data (labels: {', '.join(sorted(set(labels)))}); "
+                          "each description is keyed by a label")
 
 
 def example_subset(texts: Sequence[str], k: int, seed: int, label: str, index: int) -> list[str]:

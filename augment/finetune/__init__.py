@@ -163,9 +163,10 @@ def _instruct_run(frame: pd.DataFrame, run: RunDir, config: FinetuneConfig, data
                   resume: bool, overwrite: bool) -> Manifest:
     """Instruct mode trains nothing: the run records the base model (its directory and hash), the
     label's real rows (``train.jsonl``, the prompts' examples) and the prompt settings."""
-    from augment.instruct import check_chat_model, end_of_turn
+    from augment.instruct import check_chat_model, check_descriptions, end_of_turn
     from augment.models import load_tokenizer
 
+    check_descriptions(config.instruct.descriptions, frame[LABEL].unique().tolist(), "instruct.descriptions")
     base = _local_base(config)
     tokenizer = load_tokenizer(str(base))
     check_chat_model(tokenizer, config.model)

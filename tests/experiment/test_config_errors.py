@@ -56,6 +56,13 @@ CASES = [
      r"model directory \./no-such-model not found"),
     ("malformed llm judge", {"classifiers": ["llm-judge:m:x"]}, ConfigError,
      r"'classifiers\.0'.*expected llm-judge:MODEL or llm-judge:MODEL:K"),
+    ("label-name description of no label", {"augmenters": [{"type": "none"}, {
+        "type": "label-name", "descriptions": {"postive": "a happy text"}}]}, ConfigError,
+     r"augmenter 'label-name': descriptions: no label 'postive' in the data \(labels: neg, pos\)"),
+    ("instruct description of no label", {"augmenters": [{"type": "none"}, {
+        "type": "lm", "finetune": {"model": "tiny-gpt2", "mode": "instruct",
+                                   "instruct": {"descriptions": {"pos": "a happy text", "ngative": "an angry one"}}}}]},
+     ConfigError, r"augmenter 'lm': finetune\.instruct\.descriptions: no label 'ngative' in the data"),
     ("llm judge without its model", {"classifiers": ["tfidf-lr", "llm-judge:./no-such-llm:10"]}, ConfigError,
      r"classifier 'llm-judge:\./no-such-llm:10': model directory \./no-such-llm not found"),
 ]
@@ -101,3 +108,19 @@ def test_cli_reports_config_errors_as_exit_2(tmp_path: Path, data_csv: Path, cap
     assert main(["experiment", "run", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "unknown key 'colour'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where, model, change", [
+    ("augmenter 'lm'", "gemma-3-270m", {"augmenters": [{"type": "none"}, _lm("gemma-3-270m")]}),
+    ("classifier 'llm-judge:qwen2.5-coder-1.5b-instruct:5'", "qwen2.5-coder-1.5b-instruct",
+     {"classifiers": ["tfidf-lr", "llm-judge:qwen2.5-coder-1.5b-instruct:5"]}),
+])
+def test_a_model_not_fetched_yet_is_named_with_its_fetch_command(tmp_path: Path, data_csv: Path, monkeypatch,
+                                                                  where: str, model: str, change: dict):
+    """A grid never stops mid-run to download gigabytes: the command comes first, before anything is written."""
+    monkeypatch.setenv("AUGMENT_CACHE", str(tmp_path / "empty-cache"))
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=rf"{where}: model {model} is not fetched; run `augment fetch {model}` "
+                                          r"\(\d+\.\d GB download\) first"):
+        run_experiment(load_experiment(write_yaml(tmp_path / "exp.yaml", baseline_config(data_csv, **change))), out)
+    assert not out.exists()

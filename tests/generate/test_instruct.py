@@ -12,7 +12,7 @@ import yaml
 from augment import Augmenter
 from augment.cli import main
 from augment.config import FinetuneConfig, GenerateConfig, InstructConfig
-from augment.errors import AugmentError
+from augment.errors import AugmentError, ConfigError
 from augment.files import hash_dir
 from augment.finetune import INSTRUCT_HASHED, finetune_run
 from augment.generate import LabelGenerator, generate_to_file, parts_dir
@@ -64,6 +64,13 @@ def test_instruct_settings_come_with_their_mode_only() -> None:
         FinetuneConfig(instruct={"examples": 3})
     with pytest.raises(ValueError, match=r"\{examples\}"):
         InstructConfig(user="write a tweet about {topic}")
+
+
+def test_a_description_for_a_label_the_data_lacks_is_refused(chat_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"instruct\.descriptions: no label 'postive' in the data "
+                                          r"\(labels: neg, pos\)"):
+        instruct_run(chat_model, tmp_path / "run", descriptions={"postive": "a happy tweet"})
+    assert not (tmp_path / "run").exists()
 
 
 def test_run_records_the_base_and_the_rows_and_trains_nothing(run_dir: Path, chat_model: Path) -> None:
