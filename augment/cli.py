@@ -452,6 +452,9 @@ def run_command(
     fidelity_classifier: Annotated[Optional[str], typer.Option(
         help="The fidelity filter's (and the label-aware prompts') classifier: tfidf-lr, minilm-lr, setfit, "
              "llm-judge:MODEL[:K].")] = None,
+    fidelity_relabel: Annotated[Optional[float], typer.Option(
+        help="Relabel instead of drop: a candidate the fidelity classifier puts in another label with at least this "
+             "probability (above 0.5) joins that label.")] = None,
     check: Annotated[Optional[int], typer.Option(
         help="Hold out N rows per label; keep the synthetic rows only if they raise macro-F1 on them.")] = None,
     check_classifier: Annotated[Optional[str], typer.Option(
@@ -485,7 +488,8 @@ def run_command(
                                        check=check, check_classifier=check_classifier),
                            finetune=dict(model=model, mode=mode, precision=precision, adapter=adapter),
                            adapt=dict(precision=precision, adapter=adapter),
-                           filter=dict(fidelity=fidelity, fidelity_classifier=fidelity_classifier))
+                           filter=dict(fidelity=fidelity, fidelity_classifier=fidelity_classifier,
+                                       fidelity_relabel=fidelity_relabel))
     frame = load_dataset(data_cfg.path, data_cfg)
     texts = None
     if unlabelled is not None:

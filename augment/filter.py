@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
@@ -71,6 +71,11 @@ class FilterConfig(StageConfig):
     fidelity_classifier: ClassifierName = Field(
         "tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit, "
                                 "llm-judge:MODEL[:K] (an instruct LM, zero- or K-shot).")
+    fidelity_relabel: float | None = Field(
+        None, gt=0.5, le=1, description="Relabel instead of drop: a row the fidelity classifier puts in another "
+                                        "label with at least this probability joins that label before the fidelity "
+                                        "choice (None: off). Needs fidelity on.",
+        exclude_if=lambda v: v is None)   # unset, configs and results keep the keys they had
 
     @field_validator("fidelity_top_k")
     @classmethod
@@ -98,6 +103,9 @@ class FilterConfig(StageConfig):
                                               f"{self.fidelity_threshold:g}",
                     "top-k": f"the rows per label {self.fidelity_classifier} is surest of (top-k)",
                     "sample": f"a seeded random draw per label of the rows {self.fidelity_classifier} agrees with"}
+        if fidelity[self.fidelity] and self.fidelity_relabel is not None:
+            parts.append(f"relabel: rows {self.fidelity_classifier} puts in another label at p >= "
+                         f"{self.fidelity_relabel:g} move there")
         if fidelity[self.fidelity]:
             parts.append("fidelity: " + fidelity[self.fidelity])
         return "; ".join(parts) or "nothing"
@@ -106,6 +114,8 @@ class FilterConfig(StageConfig):
     def _consistent(self) -> "FilterConfig":
         if self.fidelity in COUNTED and self.fidelity_top_k is None:
             raise ValueError(f"fidelity '{self.fidelity}' needs fidelity_top_k")
+        if self.fidelity_relabel is not None and self.fidelity == "off":
+            raise ValueError("fidelity_relabel needs a fidelity mode (threshold, top-k or sample)")
         for low, high in (("min_words", "max_words"), ("min_chars", "max_chars")):
             lo, hi = getattr(self, low), getattr(self, high)
             if lo is not None and hi is not None and lo > hi:
@@ -263,11 +273,13 @@ class FilterStep(BaseModel):
     dropped: int
     kept: int
     dropped_by_label: dict[str, int] = {}
+    moved: dict[str, int] = Field(default_factory=dict, exclude_if=lambda v: not v)   # relabel: "a -> b": rows
 
     @classmethod
-    def of(cls, name: str, rows_in: int, dropped: int, dropped_by_label: dict[str, int]) -> FilterStep:
+    def of(cls, name: str, rows_in: int, dropped: int, dropped_by_label: dict[str, int],
+           moved: dict[str, int] | None = None) -> FilterStep:
         return cls(filter=name, rows_in=rows_in, dropped=dropped, kept=rows_in - dropped,
-                   dropped_by_label=dropped_by_label)
+                   dropped_by_label=dropped_by_label, moved=moved or {})
 
 
 class FilterReport(BaseModel):
@@ -284,7 +296,8 @@ class FilterReport(BaseModel):
     def to_markdown(self) -> str:
         lines = ["| filter | rows in | dropped | kept | dropped by label |", "|---|---:|---:|---:|---|"]
         for s in self.steps:
-            by_label = ", ".join(f"{k}: {v}" for k, v in sorted(s.dropped_by_label.items())) or "-"
+            by_label = ", ".join([*(f"{k}: {v}" for k, v in sorted(s.dropped_by_label.items())),
+                                  *(f"moved {k}: {v}" for k, v in sorted(s.moved.items()))]) or "-"
             lines.append(f"| {s.filter} | {s.rows_in} | {s.dropped} | {s.kept} | {by_label} |")
         lines.append(f"| **total** | {self.rows_in} | {self.rows_in - self.rows_kept} | {self.rows_kept} | |")
         return "\n".join(lines)
@@ -306,6 +319,7 @@ class _Context:
     config: FilterConfig
     seed: int
     classifier: Any
+    fitted: dict[str, Any] = field(default_factory=dict)   # the fidelity classifier, once fitted
 
 
 Stage = Callable[[pd.DataFrame, _Context], np.ndarray]
@@ -325,6 +339,13 @@ def filter_synthetic(synthetic: pd.DataFrame, train: pd.DataFrame, config: Filte
     ctx = _Context(train, config, seed, classifier)
     frame, steps, dropped = synthetic, [], []
     for name, stage in _stages(config):
+        if name == "relabel":
+            labels = _relabelled(frame, ctx)
+            moved = _moves(frame[LABEL].astype(str).to_numpy(), labels)
+            steps.append(FilterStep.of(name, len(frame), 0, {}, moved))
+            log.info("filter %s: %d in, %d moved to another label", name, len(frame), sum(moved.values()))
+            frame = frame.assign(**{LABEL: labels})
+            continue
         keep = np.asarray(stage(frame, ctx), dtype=bool)
         gone = frame[~keep].assign(filter=name)
         steps.append(FilterStep.of(name, len(frame), len(gone), label_counts(gone)))
@@ -348,6 +369,8 @@ def _stages(config: FilterConfig) -> list[tuple[str, Stage]]:
         stages.append(("near-dup", _near_dup_stage))
     if config.train_copy_threshold is not None:
         stages.append(("train-copy", _train_copy_stage))
+    if config.fidelity != "off" and config.fidelity_relabel is not None:
+        stages.append(("relabel", _relabelled))
     if config.fidelity != "off":
         stages.append(("label-fidelity", _fidelity_stage))
     return stages
@@ -396,15 +419,38 @@ def _fidelity_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
     return _top_k_per_label(frame[LABEL].to_numpy(), scores, ctx.config.fidelity_top_k)
 
 
+def _relabelled(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
+    """Each row's label, or the one the classifier puts it in with ``fidelity_relabel`` confidence."""
+    labels = frame[LABEL].astype(str).to_numpy(dtype=object)
+    if frame.empty:
+        return labels
+    classifier = _fidelity_classifier(ctx)
+    proba = np.asarray(classifier.predict_proba(frame[TEXT].tolist()))
+    best = np.argmax(proba, axis=1)
+    sure = proba[np.arange(len(frame)), best] >= ctx.config.fidelity_relabel
+    classes = np.asarray([str(c) for c in classifier.classes_], dtype=object)
+    return np.where(sure, classes[best], labels)
+
+
+def _moves(before: np.ndarray, after: np.ndarray) -> dict[str, int]:
+    changed = before != after
+    pairs = pd.Series([f"{a} -> {b}" for a, b in zip(before[changed], after[changed])], dtype=object)
+    return {str(k): int(v) for k, v in pairs.value_counts().sort_index().items()}
+
+
 def _fidelity_classifier(ctx: _Context) -> Any:
+    """Fitted once per filter run (relabel and fidelity share it)."""
     from classifiers.factory import fitted_classifier, is_fitted
 
+    if "fidelity" in ctx.fitted:
+        return ctx.fitted["fidelity"]
     chosen = ctx.classifier if ctx.classifier is not None else ctx.config.fidelity_classifier
     if isinstance(chosen, str) or not is_fitted(chosen):
         labels = sorted(ctx.train[LABEL].unique())
         if len(labels) < 2:
             raise DataError(f"training rows: label fidelity needs at least 2 labels, got {labels}")
-    return fitted_classifier(chosen, ctx.train[TEXT].tolist(), ctx.train[LABEL].tolist(), ctx.seed)
+    ctx.fitted["fidelity"] = fitted_classifier(chosen, ctx.train[TEXT].tolist(), ctx.train[LABEL].tolist(), ctx.seed)
+    return ctx.fitted["fidelity"]
 
 
 def label_scores(classifier: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -173,6 +173,9 @@ def test_yaml_sections_override_single_keys_of_the_recipe():
     assert drawn.filter.fidelity == "sample" and drawn.filter.fidelity_classifier == "minilm-lr"
     with pytest.raises(ConfigError, match="filter: .*'fidelity'.*'top-k'"):
         recipe_config({}, lambda s: s, filter={"fidelity": "surest"})
+    moved = recipe_config({}, lambda s: s, filter={"fidelity_relabel": 0.9, "fidelity": None})
+    assert moved.filter.fidelity == "top-k" and moved.filter.fidelity_relabel == 0.9
+    assert "fidelity_relabel" not in recipe_config({}, lambda s: s).model_dump()["filter"]   # work keys unchanged
 
 
 def test_top_k_per_label_keeps_each_labels_own_count():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from augment.errors import ConfigError, DataError
 from augment.config import build
@@ -168,3 +169,41 @@ def test_bad_inputs_and_configs_are_one_line_errors():
         build(FilterConfig, "filter", fidelity_classifier="bert")
     with pytest.raises(ConfigError, match="min_words"):
         build(FilterConfig, "filter", min_words=5, max_words=2)
+
+
+class _Known(ClassifierMixin, BaseEstimator):
+    """A fitted classifier whose probabilities are given per text."""
+
+    def __init__(self, pos_proba: dict[str, float] | None = None):
+        self.pos_proba = pos_proba
+        self.classes_ = np.array(["neg", "pos"])
+
+    def fit(self, X, y):   # an estimator, already fitted: the filter never calls this
+        raise AssertionError("refitted")
+
+    def predict_proba(self, texts):
+        pos = np.array([self.pos_proba[t] for t in texts])
+        return np.stack([1 - pos, pos], axis=1)
+
+
+def test_relabel_moves_confident_rows_to_their_label_before_the_fidelity_choice():
+    syn = frame(("a", "pos"), ("b", "pos"), ("c", "pos"), ("d", "neg"), ("e", "neg"))
+    clf = _Known({"a": 0.9, "b": 0.05, "c": 0.4, "d": 0.15, "e": 0.85})
+    result = filter_synthetic(syn, TRAIN, only(fidelity="threshold", fidelity_relabel=0.8), seed=0, classifier=clf)
+    assert result.kept[["text", "label"]].values.tolist() == [["a", "pos"], ["b", "neg"], ["d", "neg"], ["e", "pos"]]
+    assert result.dropped["text"].tolist() == ["c"]          # 0.6 for neg: not sure enough to move, so dropped
+    relabel, fidelity = result.report.steps
+    assert (relabel.filter, relabel.dropped, relabel.moved) == ("relabel", 0, {"neg -> pos": 1, "pos -> neg": 1})
+    assert fidelity.dropped_by_label == {"pos": 1}
+    assert "moved pos -> neg: 1" in result.report.to_markdown()
+    assert "relabel: rows tfidf-lr puts in another label at p >= 0.8" in result.report.config.describe()
+    assert syn["label"].tolist() == ["pos", "pos", "pos", "neg", "neg"]   # the input is not modified
+    plain = filter_synthetic(syn, TRAIN, only(fidelity="threshold"), seed=0, classifier=clf)
+    assert plain.kept["text"].tolist() == ["a", "d"] and "fidelity_relabel" not in plain.report.config.model_dump()
+
+
+def test_relabel_needs_a_fidelity_mode_and_a_majority():
+    with pytest.raises(ConfigError, match="fidelity_relabel needs a fidelity mode"):
+        build(FilterConfig, "filter", fidelity_relabel=0.9)
+    with pytest.raises(ConfigError, match="fidelity_relabel"):
+        build(FilterConfig, "filter", fidelity="threshold", fidelity_relabel=0.5)
