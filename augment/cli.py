@@ -448,7 +448,8 @@ def run_command(
              "generation.")] = None,
     fidelity: Annotated[Optional[str], typer.Option(
         help="Which rows the fidelity classifier keeps: top-k (each label's surest), sample (a seeded draw of those "
-             "it agrees with), threshold, off.")] = None,
+             "it agrees with), boundary (those it is sure of and tfidf-lr, or filter.fidelity_student, is not), "
+             "threshold, off.")] = None,
     fidelity_classifier: Annotated[Optional[str], typer.Option(
         help="The fidelity filter's (and the label-aware prompts') classifier: tfidf-lr, minilm-lr, setfit, "
              "llm-judge:MODEL[:K].")] = None,

@@ -45,7 +45,7 @@ LSH_RECALL = 0.999            # banding is chosen so a pair at the threshold is 
 MINHASH_CHUNK_ROWS = 1000     # bounds the (shingles x NUM_PERM) scratch array
 OVERLAP_CELLS = 4_000_000     # bounds the dense-ish candidate x reference product per chunk
 SCORE = "score"
-COUNTED = ("top-k", "sample")  # fidelity modes that keep fidelity_top_k rows per label
+COUNTED = ("top-k", "sample", "boundary")  # fidelity modes that keep fidelity_top_k rows per label
 
 
 class FilterConfig(StageConfig):
@@ -60,10 +60,11 @@ class FilterConfig(StageConfig):
     train_copy_threshold: float | None = Field(
         0.8, gt=0, le=1, description="Drop a row when >= this share of its word n-grams is in one training row.")
     copy_ngram: int = Field(3, ge=1, description="Word n-gram size for copies (shorter rows use their length).")
-    fidelity: Literal["off", "threshold", "top-k", "sample"] = Field(
+    fidelity: Literal["off", "threshold", "top-k", "sample", "boundary"] = Field(
         "off", description="Label fidelity: keep rows the classifier agrees with (threshold), the k per label it is "
-                           "surest of (top-k, LAMBADA), or k per label drawn at random from those it agrees with "
-                           "(sample: drops mislabelled rows without keeping only the easiest).")
+                           "surest of (top-k, LAMBADA), k per label drawn at random from those it agrees with "
+                           "(sample: drops mislabelled rows without keeping only the easiest), or the k per label it "
+                           "is sure of and fidelity_student is not (boundary: rows near the student's boundary).")
     fidelity_threshold: float = Field(0.5, ge=0, le=1, description="threshold: min probability of the row's label.")
     fidelity_top_k: int | dict[str, int] | None = Field(
         None, description="top-k and sample: rows kept per label, or a count for each label (an experiment cell "
@@ -71,6 +72,11 @@ class FilterConfig(StageConfig):
     fidelity_classifier: ClassifierName = Field(
         "tfidf-lr", description="Classifier trained on the real rows: tfidf-lr, minilm-lr, setfit, "
                                 "llm-judge:MODEL[:K] (an instruct LM, zero- or K-shot).")
+    fidelity_student: ClassifierName | None = Field(
+        None, description="boundary: the classifier the rows are for, trained on the same real rows (default "
+                          "tfidf-lr); rows are ranked by the fidelity classifier's probability of their label less "
+                          "the student's, among rows the fidelity classifier agrees with.",
+        exclude_if=lambda v: v is None)
     fidelity_relabel: float | None = Field(
         None, gt=0.5, le=1, description="Relabel instead of drop: a row the fidelity classifier puts in another "
                                         "label with at least this probability joins that label before the fidelity "
@@ -84,6 +90,10 @@ class FilterConfig(StageConfig):
         if any(k <= 0 for k in counts):
             raise ValueError("must be a positive count (or a positive count per label)")
         return value
+
+    @property
+    def student(self) -> str:
+        return self.fidelity_student or "tfidf-lr"
 
     def keeping(self, k: int | dict[str, int]) -> "FilterConfig":
         """This filter with ``k`` rows kept per label, where its fidelity mode keeps a count (top-k, sample)."""
@@ -102,7 +112,9 @@ class FilterConfig(StageConfig):
         fidelity = {"off": None, "threshold": f"rows {self.fidelity_classifier} agrees with at p >= "
                                               f"{self.fidelity_threshold:g}",
                     "top-k": f"the rows per label {self.fidelity_classifier} is surest of (top-k)",
-                    "sample": f"a seeded random draw per label of the rows {self.fidelity_classifier} agrees with"}
+                    "sample": f"a seeded random draw per label of the rows {self.fidelity_classifier} agrees with",
+                    "boundary": f"the rows per label {self.fidelity_classifier} is sure of and "
+                                f"{self.student} is not (boundary)"}
         if fidelity[self.fidelity] and self.fidelity_relabel is not None:
             parts.append(f"relabel: rows {self.fidelity_classifier} puts in another label at p >= "
                          f"{self.fidelity_relabel:g} move there")
@@ -114,6 +126,8 @@ class FilterConfig(StageConfig):
     def _consistent(self) -> "FilterConfig":
         if self.fidelity in COUNTED and self.fidelity_top_k is None:
             raise ValueError(f"fidelity '{self.fidelity}' needs fidelity_top_k")
+        if self.fidelity_student is not None and self.fidelity != "boundary":
+            raise ValueError("fidelity_student applies to fidelity 'boundary' only")
         if self.fidelity_relabel is not None and self.fidelity == "off":
             raise ValueError("fidelity_relabel needs a fidelity mode (threshold, top-k or sample)")
         for low, high in (("min_words", "max_words"), ("min_chars", "max_chars")):
@@ -410,6 +424,10 @@ def _fidelity_stage(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
     scores, agrees = label_scores(_fidelity_classifier(ctx), frame)
     if ctx.config.fidelity == "threshold":
         return agrees & (scores >= ctx.config.fidelity_threshold)
+    if ctx.config.fidelity == "boundary":
+        student, _ = label_scores(_student(ctx), frame)
+        return agrees & _top_k_per_label(frame[LABEL].to_numpy(), np.where(agrees, scores - student, -np.inf),
+                                         ctx.config.fidelity_top_k)
     if ctx.config.fidelity == "sample":
         order = np.random.default_rng(ctx.seed).permutation(len(frame))
         ranks = np.empty(len(frame))
@@ -451,6 +469,12 @@ def _fidelity_classifier(ctx: _Context) -> Any:
             raise DataError(f"training rows: label fidelity needs at least 2 labels, got {labels}")
     ctx.fitted["fidelity"] = fitted_classifier(chosen, ctx.train[TEXT].tolist(), ctx.train[LABEL].tolist(), ctx.seed)
     return ctx.fitted["fidelity"]
+
+
+def _student(ctx: _Context) -> Any:
+    from classifiers.factory import fitted_classifier
+
+    return fitted_classifier(ctx.config.student, ctx.train[TEXT].tolist(), ctx.train[LABEL].tolist(), ctx.seed)
 
 
 def label_scores(classifier: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -207,3 +207,29 @@ def test_relabel_needs_a_fidelity_mode_and_a_majority():
         build(FilterConfig, "filter", fidelity_relabel=0.9)
     with pytest.raises(ConfigError, match="fidelity_relabel"):
         build(FilterConfig, "filter", fidelity="threshold", fidelity_relabel=0.5)
+
+
+def test_boundary_keeps_rows_the_teacher_is_sure_of_and_the_student_is_not(monkeypatch):
+    import augment.filter
+
+    syn = frame(("a", "pos"), ("b", "pos"), ("c", "pos"), ("d", "neg"), ("e", "neg"), ("f", "pos"))
+    teacher = _Known({"a": 0.9, "b": 0.8, "c": 0.95, "d": 0.1, "e": 0.2, "f": 0.3})
+    student = _Known({"a": 0.85, "b": 0.3, "c": 0.9, "d": 0.6, "e": 0.1, "f": 0.0})
+    monkeypatch.setattr(augment.filter, "_student", lambda ctx: student)
+    config = only(fidelity="boundary", fidelity_top_k=1, fidelity_student="minilm-lr")
+    kept = filter_synthetic(syn, TRAIN, config, seed=0, classifier=teacher).kept
+    assert kept["text"].tolist() == ["b", "d"]     # largest teacher - student margin; f: the teacher disagrees
+    surest = filter_synthetic(syn, TRAIN, only(fidelity="top-k", fidelity_top_k=1), seed=0, classifier=teacher).kept
+    assert surest["text"].tolist() == ["c", "d"]
+    assert "the rows per label tfidf-lr is sure of and minilm-lr is not" in config.describe()
+    with pytest.raises(ConfigError, match="fidelity 'boundary' needs fidelity_top_k"):
+        build(FilterConfig, "filter", fidelity="boundary")
+    with pytest.raises(ConfigError, match="fidelity_student applies to fidelity 'boundary' only"):
+        build(FilterConfig, "filter", fidelity="top-k", fidelity_top_k=2, fidelity_student="tfidf-lr")
+
+
+def test_boundary_student_is_trained_on_the_real_rows():
+    syn = frame(("lovely sunny beach day", "pos"), ("happy staff at a lovely cafe", "pos"),
+                ("dirty noisy room", "neg"), ("rude staff and cold soup", "neg"))
+    result = filter_synthetic(syn, TRAIN, only(fidelity="boundary", fidelity_top_k=1), seed=0)
+    assert result.kept.groupby("label").size().to_dict() == {"neg": 1, "pos": 1}
