@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr", "setfit")
+WEIGHTED_CLASSIFIERS = ("tfidf-lr", "minilm-lr")   # fit(texts, labels, sample_weight=...)
 JUDGE_PREFIX = "llm-judge:"
 NAME_FORMS = (f"{', '.join(CLASSIFIER_NAMES)}, {JUDGE_PREFIX}MODEL (zero-shot) or {JUDGE_PREFIX}MODEL:K "
               "(K example rows per label in the prompt); MODEL is a short name, an HF id or a local path")

@@ -139,10 +139,10 @@ class EmbeddingLogReg(ClassifierMixin, BaseEstimator):
         return encoder.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
                               normalize_embeddings=True, show_progress_bar=False)
 
-    def fit(self, X: Any, y: Any) -> "EmbeddingLogReg":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "EmbeddingLogReg":
         model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
                                    random_state=self.random_state)
-        self.model_ = model.fit(self.embed(X), np.asarray(y))
+        self.model_ = model.fit(self.embed(X), np.asarray(y), sample_weight=sample_weight)
         self.classes_ = self.model_.classes_
         return self
 

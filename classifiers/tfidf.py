@@ -37,7 +37,7 @@ class TfidfLogReg(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> "TfidfLogReg":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "TfidfLogReg":
         features = make_union(
             TfidfVectorizer(analyzer="word", ngram_range=tuple(self.word_ngrams), min_df=self.min_df,
                             sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"),
@@ -46,7 +46,8 @@ class TfidfLogReg(ClassifierMixin, BaseEstimator):
         )
         model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
                                    random_state=self.random_state)
-        self.pipeline_ = Pipeline([("features", features), ("model", model)]).fit(as_texts(X), np.asarray(y))
+        self.pipeline_ = Pipeline([("features", features), ("model", model)]).fit(
+            as_texts(X), np.asarray(y), model__sample_weight=sample_weight)
         self.classes_ = self.pipeline_.classes_
         return self
 

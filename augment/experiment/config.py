@@ -19,7 +19,7 @@ from augment.config import DataConfig, FinetuneConfig, GenerateConfig, StageConf
 from augment.errors import ConfigError
 from augment.filter import FilterConfig
 from augment.finetune.adapt import AdaptConfig
-from classifiers.base import ClassifierName
+from classifiers.base import WEIGHTED_CLASSIFIERS, ClassifierName
 
 
 class TestSplit(StageConfig):
@@ -85,12 +85,21 @@ class NoAugmentation(StageConfig):
     name: str = "none"
 
 
-class OversampleSpec(StageConfig):
+class SyntheticRows(StageConfig):
+    """An augmenter whose rows join the real ones in training."""
+
+    weight: float = Field(1.0, gt=0, le=1, description=(
+        "Sample weight of each of its rows where a real row weighs 1 (soft rows: a classifier leans on them less); "
+        "only for classifiers that take sample weights (tfidf-lr, minilm-lr)."),
+        exclude_if=lambda v: v == 1.0)   # unset, configs and cell keys stay as they were
+
+
+class OversampleSpec(SyntheticRows):
     type: Literal["oversample"]
     name: str = "oversample"
 
 
-class EDASpec(StageConfig):
+class EDASpec(SyntheticRows):
     type: Literal["eda"]
     name: str = "eda"
     alpha: float = Field(0.1, gt=0, le=1, description="Share of words changed per row.")
@@ -107,7 +116,7 @@ class EDASpec(StageConfig):
         return "off"
 
 
-class LabelNameSpec(StageConfig):
+class LabelNameSpec(SyntheticRows):
     """Rows made of each label's name ("This text is negative."): what the label alone teaches."""
 
     type: Literal["label-name"]
@@ -127,14 +136,14 @@ class LabelNameSpec(StageConfig):
         return value
 
 
-class OracleSpec(StageConfig):
+class OracleSpec(SyntheticRows):
     """The ceiling: real labelled rows in exactly the counts the synthetic rows would add."""
 
     type: Literal["oracle"]
     name: str = "oracle"
 
 
-class PseudoLabelSpec(StageConfig):
+class PseudoLabelSpec(SyntheticRows):
     """What the unlabelled pool texts give without generation: labelled by a classifier trained
     on the cell's sample, the ``k`` rows per label it is surest of."""
 
@@ -147,7 +156,7 @@ class PseudoLabelSpec(StageConfig):
         "minutes per seed on 20k texts; the pool-by-label prompts score a 4000-text sample)."))
 
 
-class LMSpec(StageConfig):
+class LMSpec(SyntheticRows):
     type: Literal["lm"]
     name: str = "lm"
     finetune: FinetuneConfig
@@ -258,6 +267,12 @@ class ExperimentConfig(StageConfig):
         if own and True not in self.filters:
             raise ValueError(f"augmenter '{next(iter(own))}' sets its own filter, but filters is {self.filters}: "
                              "add true")
+        weighted = [a for a in self.augmenters if getattr(a, "weight", 1.0) != 1.0]
+        unweighted = [c for c in self.classifiers if c not in WEIGHTED_CLASSIFIERS]
+        if weighted and unweighted:
+            raise ValueError(f"augmenter '{weighted[0].name}' weighs its rows {weighted[0].weight:g}, but classifier "
+                             f"'{unweighted[0]}' takes no sample weights (those that do: "
+                             f"{', '.join(WEIGHTED_CLASSIFIERS)})")
         honest = self.honest_validation()
         if honest and honest >= min(self.examples_per_class):
             raise ValueError(f"validation.honest_per_class {honest} takes the whole labelled budget: it must be "

@@ -243,7 +243,9 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> CellResu
     made = time.perf_counter()
     train = pd.concat([work.train[[TEXT, LABEL]], synthetic], ignore_index=True)
     classifier = make_classifier(cell.classifier, cell.seed, embedding_cache=work.data.embeddings)
-    classifier.fit(train[TEXT].tolist(), train[LABEL].tolist())
+    weight = getattr(cell.augmenter, "weight", 1.0)
+    weights = {} if weight == 1.0 else {"sample_weight": [1.0] * len(work.train) + [weight] * len(synthetic)}
+    classifier.fit(train[TEXT].tolist(), train[LABEL].tolist(), **weights)
     scores = evaluate(classifier, work.data.test[TEXT].tolist(), work.data.test[LABEL].tolist())
     val = work.validation
     extra_scores = {} if val is None else {

@@ -63,6 +63,12 @@ CASES = [
         "type": "lm", "finetune": {"model": "tiny-gpt2", "mode": "instruct",
                                    "instruct": {"descriptions": {"pos": "a happy text", "ngative": "an angry one"}}}}]},
      ConfigError, r"augmenter 'lm': finetune\.instruct\.descriptions: no label 'ngative' in the data"),
+    ("weighted rows for a classifier without sample weights", {
+        "augmenters": [{"type": "none"}, {"type": "eda", "weight": 0.5}], "classifiers": ["tfidf-lr", "setfit"]},
+     ConfigError, r"augmenter 'eda' weighs its rows 0\.5, but classifier 'setfit' takes no sample weights "
+                  r"\(those that do: tfidf-lr, minilm-lr\)"),
+    ("zero weight", {"augmenters": [{"type": "none"}, {"type": "eda", "weight": 0}]}, ConfigError,
+     r"'augmenters\.1\.eda\.weight'.*greater than 0"),
     ("llm judge without its model", {"classifiers": ["tfidf-lr", "llm-judge:./no-such-llm:10"]}, ConfigError,
      r"classifier 'llm-judge:\./no-such-llm:10': model directory \./no-such-llm not found"),
 ]

@@ -55,6 +55,23 @@ def test_label_name_cells_add_the_label_in_words(tmp_path: Path, data_csv: Path)
     assert "label-name" in write_report(config, out)[0].read_text()
 
 
+def test_weighted_rows_reach_the_classifier_with_their_weight(tmp_path: Path, data_csv: Path, monkeypatch):
+    from classifiers.tfidf import TfidfLogReg
+
+    seen = []
+    fit = TfidfLogReg.fit
+    monkeypatch.setattr(TfidfLogReg, "fit", lambda self, X, y, sample_weight=None: seen.append(sample_weight)
+                        or fit(self, X, y, sample_weight))
+    specs = [{"type": "none"}, {"type": "label-name", "name": "soft", "weight": 0.25}, {"type": "label-name"}]
+    config = load_experiment(write_yaml(tmp_path / "w.yaml", baseline_config(
+        data_csv, augmenters=specs, examples_per_class=[5], ratios=[1], seeds=[0], classifiers=["tfidf-lr"])))
+    run_experiment(config, tmp_path / "out")
+    rows = {r.augmenter: r for r in ResultsLog(tmp_path / "out" / "results.jsonl").read()}
+    weighted = [w for w in seen if w is not None]
+    assert len(weighted) == 1 and weighted[0] == [1.0] * 10 + [0.25] * 10   # 5 real + 5 synthetic rows per label
+    assert rows["soft"].config["augmenter"]["weight"] == 0.25 and "weight" not in rows["label-name"].config["augmenter"]
+
+
 def test_grid_runs_seeds_outermost_across_datasets(tmp_path: Path, data_csv: Path):
     config = load_experiment(write_yaml(tmp_path / "d.yaml", {
         **{k: v for k, v in baseline_config(data_csv).items() if k != "data"},

@@ -233,3 +233,13 @@ def test_boundary_student_is_trained_on_the_real_rows():
                 ("dirty noisy room", "neg"), ("rude staff and cold soup", "neg"))
     result = filter_synthetic(syn, TRAIN, only(fidelity="boundary", fidelity_top_k=1), seed=0)
     assert result.kept.groupby("label").size().to_dict() == {"neg": 1, "pos": 1}
+
+
+@pytest.mark.parametrize("name", ["tfidf-lr", "minilm-lr"])
+def test_weighted_classifiers_lean_less_on_light_rows(name):
+    wrong = frame(*(("what a wonderful sunny day at the beach", "neg"),) * 6)
+    rows = pd.concat([TRAIN, wrong], ignore_index=True)
+    fitted = {w: make_classifier(name, 0).fit(rows["text"], rows["label"], sample_weight=[1.0] * 6 + [w] * 6)
+              for w in (1.0, 1e-6)}
+    probe = ["what a wonderful sunny day at the beach"]
+    assert fitted[1.0].predict(probe)[0] == "neg" and fitted[1e-6].predict(probe)[0] == "pos"
