@@ -14,8 +14,10 @@ from pydantic import AfterValidator
 CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr", "setfit")
 WEIGHTED_CLASSIFIERS = ("tfidf-lr", "minilm-lr")   # fit(texts, labels, sample_weight=...)
 JUDGE_PREFIX = "llm-judge:"
+ENSEMBLE_PREFIX = "ensemble:"
 NAME_FORMS = (f"{', '.join(CLASSIFIER_NAMES)}, {JUDGE_PREFIX}MODEL (zero-shot) or {JUDGE_PREFIX}MODEL:K "
-              "(K example rows per label in the prompt); MODEL is a short name, an HF id or a local path")
+              "(K example rows per label in the prompt; MODEL is a short name, an HF id or a local path), "
+              f"or {ENSEMBLE_PREFIX}A+B[+...] (the mean probability of those classifiers)")
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,27 @@ def judge_name(name: str) -> JudgeName | None:
     return JudgeName(model, shots)
 
 
+def ensemble_members(name: str) -> list[str] | None:
+    """The classifiers an ``ensemble:A+B`` name averages; None for a name that is not an ensemble."""
+    if not name.startswith(ENSEMBLE_PREFIX):
+        return None
+    members = name[len(ENSEMBLE_PREFIX):].split("+")
+    if len(members) < 2 or any(m.startswith(ENSEMBLE_PREFIX) for m in members):
+        raise ValueError(f"classifier '{name}': expected {ENSEMBLE_PREFIX}A+B[+...] with at least two classifiers, "
+                         "none of them an ensemble")
+    for member in members:
+        known_classifier(member)
+    return members
+
+
+def member_names(names: set[str]) -> set[str]:
+    """Every classifier the names run, an ensemble's members included: what has to be installed or fetched."""
+    return {m for name in names for m in (ensemble_members(name) or [name])}
+
+
 def known_classifier(name: str) -> str:
     """The name, or a ValueError pydantic turns into a one-line error."""
-    if name not in CLASSIFIER_NAMES and judge_name(name) is None:
+    if name not in CLASSIFIER_NAMES and judge_name(name) is None and ensemble_members(name) is None:
         raise ValueError(f"unknown classifier '{name}'; expected {NAME_FORMS}")
     return name
 

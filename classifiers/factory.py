@@ -9,8 +9,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from augment.errors import ConfigError
-from classifiers.base import NAME_FORMS, judge_name
+from classifiers.base import NAME_FORMS, ensemble_members, judge_name
 from classifiers.embedding import EmbeddingCache, EmbeddingLogReg
+from classifiers.ensemble import Ensemble
 from classifiers.judge import LLMJudge
 from classifiers.setfit import SetFitClassifier
 from classifiers.tfidf import TfidfLogReg
@@ -23,14 +24,17 @@ def make_classifier(name: str, seed: int, class_weight: str | None = None,
     ``embedding_cache`` goes to the classifiers whose embeddings are frozen
     (minilm-lr); setfit fine-tunes its encoder in every fit, so nothing of it can
     be reused, and tfidf-lr has no encoder. ``llm-judge:MODEL[:K]`` is an instruct LM
-    (``classifiers.judge``) whose scores are cached on disk instead.
+    (``classifiers.judge``) whose scores are cached on disk instead; ``ensemble:A+B`` averages members.
     """
     try:
         judge = judge_name(name)
+        ensemble_members(name)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if judge is not None:
         return LLMJudge(model=judge.model, shots=judge.shots, random_state=seed, class_weight=class_weight)
+    if (members := ensemble_members(name)) is not None:
+        return Ensemble(tuple(members), random_state=seed, class_weight=class_weight, embedding_cache=embedding_cache)
     builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg,
                                                "setfit": SetFitClassifier}
     if name not in builders:

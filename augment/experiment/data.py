@@ -194,6 +194,7 @@ def _check_wordnet(config: ExperimentConfig) -> None:
 
 def _check_models(config: ExperimentConfig) -> None:
     from augment.models import SHORT_NAMES, check_model_dir, unfetched
+    from classifiers.base import member_names
 
     _check_wordnet(config)
     for spec in config.augmenters:
@@ -221,6 +222,7 @@ def _check_models(config: ExperimentConfig) -> None:
         if spec.type == "lm" and ((True in config.filters and filter_.fidelity != "off")
                                   or spec.prompts == "pool-by-label"):
             names.add(filter_.fidelity_classifier)
+    names = member_names(names)
     if names & {"minilm-lr", "setfit"}:
         from classifiers import minilm_path
 

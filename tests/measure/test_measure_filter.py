@@ -243,3 +243,25 @@ def test_weighted_classifiers_lean_less_on_light_rows(name):
               for w in (1.0, 1e-6)}
     probe = ["what a wonderful sunny day at the beach"]
     assert fitted[1.0].predict(probe)[0] == "neg" and fitted[1e-6].predict(probe)[0] == "pos"
+
+
+def test_an_ensemble_averages_its_members_probabilities():
+    ensemble = make_classifier("ensemble:tfidf-lr+minilm-lr", 0).fit(TRAIN["text"], TRAIN["label"])
+    members = [make_classifier(n, 0).fit(TRAIN["text"], TRAIN["label"]) for n in ("tfidf-lr", "minilm-lr")]
+    probe = ["a lovely day", "rude and dirty", "soup"]
+    np.testing.assert_allclose(ensemble.predict_proba(probe),
+                               (members[0].predict_proba(probe) + members[1].predict_proba(probe)) / 2, atol=1e-9)
+    assert ensemble.predict(probe).tolist()[:2] == ["pos", "neg"]
+    kept = filter_synthetic(frame(("lovely sunny beach day", "pos"), ("rude staff and cold soup", "pos")), TRAIN,
+                            only(fidelity="threshold", fidelity_classifier="ensemble:tfidf-lr+minilm-lr"), seed=0).kept
+    assert kept["text"].tolist() == ["lovely sunny beach day"]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("ensemble:tfidf-lr", "at least two classifiers"),
+    ("ensemble:tfidf-lr+ensemble:a+b", "none of them an ensemble"),
+    ("ensemble:tfidf-lr+bert", "unknown classifier 'bert'"),
+])
+def test_bad_ensemble_names_are_one_line_errors(name, message):
+    with pytest.raises(ConfigError, match=message):
+        build(FilterConfig, "filter", fidelity_classifier=name)
