@@ -154,6 +154,10 @@ class PseudoLabelSpec(SyntheticRows):
     candidates: int | None = Field(None, gt=0, description=(
         "Label a seeded sample of this many pool texts instead of all of them (an embedding labeller takes "
         "minutes per seed on 20k texts; the pool-by-label prompts score a 4000-text sample)."))
+    rounds: int = Field(1, ge=1, le=2, description=(
+        "Self-training rounds: 2 retrains the labeller on the real rows plus, per label, as many of its surest "
+        "round-1 pseudo-labels as the sample has real rows, then labels the texts again."),
+        exclude_if=lambda v: v == 1)
 
 
 class LMSpec(SyntheticRows):

@@ -105,6 +105,7 @@ class ReferenceInfo(Record):
     candidates: int
     classifier: str | None = None
     pseudo_label_accuracy: float | None = None
+    rounds: int | None = None   # pseudo-labels of a second self-training round (unset: one round)
 
 
 class LMInfo(Record):

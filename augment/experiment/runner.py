@@ -103,7 +103,6 @@ class SampleWork:
     def _reference(self, spec: Any, k: int) -> tuple[pd.DataFrame, dict[str, ReferenceInfo]]:
         """Real rows in the cell's counts: the oracle's true labels, or the pseudo-labeller's surest."""
         from augment.experiment import references
-        from augment.filter import pseudo_labelled
 
         if spec.name not in self._references:
             frames = [self.train] if self.validation is None else [self.train, self.validation]
@@ -113,15 +112,30 @@ class SampleWork:
             if spec.type == "oracle":
                 self._references[spec.name] = references.oracle_order(candidates, self.seed)
             else:
-                self._references[spec.name] = pseudo_labelled(candidates[TEXT].tolist(),
-                                                              self._labeller(spec.classifier))
+                self._references[spec.name] = self._pseudo_labels(spec, candidates[TEXT].tolist())
         ordered = self._references[spec.name]
         rows = references.first_per_label(ordered, k)
         if spec.type == "oracle":
             return rows, {"reference": ReferenceInfo(candidates=len(ordered))}
         accuracy = references.pseudo_label_accuracy(rows, self.data.pool)
         return rows, {"reference": ReferenceInfo(candidates=len(ordered), classifier=spec.classifier,
-                                                 pseudo_label_accuracy=accuracy)}
+                                                 pseudo_label_accuracy=accuracy,
+                                                 **({"rounds": spec.rounds} if spec.rounds > 1 else {}))}
+
+    def _pseudo_labels(self, spec: Any, texts: list[str]) -> pd.DataFrame:
+        """The texts labelled surest first; a second round retrains the labeller on the real rows plus, per
+        label, as many round-1 pseudo-labels as the sample has real rows (so every ratio shares one order)."""
+        from augment.filter import pseudo_labelled
+        from classifiers import make_classifier
+
+        ordered = pseudo_labelled(texts, self._labeller(spec.classifier))
+        if spec.rounds == 1:
+            return ordered
+        real = self.train[LABEL].value_counts()
+        added = pd.concat([ordered[ordered[LABEL] == label].head(int(n)) for label, n in sorted(real.items())])
+        rows = pd.concat([self.train[[TEXT, LABEL]], added[[TEXT, LABEL]]], ignore_index=True)
+        model = make_classifier(spec.classifier, self.seed, embedding_cache=self.data.embeddings)
+        return pseudo_labelled(texts, model.fit(rows[TEXT].tolist(), rows[LABEL].tolist()))
 
     def _labeller(self, name: str) -> Any:
         """The pseudo-labeller: ``name`` trained on this sample's real rows, once per sample."""

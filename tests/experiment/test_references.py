@@ -90,6 +90,25 @@ def test_pseudo_label_can_label_a_sample_of_the_pool(tmp_path: Path, big_csv: Pa
     assert unset["pseudo-label"] != next(c.key for c in cells if c.augmenter.type == "pseudo-label")
 
 
+def test_a_second_pseudo_label_round_retrains_the_labeller_on_its_surest_rows(tmp_path: Path, big_csv: Path,
+                                                                              monkeypatch):
+    from classifiers.tfidf import TfidfLogReg
+
+    fits = []
+    fit = TfidfLogReg.fit
+    monkeypatch.setattr(TfidfLogReg, "fit", lambda self, X, y, **k: fits.append(list(y)) or fit(self, X, y, **k))
+    references = [{"type": "none"}, {"type": "pseudo-label", "name": "twice", "rounds": 2}]
+    config = _config(tmp_path, big_csv, augmenters=references)
+    work, cells = _work(config, tmp_path)
+    rows, extra = work.synthetic(_cell(cells, "pseudo-label", 1))
+    assert [len(y) for y in fits] == [20, 40]    # round 2: 10 real + the 10 surest pseudo-labels, per label
+    assert rows[LABEL].value_counts().to_dict() == {"neg": 10, "pos": 10} and extra["reference"].rounds == 2
+    assert not set(work.train[TEXT]) & set(rows[TEXT])
+    one = next(c.key for c in expand(_config(tmp_path, big_csv, augmenters=[
+        {"type": "none"}, {"type": "pseudo-label", "name": "twice"}])) if c.augmenter.type == "pseudo-label")
+    assert one != _cell(cells, "pseudo-label", 1).key
+
+
 def test_report_shows_efficiency_against_the_oracle(tmp_path: Path, big_csv: Path):
     config = _config(tmp_path, big_csv)
     out = tmp_path / "out"
