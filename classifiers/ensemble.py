@@ -8,27 +8,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from classifiers.base import as_texts
 
 
 class Ensemble(ClassifierMixin, BaseEstimator):
-    """The mean of the members' ``predict_proba``, each member trained on the same rows."""
+    """The mean of the members' ``predict_proba``, each a clone of ``estimators`` trained on the same rows
+    (``classifiers.make_classifier("ensemble:A+B")`` builds it from names)."""
 
-    def __init__(self, members: tuple[str, ...] = ("tfidf-lr", "minilm-lr"), random_state: int | None = None,
-                 class_weight: str | None = None, embedding_cache: Any = None):
-        self.members = members
-        self.random_state = random_state
-        self.class_weight = class_weight
-        self.embedding_cache = embedding_cache
+    def __init__(self, estimators: tuple[Any, ...] = ()):
+        self.estimators = estimators
 
     def fit(self, X: Any, y: Any) -> "Ensemble":
-        from classifiers.factory import make_classifier
-
         texts, labels = as_texts(X), np.asarray(y)
-        self.fitted_ = [make_classifier(name, self.random_state or 0, self.class_weight, self.embedding_cache)
-                        .fit(texts, labels) for name in self.members]
+        if len(self.estimators) < 2:
+            raise ValueError("an ensemble needs at least two estimators")
+        self.fitted_ = [clone(estimator).fit(texts, labels) for estimator in self.estimators]
         self.classes_ = np.unique(labels)
         return self
 

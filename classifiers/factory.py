@@ -34,7 +34,7 @@ def make_classifier(name: str, seed: int, class_weight: str | None = None,
     if judge is not None:
         return LLMJudge(model=judge.model, shots=judge.shots, random_state=seed, class_weight=class_weight)
     if (members := ensemble_members(name)) is not None:
-        return Ensemble(tuple(members), random_state=seed, class_weight=class_weight, embedding_cache=embedding_cache)
+        return Ensemble(tuple(make_classifier(m, seed, class_weight, embedding_cache) for m in members))
     builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg,
                                                "setfit": SetFitClassifier}
     if name not in builders:
