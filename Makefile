@@ -40,8 +40,8 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not tf"
 
 demo: assets
-	$(BIN)/augment finetune -c experiments/demo.yaml --out demo-out/run --overwrite --no-progress
-	$(BIN)/augment generate -c experiments/demo.yaml --run demo-out/run --out demo-out/synthetic.csv --overwrite
+	$(BIN)/augment run -c experiments/demo-run.yaml --unlabelled crowdflower --out demo-out/train_augmented.csv \
+		--overwrite --no-progress
 	$(BIN)/augment experiment run experiments/demo-lift.yaml --out demo-out/lift --overwrite --no-progress
 
 clean:
