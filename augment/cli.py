@@ -444,8 +444,8 @@ def run_command(
     adapter: Annotated[Optional[str], typer.Option(
         help="full or lora: adaptation and fine-tuning train every weight, or peft LoRA adapters.")] = None,
     precision: Annotated[Optional[str], typer.Option(
-        help="auto (bf16 where this machine runs it >= 1.5x faster), fp32, bf16: adaptation, fine-tuning and "
-             "generation.")] = None,
+        help="auto (bf16 where this machine runs it >= 1.5x faster), fp32, bf16: adaptation, fine-tuning, "
+             "generation and the MiniLM encoder of a minilm-lr classifier.")] = None,
     fidelity: Annotated[Optional[str], typer.Option(
         help="Which rows the fidelity classifier keeps: top-k (each label's surest), sample (a seeded draw of those "
              "it agrees with), boundary (those it is sure of and tfidf-lr, or filter.fidelity_student, is not), "

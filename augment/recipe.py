@@ -243,7 +243,8 @@ def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, con
     augmented = pd.concat([train[[TEXT, LABEL]], synthetic[[TEXT, LABEL]]], ignore_index=True)
     scores = []
     for rows, model in ((train, fidelity if name == config.filter.fidelity_classifier else name), (augmented, name)):
-        fitted = fitted_classifier(model, rows[TEXT].tolist(), rows[LABEL].tolist(), config.seed)
+        fitted = fitted_classifier(model, rows[TEXT].tolist(), rows[LABEL].tolist(), config.seed,
+                                   precision=config.finetune.precision)
         scores.append(evaluate(fitted, held[TEXT].tolist(), held[LABEL].tolist())["macro_f1"])
     without, with_rows = scores
     check = CheckRecord(rows_per_label=config.check, classifier=name, macro_f1_without=round(without, 4),
@@ -258,7 +259,7 @@ def _fidelity_classifier(frame: pd.DataFrame, config: RecipeConfig) -> Any:
     from classifiers import fitted_classifier
 
     return fitted_classifier(config.filter.fidelity_classifier, frame[TEXT].tolist(), frame[LABEL].tolist(),
-                             config.seed)
+                             config.seed, precision=config.finetune.precision)
 
 
 def _prompt_texts(texts: list[str], prompts: str, classifier: Any, want: Mapping[str, int],
