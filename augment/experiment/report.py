@@ -456,8 +456,10 @@ def _header_lines(config: ExperimentConfig, meta: ExperimentManifest | None, row
     for spec in config.augmenters:
         if spec.type == "lm":
             ft, gen = spec.finetune, spec.generate
-            lines.append(f"- `{spec.name}`: {ft.model}, {ft.mode}, {ft.max_steps} steps x {ft.batch_size} blocks "
-                         f"of {ft.block_size} tokens, lr {ft.learning_rate:g}; sampling T={gen.temperature:g}, "
+            training = (f"instruct, no training: {ft.instruct.examples} real rows per prompt" if ft.mode == "instruct"
+                        else f"{ft.mode}{f', LoRA r{ft.lora_rank}' if ft.adapter == 'lora' else ''}, {ft.max_steps} "
+                             f"steps x {ft.batch_size} blocks of {ft.block_size} tokens, lr {ft.learning_rate:g}")
+            lines.append(f"- `{spec.name}`: {ft.model}, {training}; sampling T={gen.temperature:g}, "
                          f"top-k {gen.top_k}, top-p {gen.top_p}, prefix_words {gen.prefix_words}, max "
                          f"{gen.max_new_tokens} new tokens; pool margin {spec.pool_margin:g}")
     if True in config.filters:
