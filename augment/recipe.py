@@ -361,8 +361,7 @@ def _generate(work: Path, run: RunDir, wanted: Mapping[str, int], config: Recipe
             settings = config.generate.model_copy(update={"n": n, "seed": config.seed})
             given = prompts[label]
             parts = Parts.open(parts_dir(out), gens, [label], settings, resume=True,
-                               prefixes_hash=None if given is None else hash_json(given),
-                               precision=gens.place.choice.precision)
+                               prefixes_hash=None if given is None else hash_json(given))
             rows = generate_rows(gens, [label], settings, prefix_texts=None if given is None else {label: given},
                                  parts=parts).rows
             write_table(rows, out)

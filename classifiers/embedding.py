@@ -66,11 +66,11 @@ def load_encoder(model_path: str, device: str, precision: str = "fp32") -> Any:
 def encoder_precision(precision: str, model_path: str, device: str) -> str:
     """``auto``: bf16 where this machine multiplies at the encoder's own shape >= 1.5x faster in it (measured
     once per machine, as for the LMs); fp32 and bf16 as asked; anything else (fp16) keeps fp32."""
-    if precision != "auto":
-        return "bf16" if precision == "bf16" else "fp32"
-    from augment.models import placement
+    if precision == "auto":
+        from augment.models import placement
 
-    return "bf16" if placement(precision, device, model=model_path).choice.precision == "bf16" else "fp32"
+        precision = placement(precision, device, model=model_path).choice.precision
+    return "bf16" if precision == "bf16" else "fp32"
 
 
 class EmbeddingCache:

@@ -193,7 +193,7 @@ def _check_wordnet(config: ExperimentConfig) -> None:
 
 
 def _check_models(config: ExperimentConfig) -> None:
-    from augment.models import SHORT_NAMES, check_model_dir, unfetched
+    from augment.models import SHORT_NAMES, check_model_dir
     from classifiers.base import member_names
 
     _check_wordnet(config)
@@ -207,8 +207,7 @@ def _check_models(config: ExperimentConfig) -> None:
             raise ConfigError(f"augmenter '{spec.name}': {rows} is below finetune.min_rows={ft.min_rows}; "
                               "the LM would refuse to train")
         if ft.model in SHORT_NAMES:
-            if (command := unfetched(ft.model)) is not None:
-                raise ConfigError(f"augmenter '{spec.name}': model {ft.model} is not fetched; run {command} first")
+            _check_fetched(ft.model, f"augmenter '{spec.name}'")
             continue
         path = Path(ft.model).expanduser()
         if path.exists():
@@ -234,9 +233,17 @@ def _check_models(config: ExperimentConfig) -> None:
     _check_judges(names)
 
 
+def _check_fetched(model: str, where: str) -> None:
+    """A grid never stops mid-run for a download of gigabytes: the fetch command comes before any work."""
+    from augment.models import unfetched
+
+    if (command := unfetched(model)) is not None:
+        raise ConfigError(f"{where}: model {model} is not fetched; run {command} first")
+
+
 def _check_judges(names: set[str]) -> None:
     """A judge's model directory that is not there fails now, not after hours of other cells."""
-    from augment.models import SHORT_NAMES, check_model_dir, unfetched
+    from augment.models import SHORT_NAMES, check_model_dir
     from classifiers.base import judge_name
 
     for name in sorted(names):
@@ -244,8 +251,7 @@ def _check_judges(names: set[str]) -> None:
         if judge is None:
             continue
         if judge.model in SHORT_NAMES:
-            if (command := unfetched(judge.model)) is not None:
-                raise ConfigError(f"classifier '{name}': model {judge.model} is not fetched; run {command} first")
+            _check_fetched(judge.model, f"classifier '{name}'")
             continue
         path = Path(judge.model).expanduser()
         if path.exists():

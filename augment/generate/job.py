@@ -95,8 +95,7 @@ def generate_to_file(run: RunDir, labels: list[str], config: GenerateConfig, out
         check_output_path(out, overwrite)
         opened.append(gens := Generators.open(run, labels, precision))   # one format for all labels: rank 0's
         gens.check_fits(labels, config, given)  # before any weights load
-        parts = Parts.open(parts_dir(out), gens, labels, config, resume=resume, prefixes_hash=prefixes_hash,
-                           precision=gens.place.choice.precision)
+        parts = Parts.open(parts_dir(out), gens, labels, config, resume=resume, prefixes_hash=prefixes_hash)
         return gens.manifest, parts, gens.place.choice
 
     manifest, parts, chosen = on_rank0(comm, open_job)

@@ -33,8 +33,8 @@ class Parts:
 
     @classmethod
     def open(cls, folder: Path, gens: Generators, labels: Sequence[str], config: GenerateConfig, *, resume: bool,
-             prefixes_hash: str | None = None, precision: str = "fp32") -> "Parts":
-        """The folder for this job's rows: new, or (``resume``) an earlier one of the same job."""
+             prefixes_hash: str | None = None) -> "Parts":
+        """The folder for this job's rows: new, or (``resume``) an earlier one of the same job (same format too)."""
         settings = {k: v for k, v in config.model_dump().items() if k != "batch_size"}  # rows do not depend on it
         key = {"run": str(gens.run.root.resolve()), "labels": list(labels), "config": settings,
                "sampler": SAMPLER_VERSION, "models": hash_json(gens.manifest.model_dump(mode="json")["models"])}
@@ -42,7 +42,8 @@ class Parts:
             key["instruct"] = {**gens.manifest.finetune["instruct"], "parser": PARSER_VERSION}
         if prefixes_hash is not None:
             key["prefixes"] = prefixes_hash
-        open_work_folder(folder, keyed(key, precision), record="job.json", what="job", resume=resume, overwrite=None)
+        open_work_folder(folder, keyed(key, gens.place.choice.precision), record="job.json", what="job", resume=resume,
+                         overwrite=None)
         return cls(folder)
 
     def cached(self, label: str) -> Texts:
