@@ -352,9 +352,9 @@ def filter_synthetic(synthetic: pd.DataFrame, train: pd.DataFrame, config: Filte
     require_columns(train, "training rows")
     ctx = _Context(train, config, seed, classifier)
     frame, steps, dropped = synthetic, [], []
-    for name, stage in _stages(config):
-        if name == "relabel":
-            labels = _relabelled(frame, ctx)
+    for name, stage, moves in _stages(config):
+        if moves:
+            labels = stage(frame, ctx)
             moved = _moves(frame[LABEL].astype(str).to_numpy(), labels)
             steps.append(FilterStep.of(name, len(frame), 0, {}, moved))
             log.info("filter %s: %d in, %d moved to another label", name, len(frame), sum(moved.values()))
@@ -373,20 +373,21 @@ def filter_synthetic(synthetic: pd.DataFrame, train: pd.DataFrame, config: Filte
     return FilterResult(frame.copy(), dropped_frame, report)
 
 
-def _stages(config: FilterConfig) -> list[tuple[str, Stage]]:
-    stages: list[tuple[str, Stage]] = []
+def _stages(config: FilterConfig) -> list[tuple[str, Stage, bool]]:
+    """(name, stage, whether it moves rows to other labels instead of dropping them), in order."""
+    stages: list[tuple[str, Stage, bool]] = []
     if any(v is not None for v in (config.min_words, config.max_words, config.min_chars, config.max_chars)):
-        stages.append(("length", _length_stage))
+        stages.append(("length", _length_stage, False))
     if config.exact_dedup:
-        stages.append(("exact-dedup", _exact_stage))
+        stages.append(("exact-dedup", _exact_stage, False))
     if config.near_dup_threshold is not None:
-        stages.append(("near-dup", _near_dup_stage))
+        stages.append(("near-dup", _near_dup_stage, False))
     if config.train_copy_threshold is not None:
-        stages.append(("train-copy", _train_copy_stage))
+        stages.append(("train-copy", _train_copy_stage, False))
     if config.fidelity != "off" and config.fidelity_relabel is not None:
-        stages.append(("relabel", _relabelled))
+        stages.append(("relabel", _relabelled, True))
     if config.fidelity != "off":
-        stages.append(("label-fidelity", _fidelity_stage))
+        stages.append(("label-fidelity", _fidelity_stage, False))
     return stages
 
 
