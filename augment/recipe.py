@@ -196,6 +196,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     real = label_counts(train)
     want = wanted_rows(real, config.ratio)
     started = time.perf_counter()
+    _check_judges(config)
     classifier = _fidelity_classifier(train, config)  # cheap, and a missing extra fails before any training
     per_label = _prompt_texts(texts, prompts, classifier, want, config)
     _check_fits(config, train, per_label)
@@ -253,6 +254,16 @@ def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, con
         log.warning("check: %s scores %.3f macro-F1 on the %d held-out rows per label with the synthetic rows "
                     "and %.3f without; writing your rows only", name, with_rows, config.check, without)
     return check
+
+
+def _check_judges(config: RecipeConfig) -> None:
+    """A check classifier that is a base LM's judge fails here, not after the LM has trained."""
+    from classifiers.base import judge_name, member_names
+    from classifiers.judge import check_judge_model
+
+    for name in sorted(member_names({config.filter.fidelity_classifier, config.check_classifier or "tfidf-lr"})):
+        if (judge := judge_name(name)) is not None:
+            check_judge_model(judge.model)
 
 
 def _fidelity_classifier(frame: pd.DataFrame, config: RecipeConfig) -> Any:

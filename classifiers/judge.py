@@ -43,7 +43,7 @@ JUDGE_VERSION = "judge-1"  # the scoring rule: goes into every cached score's ke
 CONTENT_FREE = ("N/A", "", "[MASK]")
 CHUNK_BATCHES = 16  # batches scored between two writes of the disk cache
 DEFAULT_INSTRUCTION = "Classify the text. Answer with exactly one of: {labels}."
-# For models without a chat template (base LMs): the same turns as plain text.
+# For base LMs, only when asked for (``plain_prompt=True``): the same turns as plain text.
 PLAIN_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
                   "{% elif m['role'] == 'user' %}Text: {{ m['content'] }}\nAnswer:"
                   "{% else %} {{ m['content'] }}{{ eos_token }}\n\n{% endif %}{% endfor %}")
@@ -61,6 +61,8 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
     (``class_weight="balanced"``: a uniform prior; None: the labels' share in
     ``fit``). ``prefix_cache``: run the shared prompt once per call and reuse its
     KV cache. ``disk_cache``: keep raw scores under ``$AUGMENT_CACHE/judge``.
+    ``plain_prompt``: score a base LM (no chat template) with "Text: ... Answer:" turns; off, such a
+    model is refused, since a base LM's answers after a chat prompt are guesses a user would not want.
     """
 
     def __init__(self, model: str = "qwen2.5-coder-0.5b-instruct", shots: int = 0,
@@ -68,7 +70,7 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
                  calibrate: bool = True, content_free: Sequence[str] = CONTENT_FREE,
                  class_weight: str | None = None, batch_size: int = 16, prefix_cache: bool = True,
                  precision: str = "auto", device: str | None = None, disk_cache: bool = True,
-                 random_state: int | None = None):
+                 random_state: int | None = None, plain_prompt: bool = False):
         self.model = model
         self.shots = shots
         self.verbalizers = verbalizers
@@ -82,6 +84,7 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
         self.device = device
         self.disk_cache = disk_cache
         self.random_state = random_state
+        self.plain_prompt = plain_prompt
 
     def fit(self, X: Any, y: Any) -> "LLMJudge":
         """Records the labels, their prior and the prompt's example rows; no model runs here."""
@@ -94,6 +97,8 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
         self.prior_ = counts / counts.sum()
         self.answers_ = answers(self.classes_, self.verbalizers)
         self.examples_ = few_shot_examples(texts, labels, self.classes_, self.shots, self.random_state)
+        if not self.plain_prompt:
+            require_chat_template(cached_tokenizer(self._model_dir()), self.model)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -141,7 +146,8 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
         return placement(self.precision, self.device, model=self._model_dir())
 
     def _prompt(self) -> "JudgePrompt":
-        return JudgePrompt.build(cached_tokenizer(self._model_dir()), self.instruction, self.answers_, self.examples_)
+        return JudgePrompt.build(cached_tokenizer(self._model_dir()), self.instruction, self.answers_, self.examples_,
+                                 self.plain_prompt)
 
     def _loaded(self) -> Any:
         where = self._placement()
@@ -205,7 +211,9 @@ class JudgePrompt:
 
     @classmethod
     def build(cls, tokenizer: Any, instruction: str, answer_words: list[str],
-              examples: list[tuple[str, int]]) -> "JudgePrompt":
+              examples: list[tuple[str, int]], plain_prompt: bool = False) -> "JudgePrompt":
+        if not plain_prompt:
+            require_chat_template(tokenizer, tokenizer.name_or_path)
         template = None if getattr(tokenizer, "chat_template", None) else PLAIN_TEMPLATE
         system = instruction.replace("{labels}", ", ".join(answer_words))
         shown = [(text, answer_words[index]) for text, index in examples]
@@ -248,6 +256,22 @@ class JudgePrompt:
         """What the scores depend on besides the model and the text."""
         return hash_json({"version": JUDGE_VERSION, "template": self.template or self.tokenizer.chat_template,
                           "messages": self.messages("\x00TEXT\x00"), "completions": self.completions})
+
+
+def require_chat_template(tokenizer: Any, model: str) -> None:
+    """The judge asks a question in the model's chat format; a base LM has none to answer in."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"llm-judge:{model}: not an instruct model (its tokenizer has no chat template); name one "
+                          "that has, e.g. llm-judge:qwen2.5-coder-0.5b-instruct")
+
+
+def check_judge_model(model: str) -> None:
+    """Before any work: a judge's model that is on this machine must be an instruct model (hub ids are
+    checked when the judge is fitted, where their tokenizer is downloaded anyway)."""
+    from augment.models import SHORT_NAMES, resolve_model
+
+    if model in SHORT_NAMES or Path(model).expanduser().exists():
+        require_chat_template(cached_tokenizer(resolve_model(model)), model)
 
 
 @functools.lru_cache(maxsize=4)

@@ -253,3 +253,13 @@ def test_a_check_that_leaves_no_training_rows_fails_before_training(inputs: dict
     assert len(err.strip().splitlines()) == 1 and not work_dir(out).exists() and not out.exists()
     assert main(run_args(inputs, out, "--check", "3", "--check-classifier", "bogus")) == 2
     assert "'check_classifier': unknown classifier 'bogus'" in capsys.readouterr().err
+
+
+def test_a_base_lm_as_the_check_judge_fails_before_training(inputs: dict[str, Path], tiny_model_dir: Path,
+                                                            tmp_path: Path, capsys):
+    """The tiny GPT-2 has no chat template: the judge refuses it before the LM trains, not at the check."""
+    out = tmp_path / "aug.csv"
+    assert main(run_args(inputs, out, "--check", "3", "--check-classifier", f"llm-judge:{tiny_model_dir}")) == 2
+    err = capsys.readouterr().err
+    assert f"llm-judge:{tiny_model_dir}: not an instruct model (its tokenizer has no chat template)" in err
+    assert len(err.strip().splitlines()) == 1 and not work_dir(out).exists() and not out.exists()

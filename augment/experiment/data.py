@@ -242,19 +242,20 @@ def _check_fetched(model: str, where: str) -> None:
 
 
 def _check_judges(names: set[str]) -> None:
-    """A judge's model directory that is not there fails now, not after hours of other cells."""
+    """A judge's model that is not there, or is no instruct model, fails now, not after hours of other cells."""
     from augment.models import SHORT_NAMES, check_model_dir
     from classifiers.base import judge_name
+    from classifiers.judge import check_judge_model
 
     for name in sorted(names):
         judge = judge_name(name)
         if judge is None:
             continue
+        path = Path(judge.model).expanduser()
         if judge.model in SHORT_NAMES:
             _check_fetched(judge.model, f"classifier '{name}'")
-            continue
-        path = Path(judge.model).expanduser()
-        if path.exists():
+        elif path.exists():
             check_model_dir(path, trust_pickle=False)
         elif judge.model.startswith((".", "/", "~")):
             raise ConfigError(f"classifier '{name}': model directory {judge.model} not found")
+        check_judge_model(judge.model)

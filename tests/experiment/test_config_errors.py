@@ -71,6 +71,8 @@ CASES = [
      r"'augmenters\.1\.eda\.weight'.*greater than 0"),
     ("llm judge without its model", {"classifiers": ["tfidf-lr", "llm-judge:./no-such-llm:10"]}, ConfigError,
      r"classifier 'llm-judge:\./no-such-llm:10': model directory \./no-such-llm not found"),
+    ("llm judge of a base LM", {"classifiers": ["tfidf-lr"], "quality": {"judge": "llm-judge:tiny-gpt2"}},
+     ConfigError, r"llm-judge:tiny-gpt2: not an instruct model \(its tokenizer has no chat template\)"),
 ]
 
 

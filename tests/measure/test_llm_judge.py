@@ -234,9 +234,16 @@ def test_judge_as_the_filters_fidelity_classifier(chat_model, monkeypatch, tmp_p
     assert result.report.steps[0].dropped == 3
 
 
+def test_a_base_lm_is_refused_unless_the_plain_prompt_is_asked_for(tiny_model_dir):
+    """The tiny GPT-2 has no chat template: fit refuses it before any scoring."""
+    with pytest.raises(ConfigError, match=r"^llm-judge:.*: not an instruct model \(its tokenizer has no chat "
+                                          r"template\); name one that has, e\.g\. llm-judge:qwen2\.5-coder-0\.5b-instruct$"):
+        judge(tiny_model_dir, disk_cache=False).fit(X, Y)
+
+
 def test_a_model_without_chat_template_gets_the_plain_prompt(tiny_model_dir):
-    """A base LM (the tiny GPT-2 has no chat template): 'Text: ... Answer:' turns, answers end with EOS."""
-    clf = judge(tiny_model_dir, shots=1, disk_cache=False).fit(X, Y)
+    """A base LM asked for with plain_prompt=True: 'Text: ... Answer:' turns, answers end with EOS."""
+    clf = judge(tiny_model_dir, shots=1, disk_cache=False, plain_prompt=True).fit(X, Y)
     prompt = clf._prompt()
     tokenizer = cached_tokenizer(str(tiny_model_dir))
     assert tokenizer.decode(prompt.ids("fine")).endswith("\n\nText: fine\nAnswer:")
