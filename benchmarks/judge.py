@@ -95,8 +95,8 @@ def methods(args: argparse.Namespace) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for model in [m for m in args.models.split(",") if m]:
         for shots in [{"zero": 0, "few": args.shots}[m] for m in args.modes.split(",") if m]:
-            for calibrate in (True, False):
-                name = f"llm-judge:{model}{f':{shots}' if shots else ''}{'' if calibrate else ' (uncalibrated)'}"
+            for calibrate in (False, True):
+                name = f"llm-judge:{model}{f':{shots}' if shots else ''}{':calibrated' if calibrate else ''}"
                 out.append((name, lambda seed, m=model, k=shots, c=calibrate: judge(m, k, seed, c, args)))
     for name in [b for b in args.baselines.split(",") if b]:
         out.append((name, lambda seed, n=name: make_classifier(n, seed)))

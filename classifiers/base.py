@@ -15,17 +15,20 @@ CLASSIFIER_NAMES = ("tfidf-lr", "minilm-lr", "setfit")
 WEIGHTED_CLASSIFIERS = ("tfidf-lr", "minilm-lr")   # fit(texts, labels, sample_weight=...)
 JUDGE_PREFIX = "llm-judge:"
 ENSEMBLE_PREFIX = "ensemble:"
+CALIBRATED = "calibrated"
 NAME_FORMS = (f"{', '.join(CLASSIFIER_NAMES)}, {JUDGE_PREFIX}MODEL (zero-shot) or {JUDGE_PREFIX}MODEL:K "
-              "(K example rows per label in the prompt; MODEL is a short name, an HF id or a local path), "
+              "(K example rows per label in the prompt; MODEL is a short name, an HF id or a local path; "
+              f"a last ':{CALIBRATED}' divides out the prompt's own label preference), "
               f"or {ENSEMBLE_PREFIX}A+B[+...] (the mean probability of those classifiers)")
 
 
 @dataclass(frozen=True)
 class JudgeName:
-    """``llm-judge:MODEL`` or ``llm-judge:MODEL:K``: an instruct LM as a zero- or K-shot classifier."""
+    """``llm-judge:MODEL[:K][:calibrated]``: an instruct LM as a zero- or K-shot classifier."""
 
     model: str
     shots: int = 0
+    calibrate: bool = False
 
 
 def judge_name(name: str) -> JudgeName | None:
@@ -33,13 +36,16 @@ def judge_name(name: str) -> JudgeName | None:
     if not name.startswith(JUDGE_PREFIX):
         return None
     model, shots = name[len(JUDGE_PREFIX):], 0
+    calibrate = model.endswith(f":{CALIBRATED}")
+    model = model.removesuffix(f":{CALIBRATED}")
     head, _, tail = model.rpartition(":")
     if head and tail.isdigit():
         model, shots = head, int(tail)
     if not model or ":" in model or any(c.isspace() for c in model):
         raise ValueError(f"classifier '{name}': expected {JUDGE_PREFIX}MODEL or {JUDGE_PREFIX}MODEL:K "
-                         "with a model name and K a whole number of example rows per label")
-    return JudgeName(model, shots)
+                         f"(optionally ending ':{CALIBRATED}') with a model name and K a whole number of example "
+                         "rows per label")
+    return JudgeName(model, shots, calibrate)
 
 
 def ensemble_members(name: str) -> list[str] | None:

@@ -33,7 +33,8 @@ def make_classifier(name: str, seed: int, class_weight: str | None = None,
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if judge is not None:
-        return LLMJudge(model=judge.model, shots=judge.shots, random_state=seed, class_weight=class_weight)
+        return LLMJudge(model=judge.model, shots=judge.shots, calibrate=judge.calibrate, random_state=seed,
+                        class_weight=class_weight)
     if (members := ensemble_members(name)) is not None:
         return Ensemble(tuple(make_classifier(m, seed, class_weight, embedding_cache, precision) for m in members))
     builders: dict[str, Callable[..., Any]] = {"tfidf-lr": TfidfLogReg, "minilm-lr": EmbeddingLogReg,

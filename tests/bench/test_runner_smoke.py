@@ -68,8 +68,8 @@ def test_judge_smoke(tmp_path: Path, monkeypatch) -> None:
     saved = json.loads(out.read_text())
     assert saved["summary"] == report["summary"] and saved["validation_rows"] == 12
     methods = [s["method"] for s in saved["summary"]]
-    assert methods == [f"llm-judge:{model}", f"llm-judge:{model} (uncalibrated)", f"llm-judge:{model}:2",
-                       f"llm-judge:{model}:2 (uncalibrated)", "tfidf-lr"]
+    assert methods == [f"llm-judge:{model}", f"llm-judge:{model}:calibrated", f"llm-judge:{model}:2",
+                       f"llm-judge:{model}:2:calibrated", "tfidf-lr"]
     assert all(s["seeds"] == 2 and 0 <= s["macro_f1"] <= 1 for s in saved["summary"])
     assert {(s["precision"], s["shots"], s["prefix_cache"]) for s in saved["speed"]} == {
         (p, k, c) for p in ("fp32", "bf16") for k in (0, 2) for c in (True, False)}

@@ -119,7 +119,7 @@ def with_toy(monkeypatch, path: Path, clf: LLMJudge, bias: float) -> BiasedToy:
 
 
 def test_calibration_removes_a_known_label_bias(chat_model, monkeypatch):
-    fitted = judge(chat_model, disk_cache=False).fit(X, Y)
+    fitted = judge(chat_model, disk_cache=False, calibrate=True).fit(X, Y)
     with_toy(monkeypatch, chat_model, fitted, bias=5.0)
     raw = clone(fitted).set_params(calibrate=False).fit(X, Y)
     assert list(raw.predict(TEXTS)) == ["pos"] * 6                  # the bias wins everywhere
@@ -133,7 +133,7 @@ def test_calibration_removes_a_known_label_bias(chat_model, monkeypatch):
 
 def test_prior_and_balanced_class_weight(chat_model, monkeypatch):
     texts, labels = X[:3] + X[3:4], Y[:3] + Y[3:4]                     # 3 pos : 1 neg
-    clf = judge(chat_model, disk_cache=False).fit(texts, labels)
+    clf = judge(chat_model, disk_cache=False, calibrate=True).fit(texts, labels)
     with_toy(monkeypatch, chat_model, clf, bias=2.0)
     np.testing.assert_allclose(clf.prior_, [0.25, 0.75])
     odds = lambda p: p[:, 1] / p[:, 0]  # noqa: E731
@@ -150,7 +150,7 @@ def test_second_predict_is_read_from_disk_without_a_forward_pass(chat_model, mon
     calls = []
     real = judge_module._forward
     monkeypatch.setattr(judge_module, "_forward", lambda *a: calls.append(len(a[3])) or real(*a))
-    clf = judge(chat_model, shots=1).fit(X, Y)
+    clf = judge(chat_model, shots=1, calibrate=True).fit(X, Y)
     first = clf.predict_proba(["one text", "another text", "one text"])
     assert sum(calls) == 2 + 3                                        # unique texts + content-free inputs
     assert list((tmp_path / "judge").glob("*/*/scores-*.jsonl"))
@@ -190,21 +190,24 @@ def test_disk_cache_is_written_chunk_by_chunk(chat_model, monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("llm-judge:qwen2.5-coder-0.5b-instruct", ("qwen2.5-coder-0.5b-instruct", 0)),
-    ("llm-judge:qwen2.5-coder-0.5b-instruct:10", ("qwen2.5-coder-0.5b-instruct", 10)),
-    ("llm-judge:Qwen/Qwen2.5-1.5B-Instruct:4", ("Qwen/Qwen2.5-1.5B-Instruct", 4)),
-    ("llm-judge:/models/my-llm", ("/models/my-llm", 0)),
+    ("llm-judge:qwen2.5-coder-0.5b-instruct", ("qwen2.5-coder-0.5b-instruct", 0, False)),
+    ("llm-judge:qwen2.5-coder-0.5b-instruct:10", ("qwen2.5-coder-0.5b-instruct", 10, False)),
+    ("llm-judge:qwen2.5-coder-0.5b-instruct:10:calibrated", ("qwen2.5-coder-0.5b-instruct", 10, True)),
+    ("llm-judge:Qwen/Qwen2.5-1.5B-Instruct:4", ("Qwen/Qwen2.5-1.5B-Instruct", 4, False)),
+    ("llm-judge:/models/my-llm", ("/models/my-llm", 0, False)),
+    ("llm-judge:/models/my-llm:calibrated", ("/models/my-llm", 0, True)),
 ])
 def test_judge_names(name, expected):
     parsed = judge_name(name)
-    assert (parsed.model, parsed.shots) == expected
+    assert (parsed.model, parsed.shots, parsed.calibrate) == expected
     assert known_classifier(name) == name
     clf = make_classifier(name, seed=3, class_weight="balanced")
-    assert (clf.model, clf.shots, clf.random_state, clf.class_weight) == (*expected, 3, "balanced")
+    assert (clf.model, clf.shots, clf.calibrate, clf.random_state, clf.class_weight) == (*expected, 3, "balanced")
 
 
 @pytest.mark.parametrize("name", ["llm-judge:", "llm-judge:model:", "llm-judge:model:x", "llm-judge:model:-1",
-                                  "llm-judge:my model", "llm-judge::3"])
+                                  "llm-judge:my model", "llm-judge::3", "llm-judge::calibrated",
+                                  "llm-judge:model:calibrated:3"])
 def test_bad_judge_names_are_one_line_errors(name):
     with pytest.raises(ConfigError, match=r"expected llm-judge:MODEL or llm-judge:MODEL:K") as info:
         make_classifier(name, 0)
@@ -226,9 +229,10 @@ def test_judge_as_the_filters_fidelity_classifier(chat_model, monkeypatch, tmp_p
     monkeypatch.setenv("AUGMENT_CACHE", str(tmp_path))
     train = pd.DataFrame({"text": X, "label": Y})
     config = FilterConfig(exact_dedup=False, min_words=None, near_dup_threshold=None, train_copy_threshold=None,
-                          fidelity="threshold", fidelity_threshold=0.5, fidelity_classifier=f"llm-judge:{chat_model}")
+                          fidelity="threshold", fidelity_threshold=0.5,
+                          fidelity_classifier=f"llm-judge:{chat_model}:calibrated")
     synthetic = pd.DataFrame({"text": TEXTS, "label": ["pos", "pos", "neg", "neg", "pos", "pos"]})
-    with_toy(monkeypatch, chat_model, judge(chat_model).fit(X, Y), bias=4.0)
+    with_toy(monkeypatch, chat_model, judge(chat_model, calibrate=True).fit(X, Y), bias=4.0)
     result = filter_synthetic(synthetic, train, config, seed=0)
     assert result.kept["text"].tolist() == ["good", "bad bad", "good day"]
     assert result.report.steps[0].dropped == 3
