@@ -435,6 +435,12 @@ def run_command(
     unlabelled_col: Annotated[Optional[str], typer.Option(help="Text column of --unlabelled.")] = None,
     config: ConfigOpt = None,
     work: Annotated[Optional[Path], typer.Option(help="Work folder (default: OUT.work beside the output).")] = None,
+    source: Annotated[Optional[str], typer.Option(
+        help="generate (an LM fine-tuned on your rows writes new ones) or pseudo-label (the --teacher labels "
+             "--unlabelled texts; no LM trains).")] = None,
+    teacher: Annotated[Optional[str], typer.Option(
+        help="pseudo-label: the classifier that labels the unlabelled texts, e.g. "
+             "llm-judge:qwen2.5-coder-1.5b-instruct (default: the fidelity classifier).")] = None,
     ratio: Annotated[Optional[float], typer.Option(help="Synthetic rows per real row of each label.")] = None,
     candidates: Annotated[Optional[float], typer.Option(help="Rows generated per row kept.")] = None,
     prompts: Annotated[Optional[str], typer.Option(help="auto, labelled, pool, pool-by-label.")] = None,
@@ -473,7 +479,8 @@ def run_command(
     overwrite: Annotated[bool, typer.Option(help="Replace the output and start the work folder again.")] = False,
     progress: ProgressOpt = True,
 ) -> None:
-    """Augment a labelled file in one command: adapt, fine-tune, generate, filter, write real + synthetic rows."""
+    """Augment a labelled file in one command: adapt, fine-tune, generate, filter, write real + synthetic rows
+    (or, with --source pseudo-label, the unlabelled texts a teacher labels)."""
     from augment.data import load_dataset, load_texts
     from augment.interrupts import on_interrupt
     from augment.recipe import recipe_config, run_recipe, work_dir
@@ -485,8 +492,9 @@ def run_command(
         path=data, text_col=text_col, label_col=label_col, label_map=parse_label_map(label_map),
         labels=_split(labels), format=format, encoding=encoding, clean=clean)))
     recipe = recipe_config(sections, lambda section: _where(config, section),
-                           recipe=dict(ratio=ratio, candidates=candidates, prompts=prompts, adapt=adapt, seed=seed,
-                                       check=check, check_classifier=check_classifier),
+                           recipe=dict(source=source, teacher=teacher, ratio=ratio, candidates=candidates,
+                                       prompts=prompts, adapt=adapt, seed=seed, check=check,
+                                       check_classifier=check_classifier),
                            finetune=dict(model=model, mode=mode, precision=precision, adapter=adapter),
                            adapt=dict(precision=precision, adapter=adapter),
                            filter=dict(fidelity=fidelity, fidelity_classifier=fidelity_classifier,
@@ -505,8 +513,10 @@ def run_command(
 def recipe_table(out: Path, result: Any) -> Table:
     record, rows = result.record, result.rows
     stages = ", ".join(f"{s.stage} {'cached' if s.cached else f'{s.wall_s:.0f}s'}" for s in record.stages)
-    table = Table(title=f"{len(rows)} rows → {out} (prompts {record.prompts}; {stages})")
-    for col in ("label", "real", "generated", "synthetic kept", "examples"):
+    made = f"prompts {record.prompts}" if record.source == "generate" else "pseudo-labelled unlabelled texts"
+    table = Table(title=f"{len(rows)} rows → {out} ({made}; {stages})")
+    for col in ("label", "real", "generated" if record.source == "generate" else "labelled", "synthetic kept",
+                "examples"):
         table.add_column(col)
     synthetic = rows[rows["synthetic"]]
     for label, real in sorted(record.real_rows.items()):

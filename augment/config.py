@@ -195,7 +195,7 @@ class GenerateConfig(StageConfig):
 C = TypeVar("C", bound=StageConfig)
 
 
-def build(cls: type[C], source: str, **values: Any) -> C:
+def build(cls: type[C], source: str, /, **values: Any) -> C:
     """Construct a config, turning validation errors into one readable line."""
     try:
         return cls(**values)

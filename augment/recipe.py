@@ -53,6 +53,15 @@ class RecipeConfig(StageConfig):
     """What ``augment run`` does; the defaults of every stage are those of ``lm-adapted-bylabel-t11``
     with the filter on, the LM recipe with the best validation lift in experiments/tweets-adapt.yaml."""
 
+    source: Literal["generate", "pseudo-label"] = Field(
+        "generate", description="Where the added rows come from: an LM fine-tuned on the labelled rows (generate), "
+                                "or unlabelled texts the teacher labels (pseudo-label: needs unlabelled texts; no LM "
+                                "trains; the rows are real texts, their labels the teacher's).")
+    teacher: ClassifierName | None = Field(None, description=(
+        "pseudo-label: the classifier that labels the unlabelled texts, trained on (or, for an llm-judge, shown) "
+        "the labelled rows; each label gets the texts it is surest of. Default: the fidelity classifier."))
+    pseudo_candidates: int = Field(4000, gt=0, description="pseudo-label: unlabelled texts the teacher labels "
+                                                            "(a seeded sample; a judge costs about 0.1 s per text).")
     ratio: float = Field(3.0, gt=0, description="Synthetic rows per real row of each label.")
     candidates: float = Field(3.0, ge=1, description="Rows generated per row kept; the filters and the "
                                                       "fidelity top-k choose among them.")
@@ -140,15 +149,28 @@ class RecipeRecord(BaseModel):
     unlabelled: dict[str, Any] | None
     real_rows: dict[str, int]
     synthetic_rows: dict[str, int]
+    source: Literal["generate", "pseudo-label"] = "generate"
     candidates: dict[str, int]
-    prompts: str
+    prompts: str | None
     adapted: dict[str, Any] | None
-    run_dir: str
+    run_dir: str | None
     filter: FilterReport
     check: CheckRecord | None = None
     stages: list[StageTime]
     config: dict[str, Any]
     provenance: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Added:
+    """The rows a source adds (each label's first ``want`` kept) and how they were made."""
+
+    kept: pd.DataFrame
+    candidates: dict[str, int]
+    report: FilterReport
+    prompts: str | None = None
+    adapted: dict[str, Any] | None = None
+    run_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,36 +206,36 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     work = Path(work) if work is not None else work_dir(out)
     texts = [t for t in (unlabelled or []) if t.strip()]
     source = str(data_info.get("path", "data"))
-    prompts = config.prompt_source(bool(texts))
-    if prompts != "labelled" and not texts:
-        raise ConfigError(f"prompts '{prompts}' needs unlabelled texts (--unlabelled FILE)")
+    pseudo = config.source == "pseudo-label"
+    prompts = None if pseudo else config.prompt_source(bool(texts))
+    if not texts and (pseudo or prompts != "labelled"):
+        what = "source 'pseudo-label'" if pseudo else f"prompts '{prompts}'"
+        raise ConfigError(f"{what} needs unlabelled texts (--unlabelled FILE)")
     given = label_counts(frame)
     if len(given) < 2:
         raise DataError(f"{source}: augment run needs at least 2 labels, got {sorted(given)}")
     train, held = (frame, None) if not config.check else hold_out_per_class(
         frame, config.check, config.seed, f"{source}: --check {config.check}")
-    validate(train, config.finetune, source if held is None else f"{source} less {config.check} check rows per label")
+    if not pseudo:
+        validate(train, config.finetune,
+                 source if held is None else f"{source} less {config.check} check rows per label")
     real = label_counts(train)
     want = wanted_rows(real, config.ratio)
     started = time.perf_counter()
     _check_judges(config)
     classifier = _fidelity_classifier(train, config)  # cheap, and a missing extra fails before any training
-    per_label = _prompt_texts(texts, prompts, classifier, want, config)
-    _check_fits(config, train, per_label)
+    per_label = None if pseudo else _prompt_texts(texts, prompts, classifier, want, config)
+    if per_label is not None:
+        _check_fits(config, train, per_label)
     open_work_folder(work, _work_key(frame, texts, config), record=RECIPE_JSON, what="`augment run`", resume=resume,
                      overwrite=overwrite)
     stages: list[StageTime] = []
-
-    start_model, adapted = None, None
-    if texts and config.adapt and config.finetune.mode != "instruct":   # instruct: the chat model as it is
-        start_model, adapted = _adapt(work, texts, config, progress, stages)
-    run = _finetune(work, train, config, data_info, start_model, progress, stages)
-    candidates = _generate(work, run, {label: math.ceil(want[label] * config.candidates) for label in sorted(real)},
-                           config, per_label, stages)
-    pool = pd.concat(candidates.values(), ignore_index=True)
-    result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], config.filter.keeping(want), seed=config.seed,
-                              classifier=classifier)
-    kept = pd.concat([result.kept[result.kept[LABEL] == l].head(want[l]) for l in sorted(real)], ignore_index=True)
+    if per_label is None:
+        added = _pseudo_labelled_rows(work, train, frame, texts, want, config, classifier, stages)
+    else:
+        added = _generated_rows(work, train, frame, texts, want, config, classifier, (prompts, per_label),
+                                data_info, progress, stages)
+    kept = added.kept
     _warn_short(kept, want)
     check = None if held is None else _check(train, kept, held, config, classifier)
     if check is not None and not check.kept:
@@ -224,13 +246,64 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     record = RecipeRecord(
         output=str(out), data=data_info, unlabelled=None if not texts else {
             **(unlabelled_info or {}), "texts": len(texts), "hash": hash_json(texts)},
-        real_rows=given, synthetic_rows=label_counts(kept), candidates={l: len(c) for l, c in candidates.items()},
-        prompts=prompts, adapted=adapted, run_dir=str(run.root), filter=result.report, check=check,
+        real_rows=given, synthetic_rows=label_counts(kept), source=config.source, candidates=added.candidates,
+        prompts=added.prompts, adapted=added.adapted, run_dir=added.run_dir, filter=added.report, check=check,
         stages=stages,
         config=config.model_dump(), provenance=provenance(None))
     write_table(output, out, overwrite=True)
     write_json_atomic(record_path(out), record.model_dump())
     return RecipeResult(output, record)
+
+
+def _generated_rows(work: Path, train: pd.DataFrame, frame: pd.DataFrame, texts: list[str],
+                    want: Mapping[str, int], config: RecipeConfig, classifier: Any,
+                    prompts: tuple[str, Mapping[str, list[str] | None]], data_info: dict[str, Any], progress: bool,
+                    stages: list[StageTime]) -> Added:
+    """Adapt, fine-tune, generate ``candidates`` x the rows wanted, filter, keep each label's first ``want``.
+    ``prompts``: where the prompts come from, and each label's prompt texts."""
+    source, per_label = prompts
+    start_model, adapted = None, None
+    if texts and config.adapt and config.finetune.mode != "instruct":   # instruct: the chat model as it is
+        start_model, adapted = _adapt(work, texts, config, progress, stages)
+    run = _finetune(work, train, config, data_info, start_model, progress, stages)
+    candidates = _generate(work, run, {label: math.ceil(n * config.candidates) for label, n in sorted(want.items())},
+                           config, per_label, stages)
+    pool = pd.concat(candidates.values(), ignore_index=True)
+    result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], config.filter.keeping(want), seed=config.seed,
+                              classifier=classifier)
+    return Added(_first(result.kept, want), {l: len(c) for l, c in candidates.items()}, result.report,
+                 prompts=source, adapted=adapted, run_dir=str(run.root))
+
+
+def _pseudo_labelled_rows(work: Path, train: pd.DataFrame, frame: pd.DataFrame, texts: list[str],
+                          want: Mapping[str, int], config: RecipeConfig, fidelity: Any,
+                          stages: list[StageTime]) -> Added:
+    """The unlabelled texts the teacher is surest of, per label (GAL's "annotate with the best classifier"):
+    the filters minus label fidelity (the teacher chose the labels) drop duplicates and copies of labelled rows."""
+    began = time.perf_counter()
+    name = config.teacher or config.filter.fidelity_classifier
+    teacher = fidelity if name == config.filter.fidelity_classifier else _fitted(name, train, config)
+    labelled = set(frame[TEXT])
+    fresh = [t for t in dict.fromkeys(texts) if t not in labelled]
+    sample = random.Random(f"pseudo:{config.seed}").sample(fresh, min(len(fresh), config.pseudo_candidates))
+    ordered = pseudo_labelled(sample, teacher)
+    log.info("%s labelled %d unlabelled texts: %s", name, len(ordered), dict(label_counts(ordered)))
+    result = filter_synthetic(ordered[[TEXT, LABEL]], frame[[TEXT, LABEL]],
+                              config.filter.model_copy(update={"fidelity": "off", "fidelity_relabel": None}),
+                              seed=config.seed)
+    _timed(work, stages, "pseudo-label", False, began)
+    return Added(_first(result.kept, want), label_counts(ordered), result.report)
+
+
+def _first(rows: pd.DataFrame, want: Mapping[str, int]) -> pd.DataFrame:
+    return pd.concat([rows[rows[LABEL] == l].head(want[l]) for l in sorted(want)], ignore_index=True)
+
+
+def _fitted(name: str, frame: pd.DataFrame, config: RecipeConfig) -> Any:
+    from classifiers import fitted_classifier
+
+    return fitted_classifier(name, frame[TEXT].tolist(), frame[LABEL].tolist(), config.seed,
+                             precision=config.finetune.precision)
 
 
 def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, config: RecipeConfig,
@@ -257,20 +330,18 @@ def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, con
 
 
 def _check_judges(config: RecipeConfig) -> None:
-    """A check classifier that is a base LM's judge fails here, not after the LM has trained."""
+    """A check classifier or teacher that is a base LM's judge fails here, not after the LM has trained."""
     from classifiers.base import judge_name, member_names
     from classifiers.judge import check_judge_model
 
-    for name in sorted(member_names({config.filter.fidelity_classifier, config.check_classifier or "tfidf-lr"})):
+    names = {config.filter.fidelity_classifier, config.check_classifier or "tfidf-lr", config.teacher or "tfidf-lr"}
+    for name in sorted(member_names(names)):
         if (judge := judge_name(name)) is not None:
             check_judge_model(judge.model)
 
 
 def _fidelity_classifier(frame: pd.DataFrame, config: RecipeConfig) -> Any:
-    from classifiers import fitted_classifier
-
-    return fitted_classifier(config.filter.fidelity_classifier, frame[TEXT].tolist(), frame[LABEL].tolist(),
-                             config.seed, precision=config.finetune.precision)
+    return _fitted(config.filter.fidelity_classifier, frame, config)
 
 
 def _prompt_texts(texts: list[str], prompts: str, classifier: Any, want: Mapping[str, int],

@@ -263,3 +263,41 @@ def test_a_base_lm_as_the_check_judge_fails_before_training(inputs: dict[str, Pa
     err = capsys.readouterr().err
     assert f"llm-judge:{tiny_model_dir}: not an instruct model (its tokenizer has no chat template)" in err
     assert len(err.strip().splitlines()) == 1 and not work_dir(out).exists() and not out.exists()
+
+
+def test_pseudo_label_source_writes_the_unlabelled_texts_the_teacher_is_surest_of(inputs: dict[str, Path],
+                                                                                   tmp_path: Path):
+    """No LM trains: each label gets the pool texts TF-IDF-LR (the teacher) is surest of, never a labelled row."""
+    pool = tmp_path / "pool.txt"
+    extra = [HAPPY[0], SAD[0], HAPPY[0] + " lol"]   # two labelled rows and a repeat: neither may be added
+    pool.write_text("\n".join([*inputs["pool"].read_text().splitlines(), *extra]))
+    out = tmp_path / "aug.csv"
+    args = ["run", "--data", str(inputs["data"]), "--unlabelled", str(pool), "--out", str(out), "-c",
+            str(inputs["config"]), "--no-progress", "--source", "pseudo-label", "--teacher", "tfidf-lr"]
+    assert main(args) == 0
+    rows = pd.read_csv(out, keep_default_na=False)
+    added = rows[rows["synthetic"]]
+    assert added["label"].value_counts().to_dict() == {"neg": 5, "pos": 5}   # ratio 0.5 of 10 rows per label
+    assert set(added["text"]) <= set(pool.read_text().splitlines()) - {HAPPY[0], SAD[0]}
+    assert added["text"].is_unique
+    happy = {f"{t} {w}" for t in HAPPY[:5] for w in ("lol", "today", "again", "now")}
+    assert all((text in happy) == (label == "pos") for text, label in zip(added["text"], added["label"]))
+    record = RecipeRecord.model_validate_json(record_path(out).read_text())
+    assert (record.source, record.run_dir, record.prompts, record.adapted) == ("pseudo-label", None, None, None)
+    assert sum(record.candidates.values()) == len(set(pool.read_text().splitlines()) - {HAPPY[0], SAD[0]})
+    assert [s.stage for s in record.stages] == ["pseudo-label", "elapsed"]
+    assert not (work_dir(out) / "run").exists()
+
+
+def test_pseudo_label_source_without_unlabelled_texts_fails_before_any_work(inputs: dict[str, Path],
+                                                                           tmp_path: Path, capsys):
+    out = tmp_path / "aug.csv"
+    args = ["run", "--data", str(inputs["data"]), "--out", str(out), "-c", str(inputs["config"]), "--no-progress",
+            "--source", "pseudo-label"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "source 'pseudo-label' needs unlabelled texts (--unlabelled FILE)" in err
+    assert len(err.strip().splitlines()) == 1 and not work_dir(out).exists() and not out.exists()
+    assert main([*args, "--unlabelled", str(inputs["pool"]), "--teacher", "llm-judge:tiny-gpt2"]) == 2
+    assert "llm-judge:tiny-gpt2: not an instruct model" in capsys.readouterr().err
+    assert not work_dir(out).exists()
