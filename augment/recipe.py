@@ -94,6 +94,9 @@ class RecipeConfig(StageConfig):
     def _consistent(self) -> "RecipeConfig":
         if self.prompts in ("pool", "pool-by-label") and self.generate.prefix_words == 0:
             raise ValueError(f"prompts '{self.prompts}' needs generate.prefix_words > 0")
+        if self.teacher is not None and self.source != "pseudo-label":
+            raise ValueError("teacher labels unlabelled texts for source 'pseudo-label'; generated rows are chosen "
+                             "by the fidelity classifier (filter.fidelity_classifier)")
         if self.adapt and self.finetune.backend != "torch":
             raise ValueError("adapt needs the torch back-end (set adapt: false for gpt-2-simple)")
         return self

@@ -300,4 +300,6 @@ def test_pseudo_label_source_without_unlabelled_texts_fails_before_any_work(inpu
     assert len(err.strip().splitlines()) == 1 and not work_dir(out).exists() and not out.exists()
     assert main([*args, "--unlabelled", str(inputs["pool"]), "--teacher", "llm-judge:tiny-gpt2"]) == 2
     assert "llm-judge:tiny-gpt2: not an instruct model" in capsys.readouterr().err
+    assert main([*args[:-2], "--unlabelled", str(inputs["pool"]), "--teacher", "tfidf-lr"]) == 2
+    assert "teacher labels unlabelled texts for source 'pseudo-label'" in capsys.readouterr().err
     assert not work_dir(out).exists()
