@@ -239,7 +239,7 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
         added = _generated_rows(work, train, frame, texts, want, config, classifier, (prompts, per_label),
                                 data_info, progress, stages)
     kept = added.kept
-    _warn_short(kept, want)
+    _warn_short(kept, want, "recipe.pseudo_candidates" if per_label is None else "candidates")
     check = None if held is None else _check(train, kept, held, config, classifier)
     if check is not None and not check.kept:
         kept = kept.iloc[:0]
@@ -456,9 +456,9 @@ def _generate(work: Path, run: RunDir, wanted: Mapping[str, int], config: Recipe
     return candidates
 
 
-def _warn_short(kept: pd.DataFrame, want: Mapping[str, int]) -> None:
+def _warn_short(kept: pd.DataFrame, want: Mapping[str, int], more: str) -> None:
     have = label_counts(kept)
     for label, n in want.items():
         if have.get(label, 0) < n:
-            log.warning("'%s': %d synthetic rows passed the filters, %d wanted; raise candidates for more",
-                        label, have.get(label, 0), n)
+            log.warning("'%s': %d synthetic rows passed the filters, %d wanted; raise %s for more",
+                        label, have.get(label, 0), n, more)
