@@ -100,29 +100,32 @@ def model_shape(config: dict) -> MatmulShape:
     return MatmulShape(rows=DECODE_ROWS, inner=int(inner), outer=int(outer))
 
 
-def gflops(shape: MatmulShape, dtype: torch.dtype, seconds: float = MEASURE_S) -> float:
-    """Best of repeated ``linear`` calls: the rate the kernels can reach, not an average of interruptions."""
+def gflops(shape: MatmulShape, dtypes: tuple[torch.dtype, ...], seconds: float = MEASURE_S) -> list[float]:
+    """Best of repeated ``linear`` calls per format, the formats taking turns: the rate the kernels can reach,
+    not an average of interruptions, and a burst of other work slows both formats alike instead of one."""
     import torch  # here, not at the top: reading a run manifest's records must not load torch
-    x = torch.randn(shape.rows, shape.inner, dtype=dtype)
-    w = torch.randn(shape.outer, shape.inner, dtype=dtype)
+    pairs = [(torch.randn(shape.rows, shape.inner, dtype=d), torch.randn(shape.outer, shape.inner, dtype=d))
+             for d in dtypes]
     flop = 2.0 * shape.rows * shape.inner * shape.outer
+    best, spent = [float("inf")] * len(dtypes), 0.0
     with torch.inference_mode():
-        torch.nn.functional.linear(x, w)
-        best, spent = float("inf"), 0.0
-        while spent < seconds:
-            start = time.perf_counter()
+        for x, w in pairs:
             torch.nn.functional.linear(x, w)
-            took = time.perf_counter() - start
-            best, spent = min(best, took), spent + took
-    return flop / best / 1e9
+        while spent < seconds * len(dtypes):
+            for i, (x, w) in enumerate(pairs):
+                start = time.perf_counter()
+                torch.nn.functional.linear(x, w)
+                took = time.perf_counter() - start
+                best[i], spent = min(best[i], took), spent + took
+    return [flop / b / 1e9 for b in best]
 
 
 def measure_rates(shape: MatmulShape) -> MatmulRates:
     import torch
 
-    return MatmulRates(shape=shape, fp32_gflops=round(gflops(shape, torch.float32), 2),
-                       bf16_gflops=round(gflops(shape, torch.bfloat16), 2), threads=torch.get_num_threads(),
-                       processor=processor_name(), units=cpu_units())
+    fp32, bf16 = gflops(shape, (torch.float32, torch.bfloat16))
+    return MatmulRates(shape=shape, fp32_gflops=round(fp32, 2), bf16_gflops=round(bf16, 2),
+                       threads=torch.get_num_threads(), processor=processor_name(), units=cpu_units())
 
 
 def rates_path(shape: MatmulShape, cache: Path | None = None) -> Path:
