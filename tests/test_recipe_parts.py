@@ -80,6 +80,8 @@ def test_prompt_texts_per_source(classifier):
 def test_a_label_short_of_rows_is_named(caplog: pytest.LogCaptureFixture):
     kept = pd.DataFrame({"text": ["a", "b", "c"], "label": ["pos", "pos", "neg"]})
     with caplog.at_level(logging.WARNING, logger="augment.recipe"):
-        _warn_short(kept, {"pos": 2, "neg": 4})
+        _warn_short(kept, {"pos": 2, "neg": 4}, "candidates")
+        _warn_short(kept, {"pos": 3, "neg": 1}, "recipe.pseudo_candidates")
     assert [r.getMessage() for r in caplog.records] == [
-        "'neg': 1 synthetic rows passed the filters, 4 wanted; raise candidates for more"]
+        "'neg': 1 synthetic rows passed the filters, 4 wanted; raise candidates for more",
+        "'pos': 2 synthetic rows passed the filters, 3 wanted; raise recipe.pseudo_candidates for more"]
