@@ -446,7 +446,8 @@ def run_command(
     prompts: Annotated[Optional[str], typer.Option(help="auto, labelled, pool, pool-by-label.")] = None,
     adapt: Annotated[Optional[bool], typer.Option("--adapt/--no-adapt", help="Adapt on --unlabelled first.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Base LM: HF id/path, or a short name (see fetch).")] = None,
-    mode: Annotated[Optional[str], typer.Option(help="per-label or conditioned.")] = None,
+    mode: Annotated[Optional[str], typer.Option(
+        help="per-label, conditioned, or instruct (an instruct model prompted with your rows; nothing trains).")] = None,
     adapter: Annotated[Optional[str], typer.Option(
         help="full or lora: adaptation and fine-tuning train every weight, or peft LoRA adapters.")] = None,
     precision: Annotated[Optional[str], typer.Option(

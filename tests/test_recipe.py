@@ -303,3 +303,18 @@ def test_pseudo_label_source_without_unlabelled_texts_fails_before_any_work(inpu
     assert main([*args[:-2], "--unlabelled", str(inputs["pool"]), "--teacher", "tfidf-lr"]) == 2
     assert "teacher labels unlabelled texts for source 'pseudo-label'" in capsys.readouterr().err
     assert not work_dir(out).exists()
+
+
+def test_instruct_mode_through_augment_run(inputs: dict[str, Path], tmp_path: Path):
+    """`augment run --mode instruct`: no adaptation and no training; the chat model writes the rows."""
+    from tests.tiny_models import build_tiny_chat_qwen2
+
+    chat = build_tiny_chat_qwen2(tmp_path / "chat", hidden=32, positions=512)
+    config = small_recipe(tmp_path / "recipe.yaml", chat)
+    out = tmp_path / "aug.csv"
+    assert main(["run", "--data", str(inputs["data"]), "--unlabelled", str(inputs["pool"]), "--out", str(out),
+                 "-c", str(config), "--no-progress", "--mode", "instruct", "--fidelity", "off"]) == 0
+    record = RecipeRecord.model_validate_json(record_path(out).read_text())
+    assert record.adapted is None and [s.stage for s in record.stages][0] == "finetune"
+    assert RunDir(work_dir(out) / "run").read_manifest().finetune["mode"] == "instruct"
+    assert sum(record.candidates.values()) == 2 * math.ceil(5 * 2)   # ratio 0.5 of 10, candidates 2, per label
