@@ -302,10 +302,11 @@ def _first(rows: pd.DataFrame, want: Mapping[str, int]) -> pd.DataFrame:
     return pd.concat([rows[rows[LABEL] == l].head(want[l]) for l in sorted(want)], ignore_index=True)
 
 
-def _fitted(name: str, frame: pd.DataFrame, config: RecipeConfig) -> Any:
+def _fitted(classifier: Any, frame: pd.DataFrame, config: RecipeConfig) -> Any:
+    """A classifier name trained on ``frame`` (a fitted estimator is used as given), in the recipe's format."""
     from classifiers import fitted_classifier
 
-    return fitted_classifier(name, frame[TEXT].tolist(), frame[LABEL].tolist(), config.seed,
+    return fitted_classifier(classifier, frame[TEXT].tolist(), frame[LABEL].tolist(), config.seed,
                              precision=config.finetune.precision)
 
 
@@ -314,15 +315,13 @@ def _check(train: pd.DataFrame, synthetic: pd.DataFrame, held: pd.DataFrame, con
     """The per-draw choice of tweets-honest.yaml: ties keep no synthetic rows. ``fidelity``: the
     classifier already fitted on ``train``, reused as the model without synthetic rows when it is
     the check's classifier."""
-    from classifiers import evaluate, fitted_classifier
+    from classifiers import evaluate
 
     name = config.check_classifier or config.filter.fidelity_classifier
     augmented = pd.concat([train[[TEXT, LABEL]], synthetic[[TEXT, LABEL]]], ignore_index=True)
     scores = []
     for rows, model in ((train, fidelity if name == config.filter.fidelity_classifier else name), (augmented, name)):
-        fitted = fitted_classifier(model, rows[TEXT].tolist(), rows[LABEL].tolist(), config.seed,
-                                   precision=config.finetune.precision)
-        scores.append(evaluate(fitted, held[TEXT].tolist(), held[LABEL].tolist())["macro_f1"])
+        scores.append(evaluate(_fitted(model, rows, config), held[TEXT].tolist(), held[LABEL].tolist())["macro_f1"])
     without, with_rows = scores
     check = CheckRecord(rows_per_label=config.check, classifier=name, macro_f1_without=round(without, 4),
                         macro_f1_with=round(with_rows, 4), kept=with_rows > without and not synthetic.empty)

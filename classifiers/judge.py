@@ -148,8 +148,7 @@ class LLMJudge(ClassifierMixin, BaseEstimator):
         return placement(self.precision, self.device, model=self._model_dir())
 
     def _prompt(self) -> "JudgePrompt":
-        return JudgePrompt.build(cached_tokenizer(self._model_dir()), self.instruction, self.answers_, self.examples_,
-                                 self.plain_prompt)
+        return JudgePrompt.build(cached_tokenizer(self._model_dir()), self.instruction, self.answers_, self.examples_)
 
     def _loaded(self) -> Any:
         where = self._placement()
@@ -213,9 +212,9 @@ class JudgePrompt:
 
     @classmethod
     def build(cls, tokenizer: Any, instruction: str, answer_words: list[str],
-              examples: list[tuple[str, int]], plain_prompt: bool = False) -> "JudgePrompt":
-        if not plain_prompt:
-            require_chat_template(tokenizer, tokenizer.name_or_path)
+              examples: list[tuple[str, int]]) -> "JudgePrompt":
+        """A tokenizer without a chat template gets the plain turns; ``LLMJudge.fit`` has refused it unless
+        ``plain_prompt`` asked for them."""
         template = None if getattr(tokenizer, "chat_template", None) else PLAIN_TEMPLATE
         system = instruction.replace("{labels}", ", ".join(answer_words))
         shown = [(text, answer_words[index]) for text, index in examples]
