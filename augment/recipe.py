@@ -264,7 +264,7 @@ def _generated_rows(work: Path, train: pd.DataFrame, frame: pd.DataFrame, texts:
                     stages: list[StageTime]) -> Added:
     """Adapt, fine-tune, generate ``candidates`` x the rows wanted, filter, keep each label's first ``want``.
     ``prompts``: where the prompts come from, and each label's prompt texts."""
-    source, per_label = prompts
+    prompt_source, per_label = prompts
     start_model, adapted = None, None
     if texts and config.adapt and config.finetune.mode != "instruct":   # instruct: the chat model as it is
         start_model, adapted = _adapt(work, texts, config, progress, stages)
@@ -275,7 +275,7 @@ def _generated_rows(work: Path, train: pd.DataFrame, frame: pd.DataFrame, texts:
     result = filter_synthetic(pool[[TEXT, LABEL]], frame[[TEXT, LABEL]], config.filter.keeping(want), seed=config.seed,
                               classifier=classifier)
     return Added(_first(result.kept, want), {l: len(c) for l, c in candidates.items()}, result.report,
-                 prompts=source, adapted=adapted, run_dir=str(run.root))
+                 prompts=prompt_source, adapted=adapted, run_dir=str(run.root))
 
 
 def _pseudo_labelled_rows(work: Path, train: pd.DataFrame, frame: pd.DataFrame, texts: list[str],
