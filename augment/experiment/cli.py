@@ -30,6 +30,9 @@ def run(
                                                   "configs: each artefact is keyed by all it depends on "
                                                   "(default: OUT/cache).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    only: Annotated[Optional[list[str]], typer.Option(
+        help="Run only this augmenter's cells (repeatable), e.g. a new recipe and none on every corpus first; "
+             "a later run without it does the rest.")] = None,
 ) -> None:
     """Run every unfinished cell of the grid, then write the report."""
     from augment.experiment import default_out_dir, expand, load_experiment, run_experiment, write_report
@@ -48,7 +51,8 @@ def run(
     start = time.perf_counter()
 
     def on_plan(total: int, todo: int) -> None:
-        console.print(f"{total} cells, {total - todo} already finished, {todo} to run -> {out_dir}")
+        plan = f"{todo} of {', '.join(only)} to run" if only else f"{total - todo} already finished, {todo} to run"
+        console.print(f"{total} cells, {plan} -> {out_dir}")
         task["id"] = bar.add_task("cells", total=todo)
 
     def on_cell(cell: Any, row: Any) -> None:
@@ -58,7 +62,7 @@ def run(
     on_interrupt(lambda: _cells_saved(out_dir), drop=("--overwrite",))  # a re-run skips finished cells
     with bar:
         summary = run_experiment(cfg, out_dir, overwrite=overwrite, on_plan=on_plan, on_cell=on_cell,
-                                 source=config, cache=cache)
+                                 source=config, cache=cache, only=only or ())
     path, groups = write_report(cfg, out_dir)
     out_console.print(lift_table(groups, f"{cfg.name}: lift in macro-F1 (points, 95% CI)"))
     console.print(f"ran {summary.ran} cells ({summary.skipped} skipped) in "

@@ -13,7 +13,7 @@ import logging
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import pandas as pd
 
 from augment.data import LABEL, TEXT
 from augment.data import label_counts as _counts
-from augment.errors import AugmentError
+from augment.errors import AugmentError, ConfigError
 from augment.experiment import artefacts
 from augment.experiment.config import ExperimentConfig, LMSpec
 from augment.experiment.data import PreparedData, prepare
@@ -280,12 +280,18 @@ def run_cell(config: ExperimentConfig, cell: Cell, work: SampleWork) -> CellResu
 
 def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool = False,
                    on_plan: Callable[[int, int], None] | None = None, on_cell: OnCell | None = None,
-                   source: Path | None = None, cache: Path | None = None) -> RunSummary:
+                   source: Path | None = None, cache: Path | None = None,
+                   only: Sequence[str] = ()) -> RunSummary:
     """Run every unfinished cell; returns counts and wall time. Validation comes first.
 
     ``cache``: where adapted and fine-tuned LMs and synthetic pools live (default ``out_dir/cache``);
     their keys hash everything they depend on, so configs may share one cache and pay for each once.
+    ``only``: run just these augmenters' cells (the question a long grid must answer first); the rest
+    stay unfinished for a later run.
     """
+    names = [a.name for a in config.augmenters]
+    if unknown := sorted(set(only) - set(names)):
+        raise ConfigError(f"--only {unknown[0]}: no such augmenter (augmenters: {', '.join(names)})")
     prepared = prepare(config)
     out_dir = Path(out_dir)
     cache = Path(cache) if cache is not None else out_dir / "cache"
@@ -296,7 +302,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, overwrite: bool =
         results.repair()
         done = results.keys()
         cells = expand(config)
-        todo = [c for c in cells if c.key not in done]
+        todo = [c for c in cells if c.key not in done and (not only or c.augmenter.name in only)]
         _write_experiment(config, out_dir, prepared, source)
         _write_gitignore(out_dir)
         if on_plan:

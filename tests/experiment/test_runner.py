@@ -90,6 +90,21 @@ def test_rerun_skips_finished_cells(baseline: Path, tmp_path: Path):
     assert (out / "results.jsonl").read_bytes() == before
 
 
+def test_only_runs_the_named_augmenters_and_a_later_run_does_the_rest(baseline: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    first = run_experiment(load_experiment(baseline), out, only=["none", "eda"])
+    assert first.ran == 2 * 2 * (1 + 2)   # per (epc, seed): none, and eda at 2 ratios
+    assert {json.loads(line)["augmenter"] for line in (out / "results.jsonl").read_text().splitlines()} == {
+        "none", "eda"}
+    assert run_experiment(load_experiment(baseline), out).ran == 2 * 2 * 2   # the oversampling cells
+    assert sum(_keys(out).values()) == len(_keys(out)) == 20
+    assert main(["experiment", "run", str(baseline), "--out", str(tmp_path / "x"), "--only", "eda-typo",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--only eda-typo: no such augmenter (augmenters: none, oversample, eda)" in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_adding_a_seed_runs_only_its_cells(tmp_path: Path, data_csv: Path):
     out = tmp_path / "out"
     run_experiment(load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0, 1]))), out)
