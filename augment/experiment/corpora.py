@@ -52,6 +52,8 @@ class CorporaTable:
 TOLERANCE = 0.01   # a recipe may lose at most this much validation macro-F1 on any corpus
 
 
+RECIPE_TYPES = ("lm", "pseudo-label")   # what `augment run` can make (--source generate / pseudo-label)
+
 @dataclass(frozen=True)
 class RecipeChoice:
     """A candidate recipe on the suite's validation rows: its lift per corpus (mean over classifiers)."""
@@ -98,7 +100,7 @@ def corpora_table(config: ExperimentConfig, out_dir: Path, augmenter: str) -> Co
     rows, total, _ = current_rows(config, out_dir)
     if not rows:
         raise ConfigError(f"{out_dir}: no finished cells for this configuration yet; run the experiment first")
-    recipes = [a.name for a in config.augmenters if a.type == "lm"]
+    recipes = [a.name for a in config.augmenters if a.type in RECIPE_TYPES]
     return table_of(rows, list(config.named_datasets()), list(config.classifiers), augmenter, total, recipes)
 
 
@@ -167,7 +169,8 @@ def corpora_markdown(table: CorporaTable, command: str, plot: str | None) -> str
 
 
 def _choice_lines(table: CorporaTable) -> list[str]:
-    lines = ["", f"The default across corpora, chosen on validation rows only: the LM recipe with the best mean "
+    lines = ["", f"The default across corpora, chosen on validation rows only: the `augment run` recipe (an LM "
+                 f"recipe, or a teacher's pseudo-labels) with the best mean "
                  f"validation lift (over corpora, each the mean over classifiers) that loses more than "
                  f"{100 * TOLERANCE:g} point on no corpus. "]
     if not table.recipes:
