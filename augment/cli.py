@@ -436,11 +436,11 @@ def run_command(
     config: ConfigOpt = None,
     work: Annotated[Optional[Path], typer.Option(help="Work folder (default: OUT.work beside the output).")] = None,
     source: Annotated[Optional[str], typer.Option(
-        help="generate (an LM fine-tuned on your rows writes new ones) or pseudo-label (the --teacher labels "
-             "--unlabelled texts; no LM trains).")] = None,
+        help="auto (default: pseudo-label given --unlabelled, else generate), generate (an LM fine-tuned on your "
+             "rows writes new ones) or pseudo-label (the --teacher labels --unlabelled texts; no LM trains).")] = None,
     teacher: Annotated[Optional[str], typer.Option(
-        help="pseudo-label: the classifier that labels the unlabelled texts, e.g. "
-             "llm-judge:qwen2.5-coder-1.5b-instruct (default: the fidelity classifier).")] = None,
+        help="pseudo-label: the classifier that labels the unlabelled texts (default: "
+             "llm-judge:qwen2.5-coder-1.5b-instruct when fetched, else the fidelity classifier).")] = None,
     ratio: Annotated[Optional[float], typer.Option(help="Synthetic rows per real row of each label.")] = None,
     candidates: Annotated[Optional[float], typer.Option(help="Rows generated per row kept.")] = None,
     prompts: Annotated[Optional[str], typer.Option(help="auto, labelled, pool, pool-by-label.")] = None,
@@ -480,8 +480,8 @@ def run_command(
     overwrite: Annotated[bool, typer.Option(help="Replace the output and start the work folder again.")] = False,
     progress: ProgressOpt = True,
 ) -> None:
-    """Augment a labelled file in one command: adapt, fine-tune, generate, filter, write real + synthetic rows
-    (or, with --source pseudo-label, the unlabelled texts a teacher labels)."""
+    """Augment a labelled file in one command: with --unlabelled texts of your domain, the texts a teacher labels
+    surest; without (or --source generate), adapt, fine-tune, generate, filter. Writes real + added rows."""
     from augment.data import load_dataset, load_texts
     from augment.interrupts import on_interrupt
     from augment.recipe import recipe_config, run_recipe, work_dir

@@ -1,11 +1,15 @@
 """The one-command path: a labelled file in, real + synthetic rows out (``augment run``).
 
 It chains the stages a user would otherwise run by hand, with the settings that
-won on validation (README, "Does it help?"): adapt the base LM on the user's
-unlabelled texts when there are any, fine-tune on the labelled rows, generate
-``candidates`` x the rows wanted per label (prompted with unlabelled texts the
-fidelity classifier gives that label), filter, and keep each label's rows the
-fidelity classifier is surest of (LAMBADA's top-k).
+won on validation (README, "Does it help?"). Given unlabelled texts of the
+domain, a teacher that knows more than the user's classifier (the Qwen-1.5B
+judge) labels them and each label gets the texts it is surest of (GAL's
+"annotate"; experiments/teachers.yaml). Without them, or with source
+``generate``: adapt the base LM on the unlabelled texts when there are any,
+fine-tune on the labelled rows, generate ``candidates`` x the rows wanted per
+label (prompted with unlabelled texts the fidelity classifier gives that
+label), filter, and keep each label's rows the fidelity classifier is surest
+of (LAMBADA's top-k).
 
 Everything it trains or generates lives in a work folder beside the output
 (``OUT.work/``), one sub-folder per stage, each resumable the way its own
@@ -47,19 +51,23 @@ RECIPE_JSON = "recipe.json"
 STAGES_JSON = "stages.json"
 PROMPT_CANDIDATES = 4000   # unlabelled texts scored for label-aware prompts (scoring 100k costs minutes)
 MIN_PROMPTS_PER_LABEL = 200  # so that a label with few wanted rows still gets varied openings
+RECOMMENDED_TEACHER = "llm-judge:qwen2.5-coder-1.5b-instruct"   # experiments/teachers.yaml, on validation
 
 
 class RecipeConfig(StageConfig):
-    """What ``augment run`` does; the defaults of every stage are those of ``lm-adapted-bylabel-t11``
+    """What ``augment run`` does: the source and teacher that gained most on validation in
+    experiments/teachers.yaml; the generation stages' defaults are those of ``lm-adapted-bylabel-t11``
     with the filter on, the LM recipe with the best validation lift in experiments/tweets-adapt.yaml."""
 
-    source: Literal["generate", "pseudo-label"] = Field(
-        "generate", description="Where the added rows come from: an LM fine-tuned on the labelled rows (generate), "
-                                "or unlabelled texts the teacher labels (pseudo-label: needs unlabelled texts; no LM "
-                                "trains; the rows are real texts, their labels the teacher's).")
+    source: Literal["auto", "generate", "pseudo-label"] = Field(
+        "auto", description="Where the added rows come from: an LM fine-tuned on the labelled rows (generate), "
+                            "or unlabelled texts the teacher labels (pseudo-label: needs unlabelled texts; no LM "
+                            "trains; the rows are real texts, their labels the teacher's). auto: pseudo-label "
+                            "with unlabelled texts, else generate (experiments/teachers.yaml).")
     teacher: ClassifierName | None = Field(None, description=(
-        "pseudo-label: the classifier that labels the unlabelled texts, trained on (or, for an llm-judge, shown) "
-        "the labelled rows; each label gets the texts it is surest of. Default: the fidelity classifier."))
+        "The classifier that knows more than yours: it labels the unlabelled texts (pseudo-label), or picks each "
+        "label's prompt texts and chooses the generated rows (generate: it is the fidelity classifier). Default: "
+        f"{RECOMMENDED_TEACHER} when fetched, else filter.fidelity_classifier (with a notice)."))
     pseudo_candidates: int = Field(4000, gt=0, description="pseudo-label: unlabelled texts the teacher labels "
                                                             "(a seeded sample; a judge costs about 0.1 s per text).")
     ratio: float = Field(3.0, gt=0, description="Synthetic rows per real row of each label.")
@@ -94,12 +102,34 @@ class RecipeConfig(StageConfig):
     def _consistent(self) -> "RecipeConfig":
         if self.prompts in ("pool", "pool-by-label") and self.generate.prefix_words == 0:
             raise ValueError(f"prompts '{self.prompts}' needs generate.prefix_words > 0")
-        if self.teacher is not None and self.source != "pseudo-label":
-            raise ValueError("teacher labels unlabelled texts for source 'pseudo-label'; generated rows are chosen "
-                             "by the fidelity classifier (filter.fidelity_classifier)")
         if self.adapt and self.finetune.backend != "torch":
             raise ValueError("adapt needs the torch back-end (set adapt: false for gpt-2-simple)")
         return self
+
+    def resolved(self, has_unlabelled: bool, unfetched: Callable[[str], str | None]) -> tuple["RecipeConfig", list[str]]:
+        """The concrete source and teacher that ``auto`` and an unset teacher stand for, and the notices a
+        user reads when a choice is not the recommended one. The teacher becomes the fidelity classifier;
+        the check keeps the student (a zero-shot judge learns nothing from added rows, so it would never
+        keep them). ``unfetched``: a model's fetch command, or None when it is on this machine."""
+        source, teacher, notices = self.source, self.teacher, []
+        if source == "auto":
+            source = "pseudo-label" if has_unlabelled else "generate"
+            if source == "generate":
+                notices.append("no unlabelled texts: an LM fine-tuned on your rows writes new ones (with "
+                               "--unlabelled FILE the teacher labels your domain's own texts instead, which gained "
+                               "more in experiments/teachers.yaml)")
+        student = self.filter.fidelity_classifier
+        if teacher is None:
+            judge = RECOMMENDED_TEACHER.removeprefix("llm-judge:")
+            fetch = unfetched(judge)
+            teacher = RECOMMENDED_TEACHER if fetch is None else student
+            if fetch is not None:
+                role = "labels the unlabelled texts" if source == "pseudo-label" else "chooses the generated rows"
+                notices.append(f"{judge} is not fetched ({fetch}): {student} {role} instead of the recommended "
+                               f"teacher {RECOMMENDED_TEACHER}, and gains less")
+        return self.model_copy(update={
+            "source": source, "teacher": teacher, "check_classifier": self.check_classifier or student,
+            "filter": self.filter.model_copy(update={"fidelity_classifier": teacher})}), notices
 
     def prompt_source(self, has_unlabelled: bool) -> str:
         if self.prompts == "auto":
@@ -124,6 +154,12 @@ def recipe_config(sections: Mapping[str, Mapping[str, Any]], where: Callable[[st
         stage = getattr(defaults, field)
         values[field] = build(type(stage), where(section), **merge(
             stage.model_dump(exclude_unset=False), sections.get(section), given.get(section)))
+    named = merge(sections.get("filter"), given.get("filter")).get("fidelity_classifier")
+    if named is not None:   # a fidelity classifier the user names is the teacher of generated rows
+        if values.get("teacher") not in (None, named):
+            raise ConfigError(f"{where('recipe')}: teacher '{values['teacher']}' and fidelity_classifier '{named}' "
+                              "name the same role (the classifier that chooses the rows); give one")
+        values["teacher"] = named
     return build(RecipeConfig, where("recipe"), **values)
 
 
@@ -202,18 +238,22 @@ def run_recipe(frame: pd.DataFrame, out: Path, config: RecipeConfig, *, data_inf
     """Write ``frame``'s rows plus the recipe's synthetic rows to ``out`` (a ``synthetic`` column
     tells them apart) and ``OUT.provenance.json``; returns the record."""
     from augment.generate.job import output_format, write_table
+    from augment.models import unfetched
 
     out = Path(out)
     output_format(out)
     check_output_path(out, overwrite)
     work = Path(work) if work is not None else work_dir(out)
     texts = [t for t in (unlabelled or []) if t.strip()]
+    config, notices = config.resolved(bool(texts), unfetched)
     source = str(data_info.get("path", "data"))
     pseudo = config.source == "pseudo-label"
     prompts = None if pseudo else config.prompt_source(bool(texts))
     if not texts and (pseudo or prompts != "labelled"):
         what = "source 'pseudo-label'" if pseudo else f"prompts '{prompts}'"
         raise ConfigError(f"{what} needs unlabelled texts (--unlabelled FILE)")
+    for notice in notices:
+        log.warning("%s", notice)
     given = label_counts(frame)
     if len(given) < 2:
         raise DataError(f"{source}: augment run needs at least 2 labels, got {sorted(given)}")
@@ -284,8 +324,11 @@ def _pseudo_labelled_rows(work: Path, train: pd.DataFrame, frame: pd.DataFrame, 
     """The unlabelled texts the teacher is surest of, per label (GAL's "annotate with the best classifier"):
     the filters minus label fidelity (the teacher chose the labels) drop duplicates and copies of labelled rows."""
     began = time.perf_counter()
-    name = config.teacher or config.filter.fidelity_classifier
-    teacher = fidelity if name == config.filter.fidelity_classifier else _fitted(name, train, config)
+    name = config.filter.fidelity_classifier   # the teacher, once resolved
+    if name.startswith("llm-judge:"):
+        log.info("%s labels %d unlabelled texts (a 1.5B judge: about 0.1-0.2 s each on 2 CPU cores)", name,
+                 min(len(texts), config.pseudo_candidates))
+    teacher = fidelity
     labelled = set(frame[TEXT])
     fresh = [t for t in dict.fromkeys(texts) if t not in labelled]
     sample = random.Random(f"pseudo:{config.seed}").sample(fresh, min(len(fresh), config.pseudo_candidates))

@@ -58,3 +58,30 @@ def test_the_real_judge_reads_plain_sentiment(qwen: Path) -> None:
                                                    "Answer with exactly one of: {labels}.")
     judge.fit(POS[:2] + NEG[:2], ["pos", "pos", "neg", "neg"])
     assert list(judge.predict(POS[2:] + NEG[2:])) == ["pos"] * 3 + ["neg"] * 3
+
+
+@pytest.mark.slow
+def test_augment_run_labels_unlabelled_texts_with_the_real_recommended_judge(tmp_path: Path, monkeypatch) -> None:
+    """`augment run`'s default given unlabelled texts: the Qwen-1.5B judge (where fetched) labels them, and
+    each label gets the texts it is surest of."""
+    from augment.recipe import RECOMMENDED_TEACHER, RecipeRecord, record_path
+
+    cache = Path(os.environ.get("AUGMENT_TEST_REAL_CACHE") or Path.home() / ".cache" / "augment")
+    judge = RECOMMENDED_TEACHER.removeprefix("llm-judge:")
+    if not (cache / "models" / judge / "config.json").exists():
+        pytest.skip(f"{judge} not fetched (augment fetch {judge})")
+    monkeypatch.setenv("AUGMENT_CACHE", str(cache))
+    data, pool, out = tmp_path / "tweets.csv", tmp_path / "pool.txt", tmp_path / "aug.csv"
+    pd.DataFrame({"text": POS + NEG, "label": ["pos"] * 5 + ["neg"] * 5}).to_csv(data, index=False)
+    happy = ["The flight attendants were amazing, thank you!", "On time and comfortable, will fly again.",
+             "Upgraded for free, what a lovely surprise!"]
+    angry = ["Two hours on hold and still no answer, unacceptable.", "They lost my luggage and refuse to help.",
+             "Missed my connection because of your delay, furious."]
+    pool.write_text("\n".join(happy + angry))
+    assert main(["run", "--data", str(data), "--unlabelled", str(pool), "--out", str(out), "--ratio", "0.4",
+                 "--no-progress"]) == 0
+    record = RecipeRecord.model_validate_json(record_path(out).read_text())
+    assert (record.source, record.config["teacher"]) == ("pseudo-label", RECOMMENDED_TEACHER)
+    added = pd.read_csv(out, keep_default_na=False).query("synthetic")
+    assert added["label"].value_counts().to_dict() == {"neg": 2, "pos": 2}
+    assert all((text in happy) == (label == "pos") for text, label in zip(added["text"], added["label"]))

@@ -29,7 +29,7 @@ from tests.reliability.procs import Child
 
 def small_recipe(path: Path, model: Path, **recipe: object) -> Path:
     path.write_text(json.dumps({  # JSON is YAML
-        "recipe": {"ratio": 0.5, "candidates": 2, **recipe},
+        "recipe": {"source": "generate", "ratio": 0.5, "candidates": 2, **recipe},
         "adapt": {"model": str(model), "max_steps": 4, "batch_size": 4, "block_size": 16, "eval_steps": 2,
                   "eval_fraction": 0.1},
         "finetune": {"model": str(model), "max_steps": 4, "batch_size": 4, "block_size": 16, "eval_steps": 2},
@@ -289,6 +289,24 @@ def test_pseudo_label_source_writes_the_unlabelled_texts_the_teacher_is_surest_o
     assert not (work_dir(out) / "run").exists()
 
 
+def test_the_default_source_pseudo_labels_given_unlabelled_texts_and_names_the_missing_judge(
+        inputs: dict[str, Path], tiny_model_dir: Path, tmp_path: Path, capsys):
+    """The test cache has no Qwen-1.5B: the default fidelity classifier (MiniLM-LR) labels the texts, with a
+    one-line notice that says how to fetch the recommended judge."""
+    config = tmp_path / "recipe.yaml"
+    config.write_text(json.dumps({"recipe": {"ratio": 0.5}}))
+    out = tmp_path / "aug.csv"
+    assert main(["run", "--data", str(inputs["data"]), "--unlabelled", str(inputs["pool"]), "--out", str(out),
+                 "-c", str(config), "--no-progress"]) == 0
+    record = RecipeRecord.model_validate_json(record_path(out).read_text())
+    assert (record.source, record.config["source"], record.config["teacher"]) == ("pseudo-label", "pseudo-label",
+                                                                                  "minilm-lr")
+    assert record.synthetic_rows == {"neg": 5, "pos": 5} and not (work_dir(out) / "run").exists()
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("qwen2.5-coder-1.5b-instruct is not fetched (`augment fetch qwen2.5-coder-1.5b-instruct` (1.1 GB "
+            "download)): minilm-lr labels the unlabelled texts instead") in err, err
+
+
 def test_pseudo_label_source_without_unlabelled_texts_fails_before_any_work(inputs: dict[str, Path],
                                                                            tmp_path: Path, capsys):
     out = tmp_path / "aug.csv"
@@ -298,10 +316,10 @@ def test_pseudo_label_source_without_unlabelled_texts_fails_before_any_work(inpu
     err = capsys.readouterr().err
     assert "source 'pseudo-label' needs unlabelled texts (--unlabelled FILE)" in err
     assert len(err.strip().splitlines()) == 1 and not work_dir(out).exists() and not out.exists()
-    assert main([*args, "--unlabelled", str(inputs["pool"]), "--teacher", "llm-judge:tiny-gpt2"]) == 2
+    assert main([*args, "--unlabelled", str(inputs["pool"]), "--fidelity-classifier", "llm-judge:tiny-gpt2"]) == 2
     assert "llm-judge:tiny-gpt2: not an instruct model" in capsys.readouterr().err
-    assert main([*args[:-2], "--unlabelled", str(inputs["pool"]), "--teacher", "tfidf-lr"]) == 2
-    assert "teacher labels unlabelled texts for source 'pseudo-label'" in capsys.readouterr().err
+    assert main([*args, "--unlabelled", str(inputs["pool"]), "--teacher", "setfit"]) == 2
+    assert "teacher 'setfit' and fidelity_classifier 'tfidf-lr' name the same role" in capsys.readouterr().err
     assert not work_dir(out).exists()
 
 

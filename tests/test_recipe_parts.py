@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from augment.errors import ConfigError, DataError
-from augment.recipe import (MIN_PROMPTS_PER_LABEL, RecipeConfig, _prompt_texts, _warn_short, prompts_by_label,
+from augment.recipe import (MIN_PROMPTS_PER_LABEL, RECOMMENDED_TEACHER, RecipeConfig, _prompt_texts, _warn_short, prompts_by_label,
                             recipe_config, wanted_rows)
 from tests.conftest import NEG, POS
 
@@ -38,6 +38,51 @@ def test_auto_prompts_use_unlabelled_texts_only_when_there_are_some_and_prompts_
         prompts: str, prefix_words: int, has_unlabelled: bool, source: str):
     config = recipe_config({}, lambda s: s, recipe={"prompts": prompts}, generate={"prefix_words": prefix_words})
     assert config.prompt_source(has_unlabelled) == source
+
+
+def fetched(name: str) -> None:
+    return None
+
+
+def not_fetched(name: str) -> str:
+    return f"`augment fetch {name}` (3.1 GB download)"
+
+
+def test_auto_pseudo_labels_unlabelled_texts_with_the_recommended_judge_when_it_is_fetched():
+    config, notices = RecipeConfig().resolved(True, fetched)
+    assert (config.source, config.teacher, config.filter.fidelity_classifier, notices) == (
+        "pseudo-label", RECOMMENDED_TEACHER, RECOMMENDED_TEACHER, [])
+    assert config.check_classifier == "minilm-lr", "the check trains the student; a zero-shot judge learns nothing"
+
+
+def test_without_the_judge_the_fidelity_classifier_teaches_and_says_how_to_fetch_it():
+    config, notices = RecipeConfig().resolved(True, not_fetched)
+    assert (config.source, config.teacher, config.filter.fidelity_classifier) == ("pseudo-label", "minilm-lr",
+                                                                                 "minilm-lr")
+    assert notices == ["qwen2.5-coder-1.5b-instruct is not fetched (`augment fetch qwen2.5-coder-1.5b-instruct` "
+                       "(3.1 GB download)): minilm-lr labels the unlabelled texts instead of the recommended "
+                       f"teacher {RECOMMENDED_TEACHER}, and gains less"]
+
+
+def test_auto_generates_without_unlabelled_texts_and_the_judge_chooses_the_rows():
+    config, notices = RecipeConfig().resolved(False, fetched)
+    assert (config.source, config.filter.fidelity_classifier) == ("generate", RECOMMENDED_TEACHER)
+    assert len(notices) == 1 and "--unlabelled FILE" in notices[0]
+    _, notices = RecipeConfig().resolved(False, not_fetched)
+    assert "minilm-lr chooses the generated rows instead of the recommended teacher" in notices[1]
+
+
+def test_a_named_fidelity_classifier_or_teacher_is_kept_without_notices():
+    named = recipe_config({}, lambda s: s, recipe={"source": "generate"}, filter={"fidelity_classifier": "tfidf-lr"})
+    config, notices = named.resolved(True, not_fetched)
+    assert (config.teacher, config.filter.fidelity_classifier, config.check_classifier, notices) == (
+        "tfidf-lr", "tfidf-lr", "tfidf-lr", [])
+    chosen = recipe_config({}, lambda s: s, recipe={"teacher": "tfidf-lr"})
+    config, notices = chosen.resolved(True, not_fetched)
+    assert (config.source, config.filter.fidelity_classifier, config.check_classifier, notices) == (
+        "pseudo-label", "tfidf-lr", "minilm-lr", [])
+    with pytest.raises(ConfigError, match="teacher 'setfit' and fidelity_classifier 'tfidf-lr' name the same role"):
+        recipe_config({}, lambda s: s, recipe={"teacher": "setfit"}, filter={"fidelity_classifier": "tfidf-lr"})
 
 
 def test_settings_that_cannot_run_are_refused_before_anything_trains():
