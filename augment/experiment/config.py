@@ -92,6 +92,20 @@ class SyntheticRows(StageConfig):
         "Sample weight of each of its rows where a real row weighs 1 (soft rows: a classifier leans on them less); "
         "only for classifiers that take sample weights (tfidf-lr, minilm-lr)."),
         exclude_if=lambda v: v == 1.0)   # unset, configs and cell keys stay as they were
+    ratios: list[float] | None = Field(None, min_length=1, description=(
+        "This augmenter's own ratio axis instead of the grid's (rows that cost nothing to add, such as "
+        "pseudo-labels, are worth measuring at counts an LM pool could not afford)."),
+        exclude_if=lambda v: v is None)
+
+    @field_validator("ratios")
+    @classmethod
+    def _positive_ratios(cls, values: list[float] | None) -> list[float] | None:
+        if values is not None and any(v <= 0 for v in values):
+            raise ValueError("every ratio must be positive")
+        return values
+
+    def ratio_axis(self, grid: list[float]) -> list[float]:
+        return self.ratios or grid
 
 
 class OversampleSpec(SyntheticRows):

@@ -147,7 +147,8 @@ def _check_references(config: ExperimentConfig, data: PreparedData) -> None:
     if specs:
         available = data.outside()
         for spec in specs:
-            check_reference_rows(data.name, spec, config.examples_per_class, config.ratios, available, data.labels)
+            check_reference_rows(data.name, spec, config.examples_per_class, spec.ratio_axis(config.ratios), available,
+                                 data.labels)
 
 
 def _split(config: ExperimentConfig, name: str, data: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -107,7 +107,7 @@ def pool_rows(config: ExperimentConfig, augmenter: Any, examples: int) -> int | 
     """Rows per label the LM generates once per sample; every ratio takes a prefix of it."""
     if not isinstance(augmenter, LMSpec):
         return None
-    return math.ceil(max(config.ratios) * examples * augmenter.pool_margin)
+    return math.ceil(max(augmenter.ratio_axis(config.ratios)) * examples * augmenter.pool_margin)
 
 
 def expand(config: ExperimentConfig) -> list[Cell]:
@@ -131,4 +131,4 @@ def _variants(config: ExperimentConfig, augmenter: Any) -> list[tuple[float | No
     if augmenter.type == "none":
         return [(None, False)]
     filters = config.filters if augmenter.type == "lm" else [False]
-    return [(ratio, filtered) for ratio in config.ratios for filtered in filters]
+    return [(ratio, filtered) for ratio in augmenter.ratio_axis(config.ratios) for filtered in filters]

@@ -105,6 +105,22 @@ def test_only_runs_the_named_augmenters_and_a_later_run_does_the_rest(baseline: 
     assert not (tmp_path / "x").exists()
 
 
+def test_an_augmenter_with_its_own_ratios_runs_at_those_and_the_others_keep_their_keys(tmp_path: Path,
+                                                                                     data_csv: Path):
+    specs = [{"type": "none"}, {"type": "oversample"}, {"type": "eda"}]
+    plain = load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, augmenters=specs)))
+    own = load_experiment(write_yaml(tmp_path / "b.yaml", baseline_config(
+        data_csv, augmenters=[specs[0], {"type": "oversample", "ratios": [0.5, 3]}, specs[2]])))
+    ratios = {(c.augmenter.name, c.ratio) for c in expand(own)}
+    assert {r for a, r in ratios if a == "oversample"} == {0.5, 3}
+    assert {r for a, r in ratios if a == "eda"} == set(plain.ratios)
+    before = {c.key for c in expand(plain) if c.augmenter.name != "oversample"}
+    assert before == {c.key for c in expand(own) if c.augmenter.name != "oversample"}
+    with pytest.raises(ConfigError, match="every ratio must be positive"):
+        load_experiment(write_yaml(tmp_path / "c.yaml", baseline_config(
+            data_csv, augmenters=[specs[0], {"type": "oversample", "ratios": [0]}])))
+
+
 def test_adding_a_seed_runs_only_its_cells(tmp_path: Path, data_csv: Path):
     out = tmp_path / "out"
     run_experiment(load_experiment(write_yaml(tmp_path / "a.yaml", baseline_config(data_csv, seeds=[0, 1]))), out)
