@@ -468,6 +468,8 @@ def _header_lines(config: ExperimentConfig, meta: ExperimentManifest | None, row
     lines.append("- validation selection: " + (config.validation.describe() if config.validation else
                                                  "none (no validation rows; nothing was selected on held-out rows)"))
     lines += reference_lines(config)
+    lines += [f"- `{spec.name}`: its own ratios {spec.ratios}" for spec in config.augmenters
+              if getattr(spec, "ratios", None)]
     lines += eda_lines(config, rows)
     if len(config.seeds) < 5:
         lines.append(f"- only {len(config.seeds)} seeds: intervals are wide and the t-quantile large")
