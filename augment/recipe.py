@@ -160,7 +160,25 @@ def recipe_config(sections: Mapping[str, Mapping[str, Any]], where: Callable[[st
             raise ConfigError(f"{where('recipe')}: teacher '{values['teacher']}' and fidelity_classifier '{named}' "
                               "name the same role (the classifier that chooses the rows); give one")
         values["teacher"] = named
+    if values.get("source") == "auto" and (generating := generation_settings(sections, given)):
+        log.info("source: generate (you set %s, which only generation reads)", ", ".join(generating))
+        values["source"] = "generate"
     return build(RecipeConfig, where("recipe"), **values)
+
+
+GENERATION_KEYS = {"recipe": {"candidates", "prompts", "adapt", "adapt_texts"},
+                   "adapt": None, "finetune": None, "generate": None}   # None: every key but precision
+
+
+def generation_settings(sections: Mapping[str, Mapping[str, Any]], given: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The generation-only settings a user named: with any of them, ``source: auto`` means generate,
+    so ``--mode instruct`` with unlabelled texts is not silently turned into pseudo-labels."""
+    named = []
+    for section, keys in GENERATION_KEYS.items():
+        for key in merge(sections.get(section), given.get(section)):
+            if (key in keys) if keys is not None else key != "precision":
+                named.append(f"{section}.{key}")
+    return named
 
 
 class StageTime(BaseModel):

@@ -85,6 +85,16 @@ def test_a_named_fidelity_classifier_or_teacher_is_kept_without_notices():
         recipe_config({}, lambda s: s, recipe={"teacher": "setfit"}, filter={"fidelity_classifier": "tfidf-lr"})
 
 
+def test_a_generation_setting_makes_auto_generate_and_precision_does_not():
+    assert recipe_config({}, lambda s: s, finetune={"mode": "instruct"}).source == "generate"
+    assert recipe_config({"generate": {"temperature": 0.9}}, lambda s: s).source == "generate"
+    assert recipe_config({}, lambda s: s, recipe={"candidates": 2}).source == "generate"
+    assert recipe_config({}, lambda s: s, finetune={"precision": "bf16"}, adapt={"precision": "bf16"},
+                         recipe={"ratio": 5, "pseudo_candidates": 100}).source == "auto"
+    assert recipe_config({}, lambda s: s, recipe={"source": "pseudo-label"}, finetune={"mode": "instruct"}
+                         ).source == "pseudo-label", "a source the user names is kept"
+
+
 def test_settings_that_cannot_run_are_refused_before_anything_trains():
     with pytest.raises(ConfigError, match="prompts 'pool' needs generate.prefix_words > 0"):
         recipe_config({}, lambda s: s, recipe={"prompts": "pool"}, generate={"prefix_words": 0})
