@@ -430,8 +430,8 @@ def run_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .csv/.tsv/.jsonl/.parquet: real + synthetic rows.")]
     = ...,
     unlabelled: Annotated[Optional[str], typer.Option(
-        help="Unlabelled texts of the domain (.txt, or a CSV/TSV/JSONL/Parquet text column): the LM is adapted on "
-             "them and prompted with them.")] = None,
+        help="Unlabelled texts of the domain (.txt, or a CSV/TSV/JSONL/Parquet text column): the teacher labels "
+             "them (the default), or, generating, the LM is adapted on them and prompted with them.")] = None,
     unlabelled_col: Annotated[Optional[str], typer.Option(help="Text column of --unlabelled.")] = None,
     config: ConfigOpt = None,
     work: Annotated[Optional[Path], typer.Option(help="Work folder (default: OUT.work beside the output).")] = None,
