@@ -430,17 +430,19 @@ def run_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .csv/.tsv/.jsonl/.parquet: real + synthetic rows.")]
     = ...,
     unlabelled: Annotated[Optional[str], typer.Option(
-        help="Unlabelled texts of the domain (.txt, or a CSV/TSV/JSONL/Parquet text column): the teacher labels "
-             "them (the default), or, generating, the LM is adapted on them and prompted with them.")] = None,
+        help="Unlabelled texts of the domain (.txt, or a CSV/TSV/JSONL/Parquet text column): the LM is adapted on "
+             "them and prompted with them, or (pseudo-label, auto) the teacher labels them.")] = None,
     unlabelled_col: Annotated[Optional[str], typer.Option(help="Text column of --unlabelled.")] = None,
     config: ConfigOpt = None,
     work: Annotated[Optional[Path], typer.Option(help="Work folder (default: OUT.work beside the output).")] = None,
     source: Annotated[Optional[str], typer.Option(
-        help="auto (default: pseudo-label given --unlabelled, else generate), generate (an LM fine-tuned on your "
-             "rows writes new ones) or pseudo-label (the --teacher labels --unlabelled texts; no LM trains).")] = None,
+        help="generate (default: an LM fine-tuned on your rows writes new ones), pseudo-label (the --teacher labels "
+             "--unlabelled texts; no LM trains) or auto (pseudo-label given --unlabelled, else generate, with the "
+             "Qwen-1.5B judge as teacher when fetched: the recipe for sentiment-like labels).")] = None,
     teacher: Annotated[Optional[str], typer.Option(
-        help="pseudo-label: the classifier that labels the unlabelled texts (default: "
-             "llm-judge:qwen2.5-coder-1.5b-instruct when fetched, else the fidelity classifier).")] = None,
+        help="The classifier that labels the unlabelled texts (pseudo-label) or chooses generated rows (default: "
+             "the fidelity classifier; with --source auto, llm-judge:qwen2.5-coder-1.5b-instruct when fetched).")]
+    = None,
     ratio: Annotated[Optional[float], typer.Option(help="Synthetic rows per real row of each label.")] = None,
     candidates: Annotated[Optional[float], typer.Option(help="Rows generated per row kept.")] = None,
     prompts: Annotated[Optional[str], typer.Option(help="auto, labelled, pool, pool-by-label.")] = None,
@@ -480,8 +482,8 @@ def run_command(
     overwrite: Annotated[bool, typer.Option(help="Replace the output and start the work folder again.")] = False,
     progress: ProgressOpt = True,
 ) -> None:
-    """Augment a labelled file in one command: with --unlabelled texts of your domain, the texts a teacher labels
-    surest; without (or --source generate), adapt, fine-tune, generate, filter. Writes real + added rows."""
+    """Augment a labelled file in one command: adapt, fine-tune, generate, filter, write real + synthetic rows
+    (or, with --source pseudo-label or auto, the unlabelled texts a teacher labels)."""
     from augment.data import load_dataset, load_texts
     from augment.interrupts import on_interrupt
     from augment.recipe import recipe_config, run_recipe, work_dir

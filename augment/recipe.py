@@ -1,15 +1,15 @@
 """The one-command path: a labelled file in, real + synthetic rows out (``augment run``).
 
 It chains the stages a user would otherwise run by hand, with the settings that
-won on validation (README, "Does it help?"). Given unlabelled texts of the
-domain, a teacher that knows more than the user's classifier (the Qwen-1.5B
-judge) labels them and each label gets the texts it is surest of (GAL's
-"annotate"; experiments/teachers.yaml). Without them, or with source
-``generate``: adapt the base LM on the unlabelled texts when there are any,
-fine-tune on the labelled rows, generate ``candidates`` x the rows wanted per
-label (prompted with unlabelled texts the fidelity classifier gives that
-label), filter, and keep each label's rows the fidelity classifier is surest
-of (LAMBADA's top-k).
+won on validation (README, "Does it help?"): adapt the base LM on the user's
+unlabelled texts when there are any, fine-tune on the labelled rows, generate
+``candidates`` x the rows wanted per label (prompted with unlabelled texts the
+teacher, by default the fidelity classifier, gives that label), filter, and keep
+each label's rows the teacher is surest of (LAMBADA's top-k). ``source: auto``
+is what experiments/teachers.yaml recommends for sentiment: given unlabelled
+texts, the Qwen-1.5B judge labels them and each label gets the texts it is
+surest of (GAL's "annotate"); not the default, since the judge's labels lost on
+TREC and SMS spam (experiments/suite.yaml).
 
 Everything it trains or generates lives in a work folder beside the output
 (``OUT.work/``), one sub-folder per stage, each resumable the way its own
@@ -55,19 +55,22 @@ RECOMMENDED_TEACHER = "llm-judge:qwen2.5-coder-1.5b-instruct"   # experiments/te
 
 
 class RecipeConfig(StageConfig):
-    """What ``augment run`` does: the source and teacher that gained most on validation in
-    experiments/teachers.yaml; the generation stages' defaults are those of ``lm-adapted-bylabel-t11``
-    with the filter on, the LM recipe with the best validation lift in experiments/tweets-adapt.yaml."""
+    """What ``augment run`` does; the generation stages' defaults are those of ``lm-adapted-bylabel-t11``
+    with the filter on, the LM recipe with the best validation lift in experiments/tweets-adapt.yaml;
+    ``source: auto`` is the teacher recipe of experiments/teachers.yaml, opt-in."""
 
     source: Literal["auto", "generate", "pseudo-label"] = Field(
-        "auto", description="Where the added rows come from: an LM fine-tuned on the labelled rows (generate), "
-                            "or unlabelled texts the teacher labels (pseudo-label: needs unlabelled texts; no LM "
-                            "trains; the rows are real texts, their labels the teacher's). auto: pseudo-label "
-                            "with unlabelled texts, else generate (experiments/teachers.yaml).")
+        "generate", description="Where the added rows come from: an LM fine-tuned on the labelled rows (generate), "
+                                "or unlabelled texts the teacher labels (pseudo-label: needs unlabelled texts; no LM "
+                                "trains; the rows are real texts, their labels the teacher's). auto: the recipe "
+                                "experiments/teachers.yaml recommends for sentiment, pseudo-label with unlabelled "
+                                "texts, else generate, the teacher being the Qwen-1.5B judge when fetched; not the "
+                                "default, because the judge's labels cost 2-16 points on TREC and SMS "
+                                "(experiments/suite.yaml).")
     teacher: ClassifierName | None = Field(None, description=(
         "The classifier that knows more than yours: it labels the unlabelled texts (pseudo-label), or picks each "
         "label's prompt texts and chooses the generated rows (generate: it is the fidelity classifier). Default: "
-        f"{RECOMMENDED_TEACHER} when fetched, else filter.fidelity_classifier (with a notice)."))
+        f"filter.fidelity_classifier; with source auto, {RECOMMENDED_TEACHER} when fetched (else a notice)."))
     pseudo_candidates: int = Field(2000, gt=0, description="pseudo-label: unlabelled texts the teacher labels "
                                                             "(a seeded sample; a 1.5B judge costs 0.13-0.3 s per text on 2 CPU cores).")
     ratio: float = Field(3.0, gt=0, description="Synthetic rows per real row of each label.")
@@ -119,6 +122,8 @@ class RecipeConfig(StageConfig):
                                "--unlabelled FILE the teacher labels your domain's own texts instead, which gained "
                                "more in experiments/teachers.yaml)")
         student = self.filter.fidelity_classifier
+        if teacher is None and self.source != "auto":
+            teacher = student
         if teacher is None:
             judge = RECOMMENDED_TEACHER.removeprefix("llm-judge:")
             fetch = unfetched(judge)

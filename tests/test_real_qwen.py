@@ -62,8 +62,8 @@ def test_the_real_judge_reads_plain_sentiment(qwen: Path) -> None:
 
 @pytest.mark.slow
 def test_augment_run_labels_unlabelled_texts_with_the_real_recommended_judge(tmp_path: Path, monkeypatch) -> None:
-    """`augment run`'s default given unlabelled texts: the Qwen-1.5B judge (where fetched) labels them, and
-    each label gets the texts it is surest of."""
+    """`augment run --source auto` given unlabelled texts: the Qwen-1.5B judge (where fetched) labels them,
+    and each label gets the texts it is surest of."""
     from augment.recipe import RECOMMENDED_TEACHER, RecipeRecord, record_path
 
     cache = Path(os.environ.get("AUGMENT_TEST_REAL_CACHE") or Path.home() / ".cache" / "augment")
@@ -79,7 +79,7 @@ def test_augment_run_labels_unlabelled_texts_with_the_real_recommended_judge(tmp
              "Missed my connection because of your delay, furious."]
     pool.write_text("\n".join(happy + angry))
     assert main(["run", "--data", str(data), "--unlabelled", str(pool), "--out", str(out), "--ratio", "0.4",
-                 "--no-progress"]) == 0
+                 "--source", "auto", "--no-progress"]) == 0
     record = RecipeRecord.model_validate_json(record_path(out).read_text())
     assert (record.source, record.config["teacher"]) == ("pseudo-label", RECOMMENDED_TEACHER)
     added = pd.read_csv(out, keep_default_na=False).query("synthetic")

@@ -289,12 +289,12 @@ def test_pseudo_label_source_writes_the_unlabelled_texts_the_teacher_is_surest_o
     assert not (work_dir(out) / "run").exists()
 
 
-def test_the_default_source_pseudo_labels_given_unlabelled_texts_and_names_the_missing_judge(
+def test_source_auto_pseudo_labels_given_unlabelled_texts_and_names_the_missing_judge(
         inputs: dict[str, Path], tiny_model_dir: Path, tmp_path: Path, capsys):
     """The test cache has no Qwen-1.5B: the default fidelity classifier (MiniLM-LR) labels the texts, with a
     one-line notice that says how to fetch the recommended judge."""
     config = tmp_path / "recipe.yaml"
-    config.write_text(json.dumps({"recipe": {"ratio": 0.5}}))
+    config.write_text(json.dumps({"recipe": {"ratio": 0.5, "source": "auto"}}))
     out = tmp_path / "aug.csv"
     assert main(["run", "--data", str(inputs["data"]), "--unlabelled", str(inputs["pool"]), "--out", str(out),
                  "-c", str(config), "--no-progress"]) == 0

@@ -49,14 +49,14 @@ def not_fetched(name: str) -> str:
 
 
 def test_auto_pseudo_labels_unlabelled_texts_with_the_recommended_judge_when_it_is_fetched():
-    config, notices = RecipeConfig().resolved(True, fetched)
+    config, notices = RecipeConfig(source="auto").resolved(True, fetched)
     assert (config.source, config.teacher, config.filter.fidelity_classifier, notices) == (
         "pseudo-label", RECOMMENDED_TEACHER, RECOMMENDED_TEACHER, [])
     assert config.check_classifier == "minilm-lr", "the check trains the student; a zero-shot judge learns nothing"
 
 
 def test_without_the_judge_the_fidelity_classifier_teaches_and_says_how_to_fetch_it():
-    config, notices = RecipeConfig().resolved(True, not_fetched)
+    config, notices = RecipeConfig(source="auto").resolved(True, not_fetched)
     assert (config.source, config.teacher, config.filter.fidelity_classifier) == ("pseudo-label", "minilm-lr",
                                                                                  "minilm-lr")
     assert notices == ["qwen2.5-coder-1.5b-instruct is not fetched (`augment fetch qwen2.5-coder-1.5b-instruct` "
@@ -65,10 +65,10 @@ def test_without_the_judge_the_fidelity_classifier_teaches_and_says_how_to_fetch
 
 
 def test_auto_generates_without_unlabelled_texts_and_the_judge_chooses_the_rows():
-    config, notices = RecipeConfig().resolved(False, fetched)
+    config, notices = RecipeConfig(source="auto").resolved(False, fetched)
     assert (config.source, config.filter.fidelity_classifier) == ("generate", RECOMMENDED_TEACHER)
     assert len(notices) == 1 and "--unlabelled FILE" in notices[0]
-    _, notices = RecipeConfig().resolved(False, not_fetched)
+    _, notices = RecipeConfig(source="auto").resolved(False, not_fetched)
     assert "minilm-lr chooses the generated rows instead of the recommended teacher" in notices[1]
 
 
@@ -77,7 +77,7 @@ def test_a_named_fidelity_classifier_or_teacher_is_kept_without_notices():
     config, notices = named.resolved(True, not_fetched)
     assert (config.teacher, config.filter.fidelity_classifier, config.check_classifier, notices) == (
         "tfidf-lr", "tfidf-lr", "tfidf-lr", [])
-    chosen = recipe_config({}, lambda s: s, recipe={"teacher": "tfidf-lr"})
+    chosen = recipe_config({}, lambda s: s, recipe={"teacher": "tfidf-lr", "source": "auto"})
     config, notices = chosen.resolved(True, not_fetched)
     assert (config.source, config.filter.fidelity_classifier, config.check_classifier, notices) == (
         "pseudo-label", "tfidf-lr", "minilm-lr", [])
@@ -85,12 +85,19 @@ def test_a_named_fidelity_classifier_or_teacher_is_kept_without_notices():
         recipe_config({}, lambda s: s, recipe={"teacher": "setfit"}, filter={"fidelity_classifier": "tfidf-lr"})
 
 
+def test_the_default_generates_and_the_fidelity_classifier_chooses_without_notices():
+    config, notices = RecipeConfig().resolved(True, fetched)
+    assert (config.source, config.teacher, config.filter.fidelity_classifier, notices) == (
+        "generate", "minilm-lr", "minilm-lr", [])
+
+
 def test_a_generation_setting_makes_auto_generate_and_precision_does_not():
-    assert recipe_config({}, lambda s: s, finetune={"mode": "instruct"}).source == "generate"
-    assert recipe_config({"generate": {"temperature": 0.9}}, lambda s: s).source == "generate"
-    assert recipe_config({}, lambda s: s, recipe={"candidates": 2}).source == "generate"
+    auto = {"source": "auto"}
+    assert recipe_config({}, lambda s: s, recipe=auto, finetune={"mode": "instruct"}).source == "generate"
+    assert recipe_config({"generate": {"temperature": 0.9}}, lambda s: s, recipe=auto).source == "generate"
+    assert recipe_config({}, lambda s: s, recipe={**auto, "candidates": 2}).source == "generate"
     assert recipe_config({}, lambda s: s, finetune={"precision": "bf16"}, adapt={"precision": "bf16"},
-                         recipe={"ratio": 5, "pseudo_candidates": 100}).source == "auto"
+                         recipe={"source": "auto", "ratio": 5, "pseudo_candidates": 100}).source == "auto"
     assert recipe_config({}, lambda s: s, recipe={"source": "pseudo-label"}, finetune={"mode": "instruct"}
                          ).source == "pseudo-label", "a source the user names is kept"
 
