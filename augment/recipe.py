@@ -120,11 +120,11 @@ class RecipeConfig(StageConfig):
             if source == "generate":
                 notices.append("no unlabelled texts: an LM fine-tuned on your rows writes new ones (with "
                                "--unlabelled FILE the teacher labels your domain's own texts instead, which gained "
-                               "more in experiments/teachers.yaml)")
+                               "more on sentiment in experiments/teachers.yaml)")
         student = self.filter.fidelity_classifier
         if teacher is None and self.source != "auto":
             teacher = student
-        if teacher is None:
+        elif teacher is None:
             judge = RECOMMENDED_TEACHER.removeprefix("llm-judge:")
             fetch = unfetched(judge)
             teacher = RECOMMENDED_TEACHER if fetch is None else student
@@ -347,15 +347,14 @@ def _pseudo_labelled_rows(work: Path, train: pd.DataFrame, frame: pd.DataFrame, 
     """The unlabelled texts the teacher is surest of, per label (GAL's "annotate with the best classifier"):
     the filters minus label fidelity (the teacher chose the labels) drop duplicates and copies of labelled rows."""
     began = time.perf_counter()
-    name = config.filter.fidelity_classifier   # the teacher, once resolved
+    name = config.filter.fidelity_classifier   # the teacher, once resolved; ``fidelity`` is it fitted
     if name.startswith("llm-judge:"):
-        log.info("%s labels %d unlabelled texts (a 1.5B judge: about 0.1-0.2 s each on 2 CPU cores)", name,
+        log.info("%s labels %d unlabelled texts (a 1.5B judge: 0.13-0.3 s each on 2 CPU cores)", name,
                  min(len(texts), config.pseudo_candidates))
-    teacher = fidelity
     labelled = set(frame[TEXT])
     fresh = [t for t in dict.fromkeys(texts) if t not in labelled]
     sample = random.Random(f"pseudo:{config.seed}").sample(fresh, min(len(fresh), config.pseudo_candidates))
-    ordered = pseudo_labelled(sample, teacher)
+    ordered = pseudo_labelled(sample, fidelity)
     log.info("%s labelled %d unlabelled texts: %s", name, len(ordered), dict(label_counts(ordered)))
     result = filter_synthetic(ordered[[TEXT, LABEL]], frame[[TEXT, LABEL]],
                               config.filter.model_copy(update={"fidelity": "off", "fidelity_relabel": None}),

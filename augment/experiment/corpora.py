@@ -54,6 +54,7 @@ TOLERANCE = 0.01   # a recipe may lose at most this much validation macro-F1 on 
 
 RECIPE_TYPES = ("lm", "pseudo-label")   # what `augment run` can make (--source generate / pseudo-label)
 
+
 @dataclass(frozen=True)
 class RecipeChoice:
     """A candidate recipe on the suite's validation rows: its lift per corpus (mean over classifiers)."""
